@@ -1,0 +1,72 @@
+"""RewardPool: weighted totals, stats, and failures that become None without stopping the run.
+
+The helper rewards live at module level so the forkserver workers can import them.
+"""
+
+import math
+import time
+
+import pytest
+
+from vrl.errors import ConfigError
+from vrl.reward import RewardPool, accuracy_reward
+
+
+def length_reward(completions, **_):
+    return [float(len(c)) for c in completions]
+
+
+def fragile_reward(completions, answer, **_):
+    """Raises on any chunk containing the answer "boom"; returns None for "skip"."""
+    if "boom" in answer:
+        raise RuntimeError("boom")
+    return [None if a == "skip" else 1.0 for a in answer]
+
+
+def slow_reward(completions, answer, **_):
+    if "slow" in answer:
+        time.sleep(5)
+    return [1.0] * len(completions)
+
+
+def test_weighted_total_and_stats_inline():
+    pool = RewardPool({"acc": accuracy_reward, "len": length_reward}, weights={"len": 0.5}, num_workers=0)
+    out = pool([r"\boxed{1}", r"\boxed{2}"], answer=["1", "1"], answer_type=["integer", "integer"])
+    # acc = [1, 0], len = [9, 9]; weights acc 1.0 (default), len 0.5 -> total [1 + 4.5, 0 + 4.5]
+    assert out.rewards == {"acc": [1.0, 0.0], "len": [9.0, 9.0]}
+    assert out.total == [5.5, 4.5]
+    assert out.stats["reward/acc/mean"] == 0.5
+    assert out.stats["reward/acc/none_frac"] == 0.0
+    assert out.stats["reward/total/mean"] == 5.0
+
+
+def test_raising_items_become_none_and_are_counted():
+    with RewardPool({"fragile": fragile_reward}, num_workers=1, chunk_size=4, timeout_s=10) as pool:
+        out = pool(["a", "b", "c", "d"], answer=["ok", "boom", "skip", "ok"])
+    # the chunk raised; the worker retried item by item: only "boom" fails, "skip" is a legit None
+    assert out.rewards["fragile"] == [1.0, None, None, 1.0]
+    assert out.stats["reward/fragile/errors"] == 1.0
+    assert out.stats["reward/fragile/none_frac"] == 0.5
+    assert out.total == [1.0, 0.0, 0.0, 1.0] and out.valid == [True, False, False, True]
+
+
+def test_timeout_gives_none_counts_it_and_the_pool_recovers():
+    with RewardPool({"slow": slow_reward, "len": length_reward}, num_workers=2, timeout_s=0.5) as pool:
+        start = time.monotonic()
+        out = pool(["x", "yy", "zzz"], answer=["fast", "slow", "fast"])
+        assert time.monotonic() - start < 4.0  # did not wait for the 5 s sleep
+        assert out.rewards["slow"] == [1.0, None, 1.0]
+        assert out.rewards["len"] == [1.0, 2.0, 3.0]
+        assert out.stats["reward/slow/timeouts"] == 1.0
+        assert out.stats["reward/slow/none_frac"] == pytest.approx(1 / 3)
+        again = pool(["x"], answer=["fast"])  # the killed worker was replaced
+        assert again.rewards["slow"] == [1.0]
+
+
+def test_all_none_mean_is_nan_and_config_errors():
+    out = RewardPool({"f": fragile_reward}, num_workers=0)(["a"], answer=["skip"])
+    assert math.isnan(out.stats["reward/f/mean"])
+    with pytest.raises(ConfigError, match="not in reward.functions"):
+        RewardPool({"f": fragile_reward}, weights={"g": 1.0})
+    with pytest.raises(ValueError, match="answer"):
+        RewardPool({"f": fragile_reward}, num_workers=0)(["a", "b"], answer=["x"])

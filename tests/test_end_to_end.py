@@ -1,0 +1,156 @@
+"""`python -m vrl` for real, in a subprocess, on the shrunk default (debug=smoke)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, run_vrl
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_run_writes_every_product(smoke_run):
+    run_dir, result = smoke_run
+    from datasets import Image, load_from_disk
+
+    train = load_from_disk(str(run_dir / "data" / "train"))
+    assert len(train) == 48 and isinstance(train.features["images"].feature, Image)
+    assert len(load_from_disk(str(run_dir / "data" / "val"))) == 8
+    assert (run_dir / "sft" / "checkpoints" / "last.ckpt").exists()
+    model_dir = run_dir / "sft" / "model"
+    assert (model_dir / "config.json").exists() and list(model_dir.glob("*.safetensors"))
+    items = [
+        json.loads(line)
+        for line in (run_dir / "eval" / "procedural_holdout" / "items.jsonl").read_text().splitlines()
+    ]
+    assert len(items) == 16 and {"response", "extracted", "correct"} <= set(items[0])
+    summary = (run_dir / "eval" / "summary.csv").read_text()
+    assert "procedural_holdout,accuracy," in summary
+    assert list((run_dir / "wandb").glob("offline-run-*")), "W&B offline run dirs missing"
+    assert (run_dir / "sft" / "csv" / "metrics.csv").exists()
+    assert list((run_dir / "plots").glob("*.png"))
+    text = (run_dir / "summary.md").read_text()
+    for stage in ("data", "sft", "eval"):
+        assert f"| {stage} | ran |" in text
+    for stage in ("data", "sft", "eval"):
+        assert json.loads((run_dir / stage / "DONE.json").read_text())["seconds"] > 0
+
+
+def test_rerun_skips_finished_stages(smoke_run):
+    run_dir, _ = smoke_run
+    result = run_vrl(["debug=smoke", f"hydra.run.dir={run_dir}"], cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (run_dir / "summary.md").read_text()
+    for stage in ("data", "sft", "eval"):
+        assert f"| {stage} | skipped (done) |" in text
+
+
+def test_eval_alone_on_a_given_checkpoint(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    out = tmp_path / "eval_only"
+    result = run_vrl(
+        [
+            "debug=smoke",
+            "stages=[eval]",
+            f"products.model={run_dir / 'sft' / 'model'}",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (out / "sft").exists() and not (out / "model_init").exists()
+    first = (run_dir / "eval" / "procedural_holdout" / "items.jsonl").read_text()
+    again = (out / "eval" / "procedural_holdout" / "items.jsonl").read_text()
+    assert first == again, "greedy eval of the same checkpoint must reproduce the same items"
+
+
+def test_killed_sft_resumes_from_its_checkpoint(tmp_path):
+    """kill -9 mid-training, run again: training continues from the last checkpoint to max_steps."""
+    run_dir = tmp_path / "run"
+    args = [
+        "debug=smoke",
+        "stage.sft.max_steps=400",
+        "stage.sft.save_every_n_steps=2",
+        "stages=[data,sft]",
+        f"hydra.run.dir={run_dir}",
+        "logger.wandb_mode=disabled",
+        "trainer.enable_progress_bar=false",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vrl", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    last = run_dir / "sft" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.5)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert last.exists(), "no checkpoint was written before the deadline"
+    import torch
+
+    step_at_kill = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert 0 < step_at_kill < 400
+    assert not (run_dir / "sft" / "DONE.json").exists()
+
+    result = run_vrl([*args[:1], "stage.sft.max_steps=" + str(step_at_kill + 4), *args[2:]], cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from" in result.stdout + result.stderr
+    done = json.loads((run_dir / "sft" / "DONE.json").read_text())
+    assert done["metrics"]["sft/steps"] == step_at_kill + 4
+    assert "skipping" in result.stdout + result.stderr  # the data stage was already done
+
+
+def test_two_job_sweep_through_submitit_local(tmp_path):
+    result = run_vrl(
+        [
+            "-m",
+            "+sweeps=sft_lr",
+            "debug=smoke",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "hydra.launcher.timeout_min=10",
+        ],
+        cwd=REPO,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    lrs = set()
+    groups = set()
+    for job in jobs:
+        assert (job / "summary.md").exists(), f"job {job.name} did not finish"
+        config = (job / ".hydra" / "config.yaml").read_text()
+        lrs.add(
+            next(line for line in config.splitlines() if line.strip().startswith("lr:")).split(":")[1].strip()
+        )
+        meta = next((job / "wandb").glob("offline-run-*/files/wandb-metadata.json"), None)
+        run_file = next((job / "wandb").glob("offline-run-*/run-*.wandb"))
+        groups.add(_wandb_group(run_file))
+    assert lrs == {"0.001", "0.003"}
+    assert len(groups) == 1 and next(iter(groups)).startswith("sft_lr-sweep-"), groups
+    del meta
+
+
+def _wandb_group(run_file) -> str:
+    """The W&B group recorded in an offline run file (the group string is stored in the run record)."""
+    data = run_file.read_bytes()
+    marker = b"sft_lr-sweep-"
+    start = data.find(marker)
+    assert start >= 0, "no sweep group in the W&B run file"
+    end = start + len(marker)
+    while end < len(data) and chr(data[end]).isprintable() and data[end] not in b'"\x00\n\x12\x1a\x22':
+        end += 1
+    return data[start:end].decode()

@@ -1,0 +1,3 @@
+"""vrl: declarative, config-driven reinforcement learning for vision-language models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""`python -m vrl [+experiment=NAME] [overrides]`: compose conf/ with Hydra and run the study."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from vrl.cli_errors import one_line_error
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    from vrl.run import run
+
+    try:
+        return run(cfg)
+    except Exception as error:  # noqa: BLE001 - classify here, before Hydra adds its own report
+        _exit_if_user_error(error)
+        raise
+
+
+def _exit_if_user_error(error: BaseException) -> None:
+    """Print a fixable error as one line and exit 2; return (so the caller re-raises) for bugs."""
+    if os.environ.get("VRL_FULL_ERROR") == "1":
+        return
+    message = one_line_error(error, CONF_DIR)
+    if message is not None:
+        print(f"vrl: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Run Hydra; turn errors a user can fix into one line on stderr and exit status 2."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        os.environ["VRL_FULL_ERROR"] = "1"  # the user asked for full traces
+    # Let composition errors reach us instead of Hydra's multi-line report; we print one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _hydra_main()
+    except Exception as error:  # noqa: BLE001 - classify, then re-raise what is a bug
+        _exit_if_user_error(error)
+        raise
+
+
+if __name__ == "__main__":
+    main()

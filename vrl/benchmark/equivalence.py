@@ -1,0 +1,184 @@
+"""Normalisation and comparison primitives shared by the benchmark scorers and the rewards.
+
+Every function is pure and deterministic. Numbers are compared as numbers (commas, units,
+percent signs, `\\frac`, degrees stripped first); words are compared as normalised strings and
+never handed to math-verify (it treats `Yes` and `sey` as equal: letters multiply); symbolic
+answers (expressions, intervals, sets) go to math-verify, bounded in time.
+
+`is_equivalent(pred, gold, answer_type)` is the one entry point the reward functions use;
+`answer_type` is one of `vrl.data.schema.ANSWER_TYPES`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from functools import lru_cache
+
+from vrl.benchmark.extraction import extract_letter_set, extract_option_letter, match_option_text
+
+_LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}")
+_UNIT_TAIL = re.compile(
+    r"\s*(?:units?|degrees?|deg|cm\^?2?|mm|km|m\^?[23]?|meters?|inches|inch|feet|ft|kg|g|s|seconds?|"
+    r"hours?|minutes?|dollars?|cents?|yuan|years?|days?|points?|people|students?)\.?$",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
+# Function names and constants that may appear in a symbolic answer without making it a word.
+_MATH_WORDS = re.compile(r"\b(?:sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|log|ln|exp|sqrt|pi|infty|inf)\b")
+
+
+def normalize_text(s: str) -> str:
+    """Lower-case, unwrap `\\text{}`, drop `$`, surrounding punctuation and repeated spaces."""
+    s = _LATEX_WRAPPERS.sub(r"\1", str(s))
+    s = s.replace("$", "").replace("\\,", " ").replace("\\!", "").replace("~", " ")
+    s = re.sub(r"\s+", " ", s.strip().lower())
+    return s.strip(" .;:!?'\"`")
+
+
+def parse_number(s: str | float | int | None) -> float | None:
+    """A float from "1,234.5", "45%", "145°", "3 cm", "\\frac{1}{2}", "-3/4", "$13.00"; else None."""
+    if s is None:
+        return None
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
+        return float(s)
+    t = _LATEX_WRAPPERS.sub(r"\1", str(s)).strip()
+    t = t.replace("$", "").replace("\\%", "%").replace("\\$", "").replace("\\!", "").replace("\\,", "")
+    t = re.sub(r"\^\s*\{?\\circ\}?|°|\\degree", "", t)
+    t = t.replace("−", "-").strip().rstrip(".").strip()
+    t = _UNIT_TAIL.sub("", t).strip()
+    t = t.rstrip("%").strip()  # "45%" reads as 45: golds are written both ways
+    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
+        t = t.replace(",", "")
+    frac = _FRAC.fullmatch(t) or re.fullmatch(r"([-+]?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)", t)
+    neg_frac = re.fullmatch(r"-\s*" + _FRAC.pattern, t)
+    value: float | None = None
+    if _NUMBER.match(t):
+        value = float(t)
+    elif frac or neg_frac:
+        num, den = (frac or neg_frac).groups()
+        a, b = parse_number(num), parse_number(den)
+        if a is not None and b not in (None, 0.0):
+            value = (-a if neg_frac else a) / b
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def numbers_equal(
+    pred: str | float, gold: str | float, *, abs_tol: float = 1e-6, rel_tol: float = 1e-9
+) -> bool:
+    """Numeric equality after parsing both sides; False if either side is not a number."""
+    a, b = parse_number(pred), parse_number(gold)
+    return a is not None and b is not None and math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def round_equal(pred: str | float, gold: str | float, decimals: int) -> bool:
+    """Equal after rounding both to `decimals` places (MathVista float precision, MathVision 2 d.p.)."""
+    a, b = parse_number(pred), parse_number(gold)
+    return a is not None and b is not None and round(a, decimals) == round(b, decimals)
+
+
+def relaxed_match(pred: str, gold: str, tolerance: float = 0.05) -> bool:
+    """ChartQA relaxed accuracy: within `tolerance` relative error for numbers, exact
+    (case-insensitive) match for anything else. Gold 0 needs an exact 0."""
+    a, b = parse_number(pred), parse_number(gold)
+    if a is not None and b is not None:
+        return a == b if b == 0 else abs(a - b) / abs(b) <= tolerance
+    return normalize_text(pred) == normalize_text(gold)
+
+
+def option_equal(pred: str, gold_letter: str, choices: list[str]) -> bool:
+    """True if `pred` names the gold option by letter ("B", "(B)") or by its exact text."""
+    letter = extract_option_letter(pred, len(choices)) or match_option_text(pred, choices)
+    return letter is not None and letter == gold_letter.strip().upper()
+
+
+def letter_set_equal(pred: str, gold: str, labels: str) -> bool:
+    """Same set of option labels ("A, C" == "C and A"); empty predictions are wrong."""
+    p, g = extract_letter_set(pred, labels), extract_letter_set(gold, labels)
+    return bool(p) and p == g
+
+
+def is_word_answer(s: str) -> bool:
+    """True if `s` contains a word (two or more letters that are not a LaTeX command or a
+    math function name): such answers must never reach math-verify."""
+    t = re.sub(r"\\[A-Za-z]+", " ", str(s))
+    t = _MATH_WORDS.sub(" ", t)
+    return re.search(r"[A-Za-z]{2,}", t) is not None
+
+
+def symbolic_equal(pred: str, gold: str, timeout_s: int = 5) -> bool:
+    """math-verify equivalence of two symbolic answers; False for word answers or on failure.
+
+    math-verify bounds its own time with `signal.alarm`, which only works in the main thread;
+    elsewhere we pass `None` timeouts (the caller bounds time, e.g. with a process pool).
+    """
+    if not pred or not gold or is_word_answer(pred) or is_word_answer(gold):
+        return False
+    main = threading.current_thread() is threading.main_thread()
+    return _verify_cached(_strip_degree(pred), _strip_degree(gold), timeout_s if main else None)
+
+
+@lru_cache(maxsize=65536)
+def _verify_cached(pred: str, gold: str, timeout: int | None) -> bool:
+    from math_verify import parse, verify
+
+    try:
+        g = parse(_as_latex(gold), parsing_timeout=timeout)
+        p = parse(_as_latex(pred), parsing_timeout=timeout)
+        return bool(g and p and verify(g, p, timeout_seconds=timeout))
+    except Exception:  # math-verify raises on pathological input; that is "not equal"
+        return False
+
+
+def _as_latex(s: str) -> str:
+    s = s.strip()
+    return s if "$" in s or "\\boxed" in s else f"${s}$"
+
+
+def _strip_degree(s: str) -> str:
+    # math-verify fails on `145°` vs `145`: units go before it sees the string.
+    return re.sub(r"\^\s*\{?\\circ\}?|°|\\degree", "", str(s)).strip()
+
+
+def split_items(s: str) -> list[str]:
+    """Elements of a list/tuple/coordinate answer: "(1, 2)", "[1,2,3]", "1; 2"."""
+    t = normalize_text(s).strip("()[]{} ")
+    t = t.replace("\\left", "").replace("\\right", "")
+    return [x.strip() for x in re.split(r"[,;]", t) if x.strip()]
+
+
+def is_equivalent(pred: str, gold: str, answer_type: str) -> bool:
+    """Whether `pred` is a correct answer for `gold`, compared the way `answer_type` demands.
+
+    integer/float: numerically (tolerance 1e-6), then symbolically ("1/2" == "0.5").
+    text: normalised string equality; never math-verify.
+    choice: option letters ("(B)" == "B"); gold must be a letter.
+    expression: normalised string, then number, then math-verify.
+    coordinates/list: element-wise with the numeric/symbolic rules, same length and order.
+    """
+    if pred is None or gold is None:
+        return False
+    pred, gold = str(pred).strip(), str(gold).strip()
+    if not pred:
+        return False
+    if answer_type == "choice":
+        return extract_option_letter(pred, 26) == extract_option_letter(gold, 26) is not None
+    if answer_type == "text":
+        return normalize_text(pred) == normalize_text(gold)
+    if answer_type in ("coordinates", "list"):
+        p, g = split_items(pred), split_items(gold)
+        return len(p) == len(g) > 0 and all(_scalar_equal(a, b) for a, b in zip(p, g))
+    return _scalar_equal(pred, gold)
+
+
+def _scalar_equal(pred: str, gold: str) -> bool:
+    if normalize_text(pred) == normalize_text(gold):
+        return True
+    a, b = parse_number(pred), parse_number(gold)
+    if a is not None and b is not None:
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    return symbolic_equal(pred, gold)

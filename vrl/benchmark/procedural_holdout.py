@@ -1,0 +1,69 @@
+"""`procedural_holdout`: held-out seeds of vrl's own procedural generators (never seen in training)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from vrl.benchmark.base import ItemScore
+from vrl.benchmark.equivalence import is_equivalent
+from vrl.benchmark.extraction import extract_final_answer
+from vrl.data.schema import Sample, Skipped
+
+
+class ProceduralHoldout:
+    """Problems from seeds >= HOLDOUT_SEED_START; accuracy overall, per family, and chance.
+
+    Args:
+        families: task families (None = all), as in `ProceduralSource`.
+        num_samples: items to evaluate.
+        image_size: pixels per side; match the training data.
+        reference: paper numbers (none for a procedural set).
+        generation: sampling overrides for this benchmark (greedy by default).
+    Metrics are fractions in [0, 1]: accuracy, accuracy/<family>, chance, chance/<family>.
+    """
+
+    name = "procedural_holdout"
+
+    def __init__(
+        self,
+        families: list[str] | None = None,
+        num_samples: int = 256,
+        image_size: int = 56,
+        reference: dict[str, dict[str, float]] | None = None,
+        generation: dict | None = None,
+    ) -> None:
+        from vrl.data.procedural import HOLDOUT_SEED_START, ProceduralSource
+
+        self.source = ProceduralSource(
+            families=families,
+            num_samples=num_samples,
+            seed_start=HOLDOUT_SEED_START,
+            image_size=image_size,
+            holdout=True,
+        )
+        self.reference = dict(reference or {})
+        self.generation = dict(generation or {"temperature": 0.0})
+
+    def load(self) -> Iterator[Sample | Skipped]:
+        return self.source.iter_samples()
+
+    def score(self, response: str, sample: Sample) -> ItemScore:
+        extracted = extract_final_answer(response)
+        correct = extracted is not None and is_equivalent(extracted, sample.answer, sample.answer_type)
+        return ItemScore(extracted=extracted, correct=correct, score=float(correct))
+
+    def metrics(self, items: list[tuple[Sample, ItemScore]]) -> dict[str, float]:
+        from vrl.data.procedural import chance_accuracy
+
+        if not items:
+            return {"accuracy": 0.0}
+        by_family: dict[str, list[float]] = defaultdict(list)
+        for sample, score in items:
+            by_family[sample.category].append(score.score)
+        result = {"accuracy": sum(s.score for _, s in items) / len(items)}
+        result["chance"] = sum(chance_accuracy(s.category) for s, _ in items) / len(items)
+        for family, scores in sorted(by_family.items()):
+            result[f"accuracy/{family}"] = sum(scores) / len(scores)
+            result[f"chance/{family}"] = chance_accuracy(family)
+        return result

@@ -1,0 +1,79 @@
+"""Turn the errors a user can fix (Hydra composition, OmegaConf, vrl's own) into one line.
+
+Anything not recognised here is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf.errors import (
+    ConfigKeyError,
+    GrammarParseError,
+    InterpolationResolutionError,
+    MissingMandatoryValue,
+    ValidationError,
+)
+
+from vrl.errors import VrlError
+
+
+def one_line_error(error: BaseException, conf_dir: str) -> str | None:
+    """A single-line message naming the key or file and the fix, or None for a real bug."""
+    for candidate in (error, error.__cause__, error.__context__):
+        if candidate is None:
+            continue
+        message = _classify(candidate, conf_dir)
+        if message is not None:
+            return " ".join(message.split())
+    return None
+
+
+def _classify(error: BaseException, conf_dir: str) -> str | None:
+    if isinstance(error, VrlError):
+        return str(error)
+    if isinstance(error, MissingConfigException):
+        return _missing_option(error, conf_dir)
+    if isinstance(error, OverrideParseException):
+        return f"cannot parse an override: {str(error).splitlines()[0]}; quote values with special characters, e.g. 'key=[a,b]'"
+    if isinstance(error, MissingMandatoryValue):
+        key = getattr(error, "full_key", None) or "?"
+        return f"missing required value '{key}': set it on the command line, e.g. {key}=<value>"
+    if isinstance(error, InterpolationResolutionError):
+        key = getattr(error, "full_key", None) or "?"
+        return f"cannot resolve '{key}': {str(error).splitlines()[0]}"
+    if isinstance(error, ValidationError):
+        key = getattr(error, "full_key", None) or "?"
+        return f"bad value for '{key}': {str(error).splitlines()[0]}"
+    if isinstance(error, ConfigCompositionException):
+        text = str(error)
+        unknown = re.search(r"Could not override '([^']+)'", text)
+        if unknown:
+            key = unknown.group(1)
+            return f"unknown config key '{key}': check the spelling, or add a new key with +{key}=<value>"
+        deleted = re.search(r"Could not (?:delete|append to) .*'([^']+)'", text)
+        if deleted:
+            return f"config key '{deleted.group(1)}': {text.splitlines()[0]}"
+        return text.splitlines()[0] if text.strip() else None
+    if isinstance(error, GrammarParseError):
+        return f"cannot parse a config value: {str(error).splitlines()[0]}; quote it, e.g. key='value'"
+    if isinstance(error, ConfigKeyError):
+        key = getattr(error, "full_key", None) or "?"
+        return f"unknown config key '{key}': check the spelling, or add it with +{key}=<value>"
+    return None
+
+
+def _missing_option(error: MissingConfigException, conf_dir: str) -> str:
+    missing = error.missing_cfg_file or ""
+    match = re.search(r"Could not find '([^']+)'", str(error))
+    path = match.group(1) if match else missing
+    group, _, option = path.rpartition("/")
+    if not group:
+        return f"config '{path}' not found under {conf_dir}: check the name"
+    options = sorted(p.stem for p in Path(conf_dir, group).glob("*.yaml"))
+    hint = ", ".join(options) if options else "none"
+    key = group.replace("/", ".")
+    prefix = "+" if group in ("experiment", "sweeps") else ""
+    return f"unknown option '{option}' for '{key}' (available: {hint}); fix: {prefix}{key}=<one of them>"

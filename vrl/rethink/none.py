@@ -1,0 +1,21 @@
+"""`NoRethink`: leave the rollout as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vrl.rethink.base import ContinueFn
+from vrl.rollout.trajectory import Trajectory
+
+
+class NoRethink:
+    def augment(
+        self, batch: list[Trajectory], continue_fn: ContinueFn
+    ) -> tuple[list[Trajectory], dict[str, float]]:
+        return list(batch), {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,43 @@
+"""Rewards: score decoded responses against their samples.
+
+Contract (TRL's): a reward function is `fn(completions: list[str], **fields) -> list[float | None]`.
+`fields` are lists aligned with `completions`: the `vrl.data.schema.Sample` fields (`answer`,
+`answer_type`, `choices`, `category`, `id`, ...) plus the rollout's per-response flags
+(`finished`: ended with EOS, `forced`: produced by forced rethinking); build them with
+`vrl.rollout.trajectory.reward_inputs`. A function names the fields it reads and swallows the
+rest with `**_`. None means "no reward for this item" (not applicable, or it failed).
+
+Functions here: `accuracy_reward` (last `\\boxed{}` / `<answer>`; math-verify for symbolic and
+numeric answers, normalised strings for words and option letters), `choice_reward`,
+`think_answer_format`, `boxed_format`, `vlrethinker_reward`.
+
+Design: every `conf/reward/<name>.yaml` is one `RewardPool`, a weighted sum of named functions
+(`functions:` name -> `_partial_` function, `weights:` name -> weight), so an experiment says
+`reward: vlrethinker` and gets the paper's weights, and can still override one weight
+(`reward.weights.format=0.2`). The pool runs the functions in warm worker processes
+(forkserver), each task under a time limit; a function that raises or times out gives None for
+those items, is counted in the stats, and never stops training. No torch in this package: the
+workers stay light and the stage turns `RewardOutput.total` into a tensor.
+"""
+
+from vrl.reward.accuracy import accuracy_reward, answer_is_correct, extract_answer
+from vrl.reward.choice import choice_reward
+from vrl.reward.cues import RETHINK_CUES, count_cues
+from vrl.reward.format import boxed_format, think_answer_format
+from vrl.reward.pool import RewardOutput, RewardPool
+from vrl.reward.vlrethinker import vlrethinker_reward, vlrethinker_score
+
+__all__ = [
+    "RETHINK_CUES",
+    "RewardOutput",
+    "RewardPool",
+    "accuracy_reward",
+    "answer_is_correct",
+    "boxed_format",
+    "choice_reward",
+    "count_cues",
+    "extract_answer",
+    "think_answer_format",
+    "vlrethinker_reward",
+    "vlrethinker_score",
+]

@@ -1,0 +1,65 @@
+"""What runs inside a reward worker process (and inline when `num_workers=0`).
+
+Kept free of heavy imports (no torch) so a worker starts in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+# (values, number of items that raised, first error message or None)
+TaskResult = tuple[list[float | None], int, str | None]
+
+
+def run_task(
+    fn: Callable[..., Any], completions: Sequence[str], fields: Mapping[str, Sequence[Any]]
+) -> TaskResult:
+    """Call a reward function on one chunk; if it raises, retry item by item so only the
+    failing items become None."""
+    try:
+        return _checked(fn(list(completions), **fields), len(completions)), 0, None
+    except Exception as error:  # noqa: BLE001 - a reward bug must never kill the run
+        first = f"{type(error).__name__}: {error}"
+        if len(completions) == 1:
+            return [None], 1, first
+    values: list[float | None] = []
+    errors = 0
+    for i in range(len(completions)):
+        try:
+            item_fields = {key: value[i : i + 1] for key, value in fields.items()}
+            values.extend(_checked(fn([completions[i]], **item_fields), 1))
+        except Exception:  # noqa: BLE001
+            values.append(None)
+            errors += 1
+    return values, errors, first
+
+
+def _checked(values: Any, n: int) -> list[float | None]:
+    """A list of n floats or None (NaN and inf become None); anything else raises."""
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"reward returned {len(values)} values for {n} completions")
+    out: list[float | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        number = float(value)
+        out.append(number if math.isfinite(number) else None)
+    return out
+
+
+def serve(conn: Any, functions: Mapping[str, Callable[..., Any]]) -> None:
+    """Worker loop: receive `(task_id, name, completions, fields)`, send `(task_id, *TaskResult)`;
+    `None` or a closed pipe ends it."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        task_id, name, completions, fields = message
+        conn.send((task_id, *run_task(functions[name], completions, fields)))

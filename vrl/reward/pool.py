@@ -1,0 +1,246 @@
+"""`RewardPool`: a weighted sum of named reward functions, evaluated in warm worker processes.
+
+Each (function, chunk of completions) is one task with its own deadline. A task that raises
+is retried item by item in the worker, so only the failing items become None; a task that
+runs past `timeout_s` has its worker killed (and replaced) and all its items become None.
+Neither stops the run: both are counted and reported in the stats.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
+
+from vrl.errors import ConfigError
+from vrl.reward._worker import run_task, serve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RewardOutput:
+    """Rewards for B completions.
+
+    Attributes:
+        rewards: per function name, B values (None where the function gave none, raised or
+            timed out).
+        total: B weighted sums; a None counts as 0 (it is also flagged in `valid`).
+        valid: B flags, False where a function with non-zero weight gave None.
+        stats: `reward/<name>/mean` (over non-None values), `reward/<name>/none_frac`,
+            `reward/<name>/errors`, `reward/<name>/timeouts` (items), `reward/total/mean`.
+    """
+
+    rewards: dict[str, list[float | None]]
+    total: list[float]
+    valid: list[bool]
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+class _Worker:
+    def __init__(self, ctx: Any, functions: Mapping[str, Callable[..., Any]]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=serve, args=(child, functions), daemon=True)
+        self.process.start()
+        child.close()
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill:
+            try:
+                self.conn.send(None)
+            except (OSError, BrokenPipeError):
+                kill = True
+        if kill:
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class RewardPool:
+    """Weighted sum of reward functions `fn(completions, **fields) -> list[float | None]`.
+
+    Args:
+        functions: name -> reward function (module-level functions or partials of them, so
+            they can be sent to the workers).
+        weights: name -> weight in `total`; a missing name weighs 1.0. Weight 0 = computed and
+            logged only (e.g. accuracy next to a shaped reward).
+        num_workers: worker processes; 0 runs everything inline in the caller (no time
+            limit, for debugging).
+        timeout_s: limit for one task (one function on one chunk), in seconds.
+        chunk_size: completions per task; 1 isolates every item (its own deadline).
+        context: multiprocessing start method, "forkserver" (default) or "spawn"; never
+            "fork" (the trainer holds threads and CUDA state).
+    """
+
+    def __init__(
+        self,
+        functions: Mapping[str, Callable[..., Any]],
+        weights: Mapping[str, float] | None = None,
+        num_workers: int = 2,
+        timeout_s: float = 30.0,
+        chunk_size: int = 1,
+        context: str = "forkserver",
+    ) -> None:
+        self.functions = {str(name): fn for name, fn in functions.items()}
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(self.functions))
+        if unknown:
+            raise ConfigError(f"reward.weights names {unknown}, which are not in reward.functions")
+        if not self.functions:
+            raise ConfigError("reward.functions is empty: name at least one reward function")
+        if context not in ("forkserver", "spawn"):
+            raise ConfigError(f"reward.context={context!r}: use 'forkserver' or 'spawn'")
+        self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
+        self.num_workers = int(num_workers)
+        self.timeout_s = float(timeout_s)
+        self.chunk_size = max(1, int(chunk_size))
+        self.context = context
+        self._workers: list[_Worker] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> RewardPool:
+        """Start the workers now (otherwise the first call does); they stay warm until `close`."""
+        if self.num_workers > 0 and not self._workers:
+            ctx = mp.get_context(self.context)
+            try:
+                for _ in range(self.num_workers):
+                    self._workers.append(_Worker(ctx, self.functions))
+            except (AttributeError, TypeError, ValueError) as error:  # pickling a lambda or a closure
+                self.close()
+                raise ConfigError(
+                    f"reward functions cannot be sent to worker processes ({error}); use module-level "
+                    "functions (or partials of them), or reward.num_workers=0"
+                ) from error
+        return self
+
+    def close(self) -> None:
+        """Stop the workers."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def __enter__(self) -> RewardPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def __call__(self, completions: Sequence[str], **fields: Sequence[Any]) -> RewardOutput:
+        """Score B completions. `fields` are lists aligned with them (answer, answer_type,
+        choices, finished, forced, ...); every function receives all of them."""
+        n = len(completions)
+        for key, value in fields.items():
+            if len(value) != n:
+                raise ValueError(f"reward field {key!r} has {len(value)} values for {n} completions")
+        fields = {key: list(value) for key, value in fields.items()}
+        tasks = [
+            (name, start, min(start + self.chunk_size, n))
+            for name in self.functions
+            for start in range(0, n, self.chunk_size)
+        ]
+        values = {name: [None] * n for name in self.functions}
+        errors = dict.fromkeys(self.functions, 0)
+        timeouts = dict.fromkeys(self.functions, 0)
+        messages: list[str] = []
+
+        def record(
+            task: tuple[str, int, int], result: list[float | None], n_errors: int, message: str | None
+        ):
+            name, start, end = task
+            values[name][start:end] = result
+            errors[name] += n_errors
+            if message:
+                messages.append(f"{name}: {message}")
+
+        if self.num_workers <= 0:
+            for task in tasks:
+                name, start, end = task
+                chunk = {key: value[start:end] for key, value in fields.items()}
+                record(task, *run_task(self.functions[name], completions[start:end], chunk))
+        else:
+            for task, outcome in self._run_in_workers(tasks, list(completions), fields):
+                if outcome is None:  # timed out or the worker died
+                    timeouts[task[0]] += task[2] - task[1]
+                    messages.append(f"{task[0]}: timed out after {self.timeout_s:g} s or its worker died")
+                else:
+                    record(task, *outcome)
+        if messages:
+            log.warning("reward: %d task(s) failed; first: %s", len(messages), messages[0])
+        return self._output(values, errors, timeouts)
+
+    def _run_in_workers(
+        self, tasks: list[tuple[str, int, int]], completions: list[str], fields: dict[str, list]
+    ):
+        """Yield `(task, (values, errors, message) | None)`; None = timed out or crashed."""
+        self.start()
+        queue = deque(enumerate(tasks))
+        idle = list(self._workers)
+        running: dict[Any, tuple[_Worker, int, float]] = {}  # conn -> (worker, task index, deadline)
+        while queue or running:
+            while queue and idle:
+                worker = idle.pop()
+                index, (name, start, end) = queue.popleft()
+                chunk = {key: value[start:end] for key, value in fields.items()}
+                worker.conn.send((index, name, completions[start:end], chunk))
+                running[worker.conn] = (worker, index, time.monotonic() + self.timeout_s)
+            next_deadline = min(deadline for _, _, deadline in running.values())
+            for conn in wait(list(running), timeout=max(0.0, next_deadline - time.monotonic())):
+                worker, index, _ = running.pop(conn)
+                try:
+                    _, *outcome = conn.recv()
+                except (EOFError, OSError):
+                    yield tasks[index], None
+                    idle.append(self._replace(worker))
+                    continue
+                yield tasks[index], tuple(outcome)
+                idle.append(worker)
+            now = time.monotonic()
+            for conn, (worker, index, deadline) in list(running.items()):
+                if now >= deadline:
+                    del running[conn]
+                    yield tasks[index], None
+                    idle.append(self._replace(worker))
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        """Kill a stuck or dead worker and start a fresh one in its slot."""
+        worker.stop(kill=True)
+        fresh = _Worker(mp.get_context(self.context), self.functions)
+        self._workers[self._workers.index(worker)] = fresh
+        return fresh
+
+    def _output(
+        self, values: dict[str, list], errors: dict[str, int], timeouts: dict[str, int]
+    ) -> RewardOutput:
+        n = len(next(iter(values.values())))
+        total = [0.0] * n
+        valid = [True] * n
+        stats: dict[str, float] = {}
+        for name, column in values.items():
+            weight = self.weights[name]
+            present = [v for v in column if v is not None]
+            for i, value in enumerate(column):
+                if value is None:
+                    valid[i] = valid[i] and weight == 0
+                else:
+                    total[i] += weight * value
+            stats[f"reward/{name}/mean"] = sum(present) / len(present) if present else math.nan
+            stats[f"reward/{name}/none_frac"] = (n - len(present)) / n if n else 0.0
+            stats[f"reward/{name}/errors"] = float(errors[name])
+            stats[f"reward/{name}/timeouts"] = float(timeouts[name])
+        stats["reward/total/mean"] = sum(total) / n if n else math.nan
+        return RewardOutput(rewards=values, total=total, valid=valid, stats=stats)

@@ -1,0 +1,127 @@
+"""A seccomp-bpf syscall filter for the process that runs model code, built with libseccomp via ctypes.
+
+The filter allows by default and refuses, with an errno so Python raises a readable error, the
+syscalls a confined image-editing program never needs and an attacker always wants: creating
+processes (fork, vfork, clone without CLONE_THREAD, clone3, execve), sockets and io_uring,
+debugging or signalling other processes (ptrace, process_vm_*, pidfd_*, kill/tgkill on any pid
+but its own, prlimit64 on any pid but 0 = itself), namespaces and mounts, identity changes (set*uid, capset), kernel modules,
+bpf, perf, keyrings, clocks and terminal injection (TIOCSTI). Syscalls of a foreign architecture
+(i386 via int 0x80, x32) kill the process: libseccomp's "bad arch" action.
+
+libseccomp is the C library behind Docker/systemd filters; Debian ships it as `libseccomp2`, which
+`apt` itself depends on, so it is present in every Debian image. No PyPI package is needed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+
+ACT_KILL_PROCESS = 0x80000000
+ACT_ALLOW = 0x7FFF0000
+_ATTR_ACT_BADARCH = 2
+_CMP_NE, _CMP_EQ, _CMP_MASKED_EQ = 1, 4, 7
+_CLONE_THREAD = 0x00010000
+_TIOCSTI = 0x5412
+
+
+def act_errno(code: int) -> int:
+    """The libseccomp action 'fail the syscall with errno `code`'."""
+    return 0x00050000 | (code & 0xFFFF)
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+# Refused outright with EPERM: nothing an image-editing program needs.
+DENIED = (
+    "fork vfork execve execveat ptrace process_vm_readv process_vm_writev pidfd_open pidfd_getfd "
+    "pidfd_send_signal kcmp mount umount umount2 pivot_root chroot unshare setns swapon swapoff reboot "
+    "kexec_load kexec_file_load init_module finit_module delete_module bpf perf_event_open userfaultfd "
+    "keyctl add_key request_key acct quotactl quotactl_fd syslog settimeofday stime clock_settime "
+    "clock_adjtime adjtimex iopl ioperm open_by_handle_at name_to_handle_at lookup_dcookie vhangup "
+    "fanotify_init mknod mknodat setuid setgid setreuid setregid setresuid setresgid setgroups setfsuid "
+    "setfsgid capset move_mount open_tree fsopen fsconfig fsmount fspick mount_setattr memfd_secret "
+    "process_madvise process_mrelease uselib sysfs vm86 vm86old modify_ldt io_uring_setup io_uring_enter "
+    "io_uring_register personality setpriority ioprio_set sched_setscheduler sched_setparam sched_setattr "
+    "migrate_pages move_pages sethostname setdomainname nfsservctl"
+).split()
+
+
+class Seccomp:
+    """Loaded libseccomp; `install(...)` confines the calling process for good."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+        self.lib = ctypes.CDLL(name, use_errno=True)
+        self.lib.seccomp_init.restype = ctypes.c_void_p
+        self.lib.seccomp_init.argtypes = [ctypes.c_uint32]
+        self.lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+        self.lib.seccomp_rule_add_array.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint32,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.POINTER(_ArgCmp),
+        ]
+        self.lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+        self.lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        self.lib.seccomp_release.argtypes = [ctypes.c_void_p]
+        # Resolve names once in the warm worker so each confined child only adds rules.
+        self.numbers = {
+            n: self.lib.seccomp_syscall_resolve_name(n.encode())
+            for n in [*DENIED, "clone", "clone3", "socket", "kill", "tkill", "tgkill"]
+            + ["rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64", "ioctl"]
+        }
+
+    def _rule(self, ctx: int, action: int, name: str, *cmps: tuple[int, int, int, int]) -> None:
+        nr = self.numbers.get(name, -1)
+        if nr < 0:  # the syscall does not exist on this architecture
+            return
+        arr = (_ArgCmp * max(1, len(cmps)))(*[_ArgCmp(*c) for c in cmps])
+        rc = self.lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), arr)
+        if rc < 0:
+            raise OSError(-rc, f"seccomp_rule_add({name}) failed: {os.strerror(-rc)}")
+
+    def install(self, allow_threads: bool) -> None:
+        """Load the filter into the calling process (and its future threads). Irreversible."""
+        ctx = self.lib.seccomp_init(ACT_ALLOW)
+        if not ctx:
+            raise OSError("seccomp_init failed")
+        try:
+            self.lib.seccomp_attr_set(ctx, _ATTR_ACT_BADARCH, ACT_KILL_PROCESS)
+            eperm, pid = act_errno(errno.EPERM), os.getpid()
+            for name in DENIED:
+                self._rule(ctx, eperm, name)
+            self._rule(ctx, act_errno(errno.EACCES), "socket")
+            # glibc's pthread_create falls back to clone() when clone3 says ENOSYS.
+            self._rule(ctx, act_errno(errno.ENOSYS), "clone3")
+            if allow_threads:  # a clone without CLONE_THREAD would be a new process
+                self._rule(ctx, eperm, "clone", (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
+            else:
+                self._rule(ctx, eperm, "clone")
+            for name in ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+                self._rule(ctx, eperm, name, (0, _CMP_NE, pid, 0))
+            self._rule(ctx, eperm, "prlimit64", (0, _CMP_NE, 0, 0))  # pid 0 = itself (what glibc passes)
+            self._rule(ctx, eperm, "ioctl", (1, _CMP_MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
+            rc = self.lib.seccomp_load(ctx)
+            if rc < 0:
+                raise OSError(-rc, f"seccomp_load failed: {os.strerror(-rc)}")
+        finally:
+            self.lib.seccomp_release(ctx)
+
+
+def load() -> Seccomp | None:
+    """libseccomp if it can be loaded, else None (the caller decides whether that is fatal)."""
+    try:
+        return Seccomp()
+    except OSError:
+        return None

@@ -1,0 +1,1 @@
+"""Supervised fine-tuning: chat-template collation with a per-token loss mask, and its Lightning module."""

@@ -1,0 +1,59 @@
+"""The SFT LightningModule: masked next-token loss on assistant tokens, AdamW, warmup."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from vrl.sft.loss import masked_token_nll
+
+
+class SFTModule(L.LightningModule):
+    """Fine-tunes a VLM on (prompt, response) batches from `SFTCollator`.
+
+    Args:
+        model: a transformers VLM (any strategy: single device, DDP, FSDP, DeepSpeed).
+        lr: peak AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warmup from 0 to `lr`, then constant.
+    Logs train/loss (nats/token), train/tokens_per_s, val/loss.
+    """
+
+    def __init__(self, model: Any, lr: float, weight_decay: float = 0.0, warmup_steps: int = 0) -> None:
+        super().__init__()
+        self.model = model
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self._tick = time.perf_counter()
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        loss_mask = batch["loss_mask"]
+        inputs = {k: v for k, v in batch.items() if k != "loss_mask"}
+        logits = self.model(**inputs, use_cache=False).logits
+        return masked_token_nll(logits, batch["input_ids"], loss_mask), int(loss_mask.sum())
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, tokens = self._loss(batch)
+        now = time.perf_counter()
+        tokens_per_s = batch["attention_mask"].sum().item() / max(now - self._tick, 1e-6)
+        self._tick = now
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        self.log("train/target_tokens", float(tokens), batch_size=batch["input_ids"].shape[0])
+        self.log("perf/tokens_per_s", tokens_per_s, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, _ = self._loss(batch)
+        self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(
+            [p for p in self.parameters() if p.requires_grad], lr=self.lr, weight_decay=self.weight_decay
+        )
+        warmup = max(1, self.warmup_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,7 @@
+"""Stages of a run. Each reads and writes products in the run directory (see `base`)."""
+
+from vrl.stages.data import DataStage
+from vrl.stages.eval import EvalStage
+from vrl.stages.sft import SFTStage
+
+__all__ = ["DataStage", "EvalStage", "SFTStage"]

@@ -1,0 +1,48 @@
+"""Helpers stages share: which model to load, and the text corpus a locally-built tokenizer learns."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from vrl.errors import ConfigError
+from vrl.stages.base import StageContext
+
+log = logging.getLogger("vrl")
+
+CORPUS_LIMIT = 20_000  # texts; plenty for a 512-token BPE, bounded for huge datasets
+
+
+def load_model(context: StageContext, products: dict[str, str], extra_texts: list[str] = ()) -> Any:
+    """The `model` product if an earlier stage made one, else the configured model (built if tiny)."""
+    spec = context.components.model
+    if spec is None:
+        raise ConfigError("no model configured: pick one, e.g. model=tiny_qwen2_5_vl")
+    path = products.get("model") or spec.resolve(
+        context.run_dir / "model_init", itertools.islice(corpus(context, products, extra_texts), CORPUS_LIMIT)
+    )
+    log.info("stage %s: loading model from %s", context.name, path)
+    return spec.load(str(path))
+
+
+def corpus(context: StageContext, products: dict[str, str], extra_texts: list[str] = ()) -> Iterator[str]:
+    """Texts the run will show the model: generator templates, training prompts and answers, benchmark prompts."""
+    yield from extra_texts
+    for source in context.components.data.values():
+        if hasattr(source, "corpus"):
+            yield from source.corpus()
+    if products.get("train_data"):
+        from datasets import load_from_disk
+
+        dataset = load_from_disk(products["train_data"])
+        for row in dataset.select_columns(["prompt", "answer", "choices"]):
+            yield from (m["content"] for m in row["prompt"])
+            yield row["answer"]
+            yield from row["choices"]
+    for benchmark in context.components.benchmark.values():
+        for item in itertools.islice(benchmark.load(), 500):
+            if hasattr(item, "prompt"):
+                yield from (m["content"] for m in item.prompt)
+                yield item.answer

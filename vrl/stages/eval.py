@@ -1,0 +1,200 @@
+"""The `eval` stage: every configured benchmark on the current model, resumable per item.
+
+Per benchmark it writes `<stage>/<benchmark>/items.jsonl` (appended batch by batch, so an
+interrupted eval resumes where it stopped), `items.csv`, and `metrics.json`; across
+benchmarks `summary.md` / `summary.csv` with the paper's reference numbers beside this run's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from vrl.data.schema import Sample, Skipped
+from vrl.errors import ConfigError
+from vrl.loggers import finish
+from vrl.stages.base import StageContext, StageResult
+from vrl.stages.common import load_model
+
+log = logging.getLogger("vrl")
+
+
+class EvalStage:
+    """Generate and score every benchmark in `benchmark`.
+
+    Args:
+        limit: cap on items per benchmark (None = all).
+        max_failure_images: failed items (with their images) logged to W&B per benchmark.
+    """
+
+    def __init__(self, limit: int | None = None, max_failure_images: int = 16) -> None:
+        self.limit = limit
+        self.max_failure_images = max_failure_images
+
+    def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
+        from rich.progress import Progress
+
+        benchmarks = context.components.benchmark
+        if not benchmarks:
+            raise ConfigError(
+                "the eval stage needs at least one benchmark: e.g. benchmark=[procedural_holdout]"
+            )
+        engine = context.components.rollout
+        if engine is None:
+            raise ConfigError("the eval stage needs a rollout engine: e.g. rollout=hf")
+        loaded = load_model(context, products)
+        loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
+        metrics: dict[str, float] = {}
+        rows: list[dict[str, Any]] = []
+        with Progress() as progress:
+            for name, benchmark in benchmarks.items():
+                samples, skipped = self._load(benchmark)
+                out_dir = context.stage_dir / name
+                out_dir.mkdir(parents=True, exist_ok=True)
+                cache = out_dir / "items.jsonl"
+                done = _read_cache(cache)
+                todo = [s for s in samples if s.id not in done]
+                task = progress.add_task(
+                    f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
+                )
+                start = time.perf_counter()
+                sampling = dict(getattr(benchmark, "generation", {}) or {})
+                batch_size = getattr(engine, "batch_size", 16)
+                for i in range(0, len(todo), batch_size):
+                    batch = todo[i : i + batch_size]
+                    responses = engine.generate(loaded.model, loaded.processor, batch, **sampling)
+                    with cache.open("a") as handle:
+                        for sample, response in zip(batch, responses):
+                            record = _score_record(benchmark, sample, response)
+                            done[sample.id] = record
+                            handle.write(json.dumps(record) + "\n")
+                    progress.advance(task, len(batch))
+                seconds = time.perf_counter() - start
+                by_id = {s.id: s for s in samples}
+                scored = [(by_id[i], _as_item_score(r)) for i, r in done.items() if i in by_id]
+                bench_metrics = benchmark.metrics(scored)
+                bench_metrics["items"] = float(len(scored))
+                bench_metrics["skipped"] = float(sum(skipped.values()))
+                (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
+                _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
+                metrics.update({f"eval/{name}/{k}": v for k, v in bench_metrics.items()})
+                metrics[f"timing_s/eval/{name}"] = seconds
+                rows.extend(_summary_rows(name, bench_metrics, getattr(benchmark, "reference", {}) or {}))
+                self._log_failures(loggers, name, scored)
+                log.info("eval %s: %s", name, {k: round(v, 4) for k, v in bench_metrics.items()})
+        for logger in loggers:
+            logger.log_metrics(metrics, step=0)
+        finish(loggers)
+        table = _write_summary(context.stage_dir, rows)
+        return StageResult(metrics=metrics, tables={"Evaluation": table})
+
+    def _load(self, benchmark: Any) -> tuple[list[Sample], dict[str, int]]:
+        samples: list[Sample] = []
+        skipped: dict[str, int] = {}
+        for item in benchmark.load():
+            if isinstance(item, Skipped):
+                skipped[item.reason] = skipped.get(item.reason, 0) + 1
+                continue
+            samples.append(item)
+            if self.limit is not None and len(samples) >= self.limit:
+                break
+        return samples, skipped
+
+    def _log_failures(self, loggers: list[Any], name: str, scored: list[tuple[Sample, Any]]) -> None:
+        from lightning.pytorch.loggers import WandbLogger
+
+        failures = [(s, r) for s, r in scored if not r.correct][: self.max_failure_images]
+        for logger in loggers:
+            if isinstance(logger, WandbLogger) and failures:
+                import wandb
+
+                data = [
+                    [
+                        s.id,
+                        s.question,
+                        s.answer,
+                        r.extracted or "",
+                        r.details.get("response", ""),
+                        wandb.Image(s.images[0]) if s.images else None,
+                    ]
+                    for s, r in failures
+                ]
+                logger.log_table(
+                    f"eval/{name}/failures",
+                    columns=["id", "question", "gold", "extracted", "response", "image"],
+                    data=data,
+                )
+
+
+def _score_record(benchmark: Any, sample: Sample, response: str) -> dict[str, Any]:
+    score = benchmark.score(response, sample)
+    return {
+        "id": sample.id,
+        "category": sample.category,
+        "response": response,
+        "extracted": score.extracted,
+        "gold": sample.answer,
+        "correct": bool(score.correct),
+        "score": float(score.score),
+        "judge": score.judge,
+        "details": score.details,
+    }
+
+
+def _as_item_score(record: dict[str, Any]) -> Any:
+    from vrl.benchmark.base import ItemScore
+
+    details = dict(record.get("details") or {})
+    details.setdefault("response", record["response"])
+    return ItemScore(
+        extracted=record["extracted"],
+        correct=record["correct"],
+        score=record["score"],
+        judge=record.get("judge", "rule"),
+        details=details,
+    )
+
+
+def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
+    done: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a crash: that item is redone
+                continue
+            done[record["id"]] = record
+    return done
+
+
+def _write_items_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    columns = ["id", "category", "gold", "extracted", "correct", "score", "judge", "response"]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def _summary_rows(name: str, metrics: dict[str, float], reference: dict[str, dict[str, float]]) -> list[dict]:
+    rows = []
+    for metric, value in metrics.items():
+        paper = "; ".join(f"{model}: {vals[metric]}" for model, vals in reference.items() if metric in vals)
+        rows.append({"benchmark": name, "metric": metric, "this run": round(value, 4), "paper": paper})
+    return rows
+
+
+def _write_summary(stage_dir: Path, rows: list[dict[str, Any]]) -> str:
+    columns = ["benchmark", "metric", "this run", "paper"]
+    with (stage_dir / "summary.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|---:|---|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    table = "\n".join(lines)
+    (stage_dir / "summary.md").write_text(table + "\n")
+    return table
