@@ -18,8 +18,10 @@ def compose(overrides: list[str] | None = None, return_hydra_config: bool = Fals
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    # `paths.run_dir` defaults to Hydra's runtime output dir, which only exists inside an app.
+    overrides = ["paths.run_dir=/tmp/vrl-compose-test", *(overrides or [])]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)
+        return hydra_compose("config", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 def run_vrl(

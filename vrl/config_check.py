@@ -93,7 +93,7 @@ def check_node(key: str, node: DictConfig) -> None:
         if p.default is inspect.Parameter.empty
         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         and n != "self"
-        and n not in node
+        and n not in node.keys()  # `in node` is False for a `???` value, which is present
     ]
     if missing and not node.get("_partial_", False):
         raise ConfigError(f"'{where}' ({target}) needs {', '.join(missing)}: add them to its config")

@@ -42,7 +42,9 @@ def test_grpo_vectorised_matches_looped_reference():
 def test_group_mean_no_std():
     # group [1, 0, 0, 0]: mean 0.25 -> 0.75, -0.25 x3.  group [1.1, -0.1]: mean 0.5 -> 0.6, -0.6
     adv = group_mean_advantages(torch.tensor([1.0, 0, 0, 0, 1.1, -0.1, 0.5, 0.5]), group_size=2)
-    torch.testing.assert_close(adv, torch.tensor([0.5, -0.5, 0.0, 0.0, 0.6, -0.6, 0.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        adv, torch.tensor([0.5, -0.5, 0.0, 0.0, 0.6, -0.6, 0.0, 0.0]), atol=1e-6, rtol=0
+    )
     adv4 = group_mean_advantages(torch.tensor([1.0, 0, 0, 0]), group_size=4)
     torch.testing.assert_close(adv4, torch.tensor([0.75, -0.25, -0.25, -0.25]))
 

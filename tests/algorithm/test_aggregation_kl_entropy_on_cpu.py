@@ -33,7 +33,8 @@ def test_micro_batches_with_global_counts_add_up_to_the_full_batch():
     # token_mean: 3/3 + 4/3 = 7/3 ; seq_mean_token_mean: 1.5/2 + 4/2 = 2.75 ; seq_mean_token_sum: 3/2 + 4/2
     for aggregate in (token_mean, seq_mean_token_mean, seq_mean_token_sum):
         parts = sum(
-            aggregate(LOSS[i : i + 1], MASK[i : i + 1], global_token_count=3, global_seq_count=2) for i in range(2)
+            aggregate(LOSS[i : i + 1], MASK[i : i + 1], global_token_count=3, global_seq_count=2)
+            for i in range(2)
         )
         assert parts.item() == pytest.approx(aggregate(LOSS, MASK).item())
 
@@ -67,7 +68,9 @@ def test_kl_reward_penalty_sums_masked_kl():
 def test_entropy_and_log_probs_from_logits():
     # uniform over 4: H = ln 4 = 1.386294 ; p = [0.25, 0.75]: H = 0.25 ln 4 + 0.75 ln(4/3) = 0.562335
     logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [0.0, math.log(3.0), -1e9, -1e9]]])
-    torch.testing.assert_close(entropy_from_logits(logits), torch.tensor([[1.386294, 0.562335]]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        entropy_from_logits(logits), torch.tensor([[1.386294, 0.562335]]), atol=1e-5, rtol=0
+    )
     # token 1 of the second position: ln 0.75 = -0.287682 ; token 0 of the first: ln 0.25 = -1.386294
     lp = log_probs_from_logits(logits, torch.tensor([[0, 1]]))
     torch.testing.assert_close(lp, torch.tensor([[-1.386294, -0.287682]]), atol=1e-5, rtol=0)

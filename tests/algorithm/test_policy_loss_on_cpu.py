@@ -67,7 +67,9 @@ def test_gspo_sequence_ratio_is_geometric_mean_over_mask():
 
 def test_gspo_clips_the_sequence_ratio_and_spreads_gradient():
     # log-ratios [0.2, 0.4] -> s = e^0.3 = 1.349859 > 1 + 0.2 -> clipped: -1.2 on both tokens, no gradient
-    clipped, m = gspo_loss(torch.tensor([[0.2, 0.4]]), torch.zeros(1, 2), torch.tensor([1.0]), torch.ones(1, 2), 0.2, 0.2)
+    clipped, m = gspo_loss(
+        torch.tensor([[0.2, 0.4]]), torch.zeros(1, 2), torch.tensor([1.0]), torch.ones(1, 2), 0.2, 0.2
+    )
     torch.testing.assert_close(clipped, torch.tensor([[-1.2, -1.2]]))
     assert m["clip_frac"].item() == 1.0
     # unclipped, s = 1, A = 1: seq-mean-token-mean of -s_t; d/d logp_t = -s / |y| = -0.5 on each token

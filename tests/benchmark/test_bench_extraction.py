@@ -56,7 +56,9 @@ def test_short_reply_is_its_own_answer():
 
 def test_json_short_answer():
     assert extract_json_field('{"solution": "x", "short answer": "3.142"}', "short answer") == "3.142"
-    assert extract_json_field('Here: {"solution": "...", "short answer": "B"', "short answer") == "B"  # broken JSON
+    assert (
+        extract_json_field('Here: {"solution": "...", "short answer": "B"', "short answer") == "B"
+    )  # broken JSON
 
 
 @pytest.mark.parametrize(
@@ -97,14 +99,16 @@ def test_option_text_whole_match_only():
 
 _FILLER = st.text(alphabet=string.ascii_letters + string.digits + " .,:;!?\n()[]=+-*/", max_size=80)
 _ANSWER = st.one_of(
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.fractions(max_denominator=50).map(lambda f: rf"\frac{{{f.numerator}}}{{{f.denominator}}}"),
-    st.text(alphabet=string.ascii_letters + string.digits + "+-*^_ ", min_size=1, max_size=20).map(str.strip).filter(bool),
+    st.text(alphabet=string.ascii_letters + string.digits + "+-*^_ ", min_size=1, max_size=20)
+    .map(str.strip)
+    .filter(bool),
     st.sampled_from([r"\{1, 2\}", "x^{2}+1", r"\sqrt{2}", "(1, 2)"]),
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(prefix=_FILLER, answer=_ANSWER, suffix=_FILLER)
 def test_boxed_survives_any_wrapping(prefix, answer, suffix):
     """Whatever text surrounds it, the last \\boxed{} comes back whole."""
@@ -113,13 +117,13 @@ def test_boxed_survives_any_wrapping(prefix, answer, suffix):
     assert extract_final_answer(text) == answer.strip()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(first=_ANSWER, second=_ANSWER, middle=_FILLER)
 def test_last_boxed_wins(first, second, middle):
     assert extract_boxed(f"\\boxed{{{first}}}{middle}\\boxed{{{second}}}") == second.strip()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(text=_FILLER)
 def test_no_marker_no_answer(text):
     """Text without any answer marker never yields a (long) answer: no guessing."""

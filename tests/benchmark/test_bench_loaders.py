@@ -6,7 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from vrl.benchmark import EMMA, MMMU, ChartQA, DynaMath, LogicVista, MathVerse, MathVision, MathVista, VTBench, WeMath
+from vrl.benchmark import (
+    EMMA,
+    MMMU,
+    ChartQA,
+    DynaMath,
+    LogicVista,
+    MathVerse,
+    MathVision,
+    MathVista,
+    VTBench,
+    WeMath,
+)
 from vrl.benchmark.base import load_rows
 from vrl.data.schema import IMAGE_PLACEHOLDER, Sample, Skipped, chat_messages
 from vrl.errors import MissingFileError
@@ -52,7 +63,11 @@ def test_mathvision_splits():
     test = load(MathVision(path=str(F / "mathvision")))
     mini = load(MathVision(path=str(F / "mathvision"), split="testmini"))
     assert (len(test), len(mini)) == (4, 2)
-    assert test[0].answer_type == "choice" and "(E) star" in test[0].question and "<image1>" not in test[0].question
+    assert (
+        test[0].answer_type == "choice"
+        and "(E) star" in test[0].question
+        and "<image1>" not in test[0].question
+    )
     assert test[1].answer_type == "expression" and test[1].choices == []
     assert MathVision(split="testmini").name == "mathvision_testmini"
 
@@ -129,7 +144,9 @@ def test_missing_local_path_is_one_line():
 def test_save_to_disk_folder(tmp_path):
     from datasets import load_dataset
 
-    ds = load_dataset("parquet", data_files=str(F / "chartqa/data/test-00000-of-00001.parquet"), split="train")
+    ds = load_dataset(
+        "parquet", data_files=str(F / "chartqa/data/test-00000-of-00001.parquet"), split="train"
+    )
     ds.save_to_disk(str(tmp_path / "chartqa"))
     rows = list(load_rows(str(tmp_path / "chartqa"), "test"))
     assert len(rows) == 4 and rows[0]["label"] == ["100"]

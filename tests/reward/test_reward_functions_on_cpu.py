@@ -55,7 +55,9 @@ def test_words_never_reach_math_verify(monkeypatch):
 def test_accuracy_routes_choice_questions_through_option_letters():
     choices = [["London", "Paris", "Rome", "Berlin"]] * 4
     completions = [r"\boxed{(B)}", r"\boxed{Paris}", r"\boxed{E}", r"\boxed{A}"]
-    out = accuracy_reward(completions, answer=["B", "B", "B", "B"], answer_type=["choice"] * 4, choices=choices)
+    out = accuracy_reward(
+        completions, answer=["B", "B", "B", "B"], answer_type=["choice"] * 4, choices=choices
+    )
     assert out == [1.0, 1.0, 0.0, 0.0]
 
 
@@ -106,5 +108,7 @@ def test_cue_counting_is_lower_cased_substrings():
     ],
 )
 def test_vlrethinker_table(text, finished, forced, expected):
-    out = vlrethinker_reward([text], answer=["2"], finished=[finished], forced=[forced], answer_type=["integer"])
+    out = vlrethinker_reward(
+        [text], answer=["2"], finished=[finished], forced=[forced], answer_type=["integer"]
+    )
     assert out[0] == pytest.approx(expected)

@@ -51,7 +51,7 @@ def test_raising_items_become_none_and_are_counted():
 
 
 def test_timeout_gives_none_counts_it_and_the_pool_recovers():
-    with RewardPool({"slow": slow_reward, "len": length_reward}, num_workers=2, timeout_s=0.5) as pool:
+    with RewardPool({"slow": slow_reward, "len": length_reward}, num_workers=2, timeout_s=1.0) as pool:
         start = time.monotonic()
         out = pool(["x", "yy", "zzz"], answer=["fast", "slow", "fast"])
         assert time.monotonic() - start < 4.0  # did not wait for the 5 s sleep
@@ -68,5 +68,14 @@ def test_all_none_mean_is_nan_and_config_errors():
     assert math.isnan(out.stats["reward/f/mean"])
     with pytest.raises(ConfigError, match="not in reward.functions"):
         RewardPool({"f": fragile_reward}, weights={"g": 1.0})
+    with pytest.raises(ConfigError, match="cannot be sent"):
+        RewardPool({"f": lambda completions, **_: [1.0] * len(completions)}).start()
     with pytest.raises(ValueError, match="answer"):
         RewardPool({"f": fragile_reward}, num_workers=0)(["a", "b"], answer=["x"])
+
+
+def test_a_worker_that_died_while_idle_is_replaced():
+    with RewardPool({"len": length_reward}, num_workers=1) as pool:
+        pool._workers[0].process.kill()
+        pool._workers[0].process.join()
+        assert pool(["ab"]).rewards["len"] == [2.0]

@@ -26,7 +26,7 @@ _MAX_LOG_RATIO = 20.0
 
 def _broadcast(advantages: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """`[B]` or `[B, T]` advantages -> `[B, T]`, detached."""
-    advantages = advantages.detach().to(like.dtype)
+    advantages = advantages.detach().to(device=like.device, dtype=like.dtype)
     return advantages.unsqueeze(-1).expand_as(like) if advantages.dim() == 1 else advantages
 
 

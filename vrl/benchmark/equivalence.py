@@ -124,14 +124,26 @@ def symbolic_equal(pred: str, gold: str, timeout_s: int = 5) -> bool:
 
 @lru_cache(maxsize=65536)
 def _verify_cached(pred: str, gold: str, timeout: int | None) -> bool:
-    from math_verify import parse, verify
+    from math_verify import verify
 
+    g, p = _parse_cached(gold, timeout), _parse_cached(pred, timeout)
+    if not g or not p:
+        return False
     try:
-        g = parse(_as_latex(gold), parsing_timeout=timeout)
-        p = parse(_as_latex(pred), parsing_timeout=timeout)
-        return bool(g and p and verify(g, p, timeout_seconds=timeout))
+        return bool(verify(list(g), list(p), timeout_seconds=timeout))
     except Exception:  # math-verify raises on pathological input; that is "not equal"
         return False
+
+
+@lru_cache(maxsize=65536)
+def _parse_cached(s: str, timeout: int | None) -> tuple:
+    # A gold is compared with every sampled response: parse it once (parsing is ~3 ms).
+    from math_verify import parse
+
+    try:
+        return tuple(parse(_as_latex(s), parsing_timeout=timeout))
+    except Exception:
+        return ()
 
 
 def _as_latex(s: str) -> str:

@@ -19,6 +19,7 @@ PPO ratio corrects for their staleness. The store holds `Trajectory` objects (wi
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -63,7 +64,7 @@ class SelectiveSampleReplay:
     def select(self, batch: list[Trajectory], step: int) -> list[Trajectory]:
         effective = [t for t in batch if is_effective(t)]
         positives = self._positives(batch)
-        target = max(1, round(self.output_fraction * len(batch))) if batch else 0
+        target = max(1, _round_half_up(self.output_fraction * len(batch))) if batch else 0
 
         candidates = effective + positives
         weights = [abs(advantage_of(t)) ** self.alpha for t in effective] + [self.eps] * len(positives)
@@ -96,7 +97,7 @@ class SelectiveSampleReplay:
             rewards = [t.reward if t.reward is not None else 0.0 for t in members]
             if min(rewards) > 0 and max(rewards) - min(rewards) <= 1e-6:
                 pool.extend(members)
-        keep = round(self.pos_ratio * len(pool))
+        keep = _round_half_up(self.pos_ratio * len(pool))
         if keep == 0:
             return []
         order = torch.randperm(len(pool), generator=self._generator)[:keep]
@@ -121,3 +122,7 @@ class SelectiveSampleReplay:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._store = deque(state["store"])
         self._generator.set_state(state["generator"])
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)  # round() rounds 0.5 to even: 0.1 * 5 samples would keep none

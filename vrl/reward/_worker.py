@@ -53,7 +53,8 @@ def _checked(values: Any, n: int) -> list[float | None]:
 
 def serve(conn: Any, functions: Mapping[str, Callable[..., Any]]) -> None:
     """Worker loop: receive `(task_id, name, completions, fields)`, send `(task_id, *TaskResult)`;
-    `None` or a closed pipe ends it."""
+    `None` or a closed pipe ends it. Says "ready" first: start-up does not count against a task's time."""
+    conn.send("ready")
     while True:
         try:
             message = conn.recv()

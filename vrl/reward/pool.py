@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing as mp
+import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,8 @@ from vrl.errors import ConfigError
 from vrl.reward._worker import run_task, serve
 
 log = logging.getLogger(__name__)
+
+_STARTUP_TIMEOUT_S = 120.0  # importing the reward modules in a fresh worker, on a loaded machine
 
 
 @dataclass
@@ -49,6 +52,13 @@ class _Worker:
         self.process = ctx.Process(target=serve, args=(child, functions), daemon=True)
         self.process.start()
         child.close()
+        try:
+            ready = self.conn.poll(_STARTUP_TIMEOUT_S) and self.conn.recv() == "ready"
+        except (EOFError, OSError):  # it died while starting (e.g. a reward module failed to import)
+            ready = False
+        if not ready:
+            self.stop(kill=True)
+            raise RuntimeError(f"a reward worker did not start within {_STARTUP_TIMEOUT_S:g} s")
 
     def stop(self, kill: bool = False) -> None:
         if not kill:
@@ -59,6 +69,9 @@ class _Worker:
         if kill:
             self.process.kill()
         self.process.join(timeout=5)
+        if self.process.is_alive():  # still busy with a task after the polite stop
+            self.process.kill()
+            self.process.join(timeout=5)
         self.conn.close()
 
 
@@ -112,7 +125,7 @@ class RewardPool:
             try:
                 for _ in range(self.num_workers):
                     self._workers.append(_Worker(ctx, self.functions))
-            except (AttributeError, TypeError, ValueError) as error:  # pickling a lambda or a closure
+            except (pickle.PicklingError, AttributeError, TypeError) as error:  # a lambda or a closure
                 self.close()
                 raise ConfigError(
                     f"reward functions cannot be sent to worker processes ({error}); use module-level "
@@ -196,8 +209,15 @@ class RewardPool:
                 worker = idle.pop()
                 index, (name, start, end) = queue.popleft()
                 chunk = {key: value[start:end] for key, value in fields.items()}
-                worker.conn.send((index, name, completions[start:end], chunk))
+                try:
+                    worker.conn.send((index, name, completions[start:end], chunk))
+                except (BrokenPipeError, OSError):  # the worker died while idle: replace it, retry
+                    queue.appendleft((index, (name, start, end)))
+                    idle.append(self._replace(worker))
+                    continue
                 running[worker.conn] = (worker, index, time.monotonic() + self.timeout_s)
+            if not running:
+                continue
             next_deadline = min(deadline for _, _, deadline in running.values())
             for conn in wait(list(running), timeout=max(0.0, next_deadline - time.monotonic())):
                 worker, index, _ = running.pop(conn)

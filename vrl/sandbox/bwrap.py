@@ -3,7 +3,8 @@
 Namespaces: mount (an empty read-only root holding only the interpreter, its libraries, /dev
 basics, a private /proc and the worker's directory at /sandbox), network (no interfaces but a
 private loopback), PID, IPC, UTS and cgroup. As root, bwrap runs privileged without a user
-namespace and keeps only CAP_SETUID/CAP_SETGID, which the confined child uses to become `nobody`
+namespace; the worker keeps only CAP_SETUID/SETGID (the child uses them to become `nobody`)
+and CAP_KILL (to kill that child), all lost by the child when it switches uid
 (so the code never runs as host root). As a normal user it needs unprivileged user namespaces
 (`--unshare-user`) and the code keeps that user's uid. Inside, every call still gets the
 Landlock + seccomp + rlimit confinement of `confine.py`.
@@ -38,8 +39,8 @@ ENV = {
 def bootstrap(package_dir: str) -> str:
     """`python -c` code that imports the worker without running vrl/__init__.py."""
     return (
-        "import sys, types; m = types.ModuleType('vrl'); m.__path__ = [%r]; sys.modules['vrl'] = m; "
-        "from vrl.sandbox.worker import main; main()" % package_dir
+        f"import sys, types; m = types.ModuleType('vrl'); m.__path__ = [{package_dir!r}]; "
+        "sys.modules['vrl'] = m; from vrl.sandbox.worker import main; main()"
     )
 
 
@@ -57,7 +58,7 @@ def _mounts(worker_dir: Path, read_paths: list[str]) -> list[str]:
 
     bound: list[str] = []
     for p in sorted(read_paths, key=len):
-        if not os.path.lexists(p) or any(p == b or p.startswith(b + "/") for b in bound):
+        if p == "/" or not os.path.lexists(p) or any(p == b or p.startswith(b + "/") for b in bound):
             continue
         parents(p)
         if os.path.islink(p):
@@ -71,18 +72,21 @@ def _mounts(worker_dir: Path, read_paths: list[str]) -> list[str]:
     return args + ["--dev", "/dev", "--proc", "/proc", "--remount-ro", "/", "--chdir", SANDBOX_ROOT]
 
 
-def command(policy: Policy, worker_dir: Path) -> list[str]:
-    """argv that starts one warm worker inside its own bubblewrap sandbox."""
-    args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv"]
+def command(policy: Policy, worker_dir: Path, python_args: list[str] | None = None) -> list[str]:
+    """argv that starts one warm worker (or `python python_args`) in its own bubblewrap sandbox."""
+    args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() == 0:
-        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        args += ["--cap-drop", "ALL"]
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):  # child: become nobody; worker: kill it
+            args += ["--cap-add", cap]
     else:
         args += ["--unshare-user", "--cap-drop", "ALL"]
     for k, v in ENV.items():
         args += ["--setenv", k, v]
     args += _mounts(worker_dir, policy.read_paths)
-    return args + [sys.executable, "-I", "-B", "-c", bootstrap(PACKAGE_DIR), policy.to_json()]
+    python_args = python_args or ["-I", "-B", "-c", bootstrap(PACKAGE_DIR), policy.to_json()]
+    return [*args, sys.executable, *python_args]
 
 
 def run_as() -> int | None:
@@ -94,13 +98,12 @@ def probe(policy: Policy, scratch: Path) -> str | None:
     """None when bwrap can start the interpreter with these mounts here; else why not."""
     if shutil.which("bwrap") is None:
         return "bwrap is not installed (Debian: apt-get install -y bubblewrap)"
-    argv = command(policy, scratch)
-    argv[-4:] = ["-I", "-c", "import os, sys; print(os.getpid(), len(os.listdir('/')))"]
+    argv = command(policy, scratch, ["-I", "-c", "import os; print(os.getpid())"])
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={})
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"bwrap failed to start: {e}"
-    if r.returncode != 0 or not r.stdout.startswith("2 "):  # pid 2 = inside a fresh PID namespace
+    if r.returncode != 0 or r.stdout.strip() != "2":  # pid 2: inside a fresh PID namespace
         lines = (r.stderr or r.stdout).strip().splitlines()
         return f"bwrap cannot create its sandbox here: {lines[-1] if lines else r.returncode}"
     return None

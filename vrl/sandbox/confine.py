@@ -1,12 +1,13 @@
 """Confine the freshly forked process that is about to run model code. Irreversible, in order:
 
-1. own session, die with the worker, only the two protocol pipes kept, stdio -> /dev/null;
-2. cwd = the call's output dir, HOME/TMPDIR there;
-3. rlimits (CPU, address space, file size, open files, threads, no core dumps);
-4. identity: the sandbox uid (when the worker started as root) or no capabilities at all;
-5. no_new_privs, not dumpable (no ptrace or /proc/<pid>/mem by peers);
-6. Landlock: read the interpreter and the call dir, write only its output dir, no TCP, no
+1. own session, die with the worker;
+2. rlimits (CPU, address space, file size, open files, threads, no core dumps);
+3. identity: the sandbox uid (when the worker started as root), and no capabilities at all;
+4. cwd = the call's output dir, HOME/TMPDIR there; no_new_privs; not dumpable (no ptrace or
+   /proc/<pid>/mem by peers);
+5. Landlock: read the interpreter and the call dir, write only its output dir, no TCP, no
    signals or abstract sockets outside the domain;
+6. every fd closed but the two protocol pipes, stdio -> /dev/null;
 7. seccomp: no processes, exec, sockets, ptrace, namespaces, ... (see `seccomp.py`).
 """
 
@@ -18,13 +19,18 @@ import os
 import resource
 import signal
 import tempfile
+from dataclasses import dataclass
 
-from . import landlock
+from . import landlock, seccomp
 from .policy import SESSION_CPU_CALLS, Policy
-from .seccomp import Seccomp
 
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP = 1, 4, 38, 24
 _libc = ctypes.CDLL(None, use_errno=True)
+try:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        _CAP_LAST = int(f.read())
+except OSError:
+    _CAP_LAST = 63
 
 
 def cpu_hard_limit(policy: Policy) -> int:
@@ -45,22 +51,22 @@ def _close_fds(keep: list[int]) -> None:
         os.set_inheritable(fd, False)
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
 def _drop_identity(run_as: int | None) -> None:
+    for cap in range(_CAP_LAST + 1):  # bounding set (needs CAP_SETPCAP; a no-op without it)
+        _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
     if run_as is not None:
         os.setgroups([])
         os.setresgid(run_as, run_as, run_as)
-        os.setresuid(run_as, run_as, run_as)  # the kernel clears all capabilities here
-        return
-    if os.geteuid() == 0:  # stay uid 0 (interpreter unreadable otherwise) but with no capability
-        for cap in range(64):
-            _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
-
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        data = (ctypes.c_uint32 * 6)()
-        if _libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:
-            raise OSError(ctypes.get_errno(), "capset failed")
+        os.setresuid(run_as, run_as, run_as)  # clears the effective, permitted and ambient sets
+    # Else uid stays (ours, or 0 when the sandbox uid cannot read the interpreter). Either way
+    # empty every set, the inheritable one included (capset to zero is always allowed).
+    zero = (ctypes.c_uint32 * 6)()
+    if _libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), zero) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def _set_limits(policy: Policy, baseline_vm: int) -> None:
@@ -73,20 +79,33 @@ def _set_limits(policy: Policy, baseline_vm: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
-    if policy.max_processes > 1:  # counted per uid (per user namespace): a bound, not a quota
-        resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))
+    # Counted per uid (per user namespace), so with threads on it is a bound, not a quota; with
+    # max_processes=1 seccomp refuses every clone anyway and this only pins the hard limit.
+    resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))
 
 
-def landlock_rules(policy: Policy, call_dir: str) -> list[tuple[str, int]]:
+def static_rules(policy: Policy) -> list[tuple[str, int]]:
+    """Landlock rules shared by every call: the interpreter and a few devices."""
     rules = [(p, landlock.READ) for p in policy.read_paths]
     rules += [("/dev/null", landlock.READ_FILE | landlock.WRITE_FILE)]
-    rules += [(p, landlock.READ_FILE) for p in ("/dev/zero", "/dev/urandom", "/dev/random")]
-    rules += [(call_dir, landlock.READ_FILE | landlock.READ_DIR)]
-    rules += [(os.path.join(call_dir, "output"), landlock.WRITE)]
-    return rules
+    return rules + [(p, landlock.READ_FILE) for p in ("/dev/zero", "/dev/urandom", "/dev/random")]
 
 
-def confine(policy: Policy, call_dir: str, keep_fds: list[int], sc: Seccomp, baseline_vm: int) -> int:
+@dataclass
+class Prepared:
+    """What a warm worker computes once so that confining each child is cheap."""
+
+    bpf: seccomp.Program
+    rules: list[tuple[int, int]]  # static Landlock rules as open O_PATH fds
+    baseline_vm: int  # the worker's address-space size: RLIMIT_AS = this + memory_mb
+
+
+def prepare(policy: Policy, sc: seccomp.Seccomp, baseline_vm: int) -> Prepared:
+    bpf = sc.compile(allow_threads=policy.max_processes > 1)
+    return Prepared(bpf, landlock.open_rules(static_rules(policy)), baseline_vm)
+
+
+def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int]) -> int:
     """Apply steps 1-7 to the calling process. Returns the Landlock ABI used (0 = none)."""
     parent = os.getppid()
     os.setsid()
@@ -94,17 +113,18 @@ def confine(policy: Policy, call_dir: str, keep_fds: list[int], sc: Seccomp, bas
     if os.getppid() != parent:  # the worker died between fork and prctl
         os._exit(1)
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # CPU limit -> terminate (Python ignores SIGXFSZ)
-    _close_fds(keep_fds)
+    _set_limits(policy, prep.baseline_vm)
+    _drop_identity(policy.run_as)
     out = os.path.join(call_dir, "output")
-    os.chdir(out)
+    os.chdir(out)  # after the uid switch: the output dir belongs to the sandbox uid
     os.environ.update(HOME=out, TMPDIR=out)
     tempfile.tempdir = None
-    _set_limits(policy, baseline_vm)
-    _drop_identity(policy.run_as)
     _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-    abi = landlock.restrict(landlock_rules(policy, call_dir))
+    call_rules = [(call_dir, landlock.READ_FILE | landlock.READ_DIR), (out, landlock.WRITE)]
+    abi = landlock.restrict(call_rules, prep.rules)
     if abi == 0 and policy.require_landlock:
         raise OSError("Landlock is unavailable; refusing to run code without filesystem confinement")
-    sc.install(allow_threads=policy.max_processes > 1)
+    _close_fds(keep_fds)  # also closes the worker's rule fds and its end of the host pipes
+    seccomp.install(prep.bpf, os.getpid())
     return abi

@@ -24,9 +24,11 @@ MAX_IMAGE_BYTES = 64 * 2**20
 def make_call_dir(worker_dir: Path, run_as: int | None) -> Path:
     """A fresh W under `worker_dir` with an unguessable name."""
     call = worker_dir / secrets.token_hex(8)
-    (call / "input").mkdir(parents=True, mode=0o755)
-    (call / "output").mkdir(mode=0o700)
-    call.chmod(0o755)
+    os.mkdir(call)
+    os.mkdir(call / "input")
+    os.mkdir(call / "output", 0o700)
+    for d in (call, call / "input"):  # explicit: the trainer's umask may be 077
+        os.chmod(d, 0o755)
     if run_as is not None:
         os.chown(call / "output", run_as, run_as)
     return call

@@ -28,7 +28,9 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 READ = READ_FILE | READ_DIR | EXECUTE
-WRITE = READ_FILE | READ_DIR | WRITE_FILE | TRUNCATE | REMOVE_FILE | REMOVE_DIR | MAKE_REG | MAKE_DIR | MAKE_SYM
+WRITE = (
+    READ_FILE | READ_DIR | WRITE_FILE | TRUNCATE | REMOVE_FILE | REMOVE_DIR | MAKE_REG | MAKE_DIR | MAKE_SYM
+)
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -57,10 +59,31 @@ def _check(rc: int, what: str) -> int:
     return rc
 
 
-def restrict(rules: list[tuple[str, int]]) -> int:
-    """Confine the calling process to `rules` [(path, rights)]; missing paths are skipped.
+def open_rules(rules: list[tuple[str, int]]) -> list[tuple[int, int]]:
+    """[(O_PATH fd, rights)] for the paths that exist, rights trimmed to files' subset.
 
-    Returns the ABI used (0 = Landlock unavailable, nothing done). Irreversible.
+    A warm worker opens its static rules once; each child then only adds its call dir.
+    """
+    version = abi()
+    fs = _FS_BY_ABI.get(version, _FS_BY_ABI[5]) if version else 0
+    opened = []
+    for path, rights in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        allowed = rights & fs
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            allowed &= _FILE_RIGHTS
+        opened.append((fd, allowed))
+    return opened
+
+
+def restrict(rules: list[tuple[str, int]], opened: list[tuple[int, int]] = ()) -> int:
+    """Confine the calling process to `rules` [(path, rights)] plus `opened` [(fd, rights)].
+
+    Missing paths are skipped. Returns the ABI used (0 = Landlock unavailable, nothing done).
+    Irreversible. The fds in `opened` stay open (the caller owns them).
     """
     version = abi()
     if version == 0:
@@ -76,27 +99,20 @@ def restrict(rules: list[tuple[str, int]]) -> int:
         _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
         "create_ruleset",
     )
+    mine = open_rules(rules)
     try:
-        for path, rights in rules:
-            try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                allowed = rights & fs
-                if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                    allowed &= _FILE_RIGHTS
-                rule = _PathBeneath(allowed=allowed, parent_fd=fd)
-                _check(
-                    _libc.syscall(
-                        _SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), ctypes.c_uint32(0)
-                    ),
-                    f"add_rule({path})",
-                )
-            finally:
-                os.close(fd)
+        for fd, allowed in [*opened, *mine]:
+            rule = _PathBeneath(allowed=allowed & fs, parent_fd=fd)
+            _check(
+                _libc.syscall(
+                    _SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), ctypes.c_uint32(0)
+                ),
+                "add_rule",
+            )
         _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _check(_libc.syscall(_SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)), "restrict_self")
     finally:
         os.close(ruleset)
+        for fd, _ in mine:
+            os.close(fd)
     return version

@@ -37,8 +37,6 @@ class Policy:
     """Keep the process (and so the variables) of a session alive across its calls."""
     read_paths: list[str] = field(default_factory=list)
     """Read-only (and import) access for the program: interpreter, stdlib, site-packages, libs."""
-    sandbox_root: str = ""
-    """The worker's directory as the worker sees it (/sandbox under bwrap, the host path otherwise)."""
     run_as: int | None = None
     """uid/gid the program switches to (when started as root); None keeps the uid, minus capabilities."""
     require_landlock: bool = False

@@ -49,6 +49,7 @@ class WorkerProcess:
                 stderr=err,
                 start_new_session=True,
             )
+        os.set_blocking(self.proc.stdin.fileno(), False)  # a stuck worker cannot block the trainer
         self.info: dict = {}
 
     def wait_ready(self) -> None:
@@ -57,14 +58,17 @@ class WorkerProcess:
         except (EOFError, TimeoutError, protocol.ProtocolError) as e:
             self.kill()
             tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"sandbox worker failed to start ({type(e).__name__}): {' | '.join(tail)}") from None
+            raise RuntimeError(
+                f"sandbox worker failed to start ({type(e).__name__}): {' | '.join(tail)}"
+            ) from None
         if not self.info.get("ready"):
             self.kill()
             raise RuntimeError(f"sandbox worker failed to start: {self.info.get('error')}")
 
     def request(self, msg: dict, timeout: float) -> dict:
-        protocol.send(self.proc.stdin.fileno(), msg)
-        return protocol.recv(self.proc.stdout.fileno(), time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        protocol.send_nonblocking(self.proc.stdin.fileno(), msg, deadline)
+        return protocol.recv(self.proc.stdout.fileno(), deadline)
 
     def kill(self) -> None:
         try:
@@ -115,7 +119,19 @@ class SandboxPool:
             self.close()
             raise
         info = self._workers[0].info
-        log.info("sandbox %s: %d workers, landlock ABI %s, code uid %s", backend, len(self._workers), info.get("landlock"), policy.run_as)
+        if not info.get("landlock"):
+            log.warning(
+                "sandbox %s: no Landlock in this kernel; calls of one worker are kept apart only "
+                "by unguessable directory names and file modes",
+                backend,
+            )
+        log.info(
+            "sandbox %s: %d workers, landlock ABI %s, code uid %s",
+            backend,
+            len(self._workers),
+            info.get("landlock"),
+            policy.run_as,
+        )
 
     def _spawn(self, index: int) -> WorkerProcess:
         host_dir = self._root / f"w{index}-{secrets.token_hex(4)}"
@@ -193,7 +209,7 @@ class SandboxPool:
         error = reply.get("error")
         text = str(reply.get("text", ""))
         return ExecutionResult(
-            text=(text + "\n" + error if text else error) if error else text,
+            text=(text if not text or text.endswith("\n") else text + "\n") + error if error else text,
             images=out,
             error=error,
             violation=reply.get("violation"),

@@ -11,6 +11,7 @@ refuses to run code on a kernel without it (Linux >= 5.13 with Landlock enabled)
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,20 +34,19 @@ def run_as(read_paths: list[str]) -> int | None:
     """nobody when we are root and nobody can read the interpreter, else None (keep uid)."""
     if os.geteuid() != 0:
         return None
-    pid = os.fork()
-    if pid == 0:  # try it for real: the interpreter may live under a 0700 home (pyenv in /root)
-        code = 1
-        try:
-            os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
-            for p in [sys.executable, *read_paths]:
-                if os.path.isdir(p):
-                    os.listdir(p)
-                elif os.path.lexists(p):
-                    os.stat(p)
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return NOBODY if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else None
+    # Try it for real: the interpreter may live under a 0700 home (pyenv in /root).
+    code = "import os, sys\nfor p in sys.argv[1:]:\n    os.listdir(p) if os.path.isdir(p) else os.stat(p)"
+    paths = [p for p in read_paths if os.path.exists(p)]
+    try:
+        r = subprocess.run(
+            [sys.executable, "-I", "-c", code, *paths],
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            env={},
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return NOBODY if r.returncode == 0 else None

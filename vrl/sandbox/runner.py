@@ -53,6 +53,14 @@ class CappedWriter(io.TextIOBase):
         return "".join(self.parts)
 
 
+class _Discard(io.TextIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+
 def short_error(exc: BaseException) -> str:
     """`Type: message (line N)` of the program's own code, at most ERROR_CHARS characters."""
     try:
@@ -69,17 +77,23 @@ def short_error(exc: BaseException) -> str:
 
 
 def _snapshot(root: str, limit: int = 2000) -> dict[str, tuple[int, int]]:
+    """{path: (mtime_ns, size)} of the files under `root` (symlinks not followed)."""
     seen: dict[str, tuple[int, int]] = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
+    stack = [root]
+    while stack and len(seen) < limit:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for e in entries:
             try:
-                st = os.lstat(path)
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    st = e.stat(follow_symlinks=False)
+                    seen[e.path] = (st.st_mtime_ns, st.st_size)
             except OSError:
                 continue
-            seen[path] = (st.st_mtime_ns, st.st_size)
-            if len(seen) >= limit:
-                return seen
     return seen
 
 
@@ -125,7 +139,7 @@ def run_turn(req: dict, ns: dict, policy: Policy, call_dir: str) -> dict:
     out = CappedWriter(policy.max_output_bytes)
     reserve = bytearray(1 << 20)  # freed on MemoryError so the report can still be built
     error = violation = None
-    sys.stdout, sys.stderr = out, io.StringIO()
+    sys.stdout, sys.stderr = out, _Discard()  # stderr (warnings, logging) is not part of the result
     try:
         exec(compile(req["code"], "<code>", "exec"), ns)
     except OutputLimit:

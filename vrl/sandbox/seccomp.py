@@ -18,6 +18,8 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import struct
+from dataclasses import dataclass
 
 ACT_KILL_PROCESS = 0x80000000
 ACT_ALLOW = 0x7FFF0000
@@ -25,6 +27,13 @@ _ATTR_ACT_BADARCH = 2
 _CMP_NE, _CMP_EQ, _CMP_MASKED_EQ = 1, 4, 7
 _CLONE_THREAD = 0x00010000
 _TIOCSTI = 0x5412
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+PID_PLACEHOLDER = 0x7FFE_F00D  # > pid_max (2**22): never a real pid
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def act_errno(code: int) -> int:
@@ -57,7 +66,7 @@ DENIED = (
 
 
 class Seccomp:
-    """Loaded libseccomp; `install(...)` confines the calling process for good."""
+    """Loaded libseccomp; `compile(...)` builds the filter that `install` loads."""
 
     def __init__(self) -> None:
         name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
@@ -75,6 +84,7 @@ class Seccomp:
         self.lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
         self.lib.seccomp_load.argtypes = [ctypes.c_void_p]
         self.lib.seccomp_release.argtypes = [ctypes.c_void_p]
+        self.lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         # Resolve names once in the warm worker so each confined child only adds rules.
         self.numbers = {
             n: self.lib.seccomp_syscall_resolve_name(n.encode())
@@ -91,14 +101,14 @@ class Seccomp:
         if rc < 0:
             raise OSError(-rc, f"seccomp_rule_add({name}) failed: {os.strerror(-rc)}")
 
-    def install(self, allow_threads: bool) -> None:
-        """Load the filter into the calling process (and its future threads). Irreversible."""
+    def compile(self, allow_threads: bool) -> Program:
+        """The filter as raw BPF, with PID_PLACEHOLDER where the confined process's pid goes."""
         ctx = self.lib.seccomp_init(ACT_ALLOW)
         if not ctx:
             raise OSError("seccomp_init failed")
         try:
             self.lib.seccomp_attr_set(ctx, _ATTR_ACT_BADARCH, ACT_KILL_PROCESS)
-            eperm, pid = act_errno(errno.EPERM), os.getpid()
+            eperm, pid = act_errno(errno.EPERM), PID_PLACEHOLDER
             for name in DENIED:
                 self._rule(ctx, eperm, name)
             self._rule(ctx, act_errno(errno.EACCES), "socket")
@@ -112,11 +122,57 @@ class Seccomp:
                 self._rule(ctx, eperm, name, (0, _CMP_NE, pid, 0))
             self._rule(ctx, eperm, "prlimit64", (0, _CMP_NE, 0, 0))  # pid 0 = itself (what glibc passes)
             self._rule(ctx, eperm, "ioctl", (1, _CMP_MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
-            rc = self.lib.seccomp_load(ctx)
-            if rc < 0:
-                raise OSError(-rc, f"seccomp_load failed: {os.strerror(-rc)}")
+            r, w = os.pipe()
+            try:
+                rc = self.lib.seccomp_export_bpf(ctx, w)
+                os.close(w)
+                w = -1
+                if rc < 0:
+                    raise OSError(-rc, f"seccomp_export_bpf failed: {os.strerror(-rc)}")
+                chunks = []
+                while chunk := os.read(r, 65536):
+                    chunks.append(chunk)
+                return Program.from_bpf(b"".join(chunks))
+            finally:
+                os.close(r)
+                if w >= 0:
+                    os.close(w)
         finally:
             self.lib.seccomp_release(ctx)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A compiled filter: raw BPF plus where the confined process's pid must be written."""
+
+    insns: bytes
+    pid_offsets: tuple[int, ...]
+
+    @classmethod
+    def from_bpf(cls, insns: bytes) -> Program:
+        offsets = tuple(  # struct sock_filter {u16 code; u8 jt, jf; u32 k}: k at +4
+            off + 4
+            for off in range(0, len(insns), 8)
+            if struct.unpack_from("=I", insns, off + 4)[0] == PID_PLACEHOLDER
+        )
+        if not offsets:
+            raise OSError("seccomp program has no pid placeholder")
+        return cls(insns, offsets)
+
+
+def install(program: Program, pid: int) -> None:
+    """Load a compiled filter into the calling process, `pid` patched in. Irreversible.
+
+    Needs no_new_privs (set by the caller). Compiling once per warm worker and patching a few
+    constants per child costs ~0.05 ms instead of ~2 ms for libseccomp's compiler.
+    """
+    buf = ctypes.create_string_buffer(program.insns, len(program.insns))
+    for off in program.pid_offsets:
+        struct.pack_into("=I", buf, off, pid)
+    prog = _SockFprog(len(program.insns) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_SECCOMP) failed: {os.strerror(err)}")
 
 
 def load() -> Seccomp | None:

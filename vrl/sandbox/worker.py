@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import gc
 import os
+import random
 import signal
 import sys
 import time
 
 from . import landlock, protocol, seccomp
-from .confine import confine, cpu_hard_limit
+from .confine import confine, cpu_hard_limit, prepare
 from .policy import Policy
 from .runner import run_turn
 
-_PR_SET_PDEATHSIG = 1
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
 
 
 def preload() -> None:
@@ -46,6 +48,13 @@ def preload() -> None:
         cv2.setNumThreads(0)
     except ImportError:
         pass
+
+
+def _reseed() -> None:
+    """Forked children would all inherit the worker's RNG state: give each its own."""
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
 
 
 def _vm_bytes() -> int:
@@ -77,34 +86,45 @@ class Child:
         os.close(res_w)
         fcntl.fcntl(self.req_w, fcntl.F_SETFL, os.O_NONBLOCK)
 
-    def kill(self) -> tuple[int, float]:
-        """SIGKILL and reap; returns (wait status, CPU seconds used)."""
+    def discard(self) -> None:
+        """SIGKILL it now; the worker reaps it after replying (teardown is off the critical path)."""
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        _, status, usage = os.wait4(self.pid, 0)
         for fd in (self.req_w, self.res_r):
             os.close(fd)
+
+    def kill(self) -> tuple[int, float]:
+        """SIGKILL and reap; returns (wait status, CPU seconds used)."""
+        self.discard()
+        _, status, usage = os.wait4(self.pid, 0)
         return status, usage.ru_utime + usage.ru_stime
 
 
 class Worker:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.sc = seccomp.load()
-        if self.sc is None:
+        sc = seccomp.load()
+        if sc is None:
             raise OSError("libseccomp.so.2 not found: install the Debian package libseccomp2")
         self.landlock = landlock.abi()
-        self.baseline_vm = _vm_bytes()
+        self.prep = prepare(policy, sc, _vm_bytes())
         self.sessions: dict[str, Child] = {}
+        self.dead: list[int] = []  # killed children not reaped yet
+
+    def reap(self) -> None:
+        while self.dead:
+            os.waitpid(self.dead.pop(), 0)
 
     def child_main(self, call_dir: str, req_r: int, res_w: int, persistent: bool) -> None:
         try:
-            confine(self.policy, call_dir, [req_r, res_w], self.sc, self.baseline_vm)
+            confine(self.policy, self.prep, call_dir, [req_r, res_w])
         except Exception as e:  # never run code half-confined
+            protocol.recv(req_r)
             protocol.send(res_w, _failure(f"sandbox setup failed: {type(e).__name__}: {e}", "setup"))
             return
+        _reseed()
         ns: dict = {}
         while True:
             try:
@@ -136,19 +156,22 @@ class Worker:
                 "images": [str(p) for p in reply.get("images", [])][:16],
             }
         except TimeoutError:
-            child.kill()
+            child.discard()
+            self.dead.append(child.pid)
             reply = _failure(f"timeout: the code ran longer than {self.policy.wall_s:g} s", "timeout")
         except (EOFError, OSError):  # died before replying
             status, cpu = child.kill()
             reply = self._death(status, cpu)
         except protocol.ProtocolError as e:
-            child.kill()
+            child.discard()
+            self.dead.append(child.pid)
             reply = _failure(f"the sandboxed process sent an invalid reply ({e})", "protocol")
         else:
             if child.persistent and reply["violation"] is None:
                 self.sessions[session] = child
                 return {**reply, "reset": False}
-            child.kill()
+            child.discard()
+            self.dead.append(child.pid)
         if child.persistent and reply["violation"] is not None and reply["error"]:
             reply["error"] += " (the session's variables were reset)"
         return {**reply, "reset": child.persistent}
@@ -176,6 +199,7 @@ class Worker:
             op = req.get("op")
             if op == "exec":
                 protocol.send(wfd, self.execute(req))
+                self.reap()
             elif op == "close":
                 self.close(str(req.get("session")))
                 protocol.send(wfd, {"ok": True})
@@ -194,7 +218,9 @@ def _failure(error: str, violation: str) -> dict:
 def main() -> None:
     """Entry point inside the sandbox: `main()` with the policy JSON as argv[1]."""
     policy = Policy.from_json(sys.argv[1])
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the host
+    libc = ctypes.CDLL(None)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the host
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace or /proc/<pid>/mem by same-uid peers
     rfd, wfd = os.dup(0), os.dup(1)  # protocol on private fds; stdio itself -> /dev/null
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1):
@@ -202,6 +228,7 @@ def main() -> None:
     try:
         preload()
         worker = Worker(policy)
+        gc.freeze()  # children inherit these objects; the GC then never writes to (copies) them
     except Exception as e:
         protocol.send(wfd, {"ready": False, "error": f"{type(e).__name__}: {e}"})
         raise SystemExit(1) from None

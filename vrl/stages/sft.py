@@ -20,7 +20,8 @@ class SFTStage:
             interaction SFT stages name their own datasets).
         val_dataset: product key of the validation set, or None.
         response_template: the assistant reply, str.format fields {answer}, {category}.
-        max_steps: optimizer steps (each `batch_size * accumulate_grad_batches` samples).
+        max_steps: optimizer steps (each `batch_size * accumulate_grad_batches` samples); -1 = no cap.
+        max_epochs: passes over the dataset (None = bounded by max_steps only).
         batch_size: samples per micro-batch.
         accumulate_grad_batches: micro-batches per optimizer step.
         lr, weight_decay, warmup_steps: AdamW schedule (linear warmup, then constant).
@@ -36,6 +37,7 @@ class SFTStage:
         val_dataset: str | None = "val_data",
         response_template: str = "\\boxed{{{answer}}}",
         max_steps: int = 300,
+        max_epochs: int | None = None,
         batch_size: int = 16,
         accumulate_grad_batches: int = 1,
         lr: float = 1e-3,
@@ -50,7 +52,7 @@ class SFTStage:
     ) -> None:
         self.dataset, self.val_dataset = dataset, val_dataset
         self.response_template = response_template
-        self.max_steps, self.batch_size = max_steps, batch_size
+        self.max_steps, self.max_epochs, self.batch_size = max_steps, max_epochs, batch_size
         self.accumulate_grad_batches = accumulate_grad_batches
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
         self.gradient_clip_val = gradient_clip_val
@@ -89,6 +91,7 @@ class SFTStage:
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
         trainer = context.components.trainer.build(
             max_steps=self.max_steps,
+            max_epochs=self.max_epochs if self.max_epochs is not None else -1,
             accumulate_grad_batches=self.accumulate_grad_batches,
             gradient_clip_val=self.gradient_clip_val or None,
             val_check_interval=self.val_every_n_steps * self.accumulate_grad_batches,

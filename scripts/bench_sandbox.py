@@ -1,0 +1,227 @@
+"""Sandbox throughput: warm workers vs a fresh interpreter per call, same isolation.
+
+    python scripts/bench_sandbox.py                      # both backends, markdown table
+    python scripts/bench_sandbox.py --backends bwrap --calls 400 --fresh-calls 20
+    python scripts/bench_sandbox.py --attacks            # the attack list with each backend's outcome
+
+The program is a typical V-Thinker/Thyme tool call: open the 448x448 input, crop the centre,
+zoom it back 2x (bicubic), save a PNG to output_dir, print its path. The input is a rendered
+diagram (V-Thinker's domain; `--image photo` for a noisy photo-like one, PNG-bound). Clients are threads
+(`--clients`, default 2 = one per core); "fresh" starts a new sandboxed worker for every call
+(bwrap or plain process + interpreter + PIL/numpy imports + the same per-call confinement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vrl.sandbox import SandboxPool, make_sandbox  # noqa: E402
+from vrl.sandbox.factory import resolve  # noqa: E402
+
+PROGRAM = """
+from PIL import Image
+import os
+img = Image.open(image_path)
+w, h = img.size
+crop = img.crop((w // 4, h // 4, 3 * w // 4, 3 * h // 4)).resize((w, h), Image.BICUBIC)
+processed_path = os.path.join(output_dir, "zoom.png")
+crop.save(processed_path)
+print(processed_path)
+"""
+NOOP = "print('ok')"
+LIMITS = dict(cpu_s=10, wall_s=10, memory_mb=1024)
+
+
+def make_image(path: Path, kind: str) -> Path:
+    """448x448 input. "diagram": a rendered geometry figure like V-Thinker's (flat colours, lines,
+    labels). "photo": gradients + shapes + noise, the expensive case for PNG decode/encode."""
+    rng = np.random.default_rng(0)
+    if kind == "photo":
+        y, x = np.mgrid[0:448, 0:448]
+        arr = np.stack([x * 255 // 447, y * 255 // 447, (x + y) * 255 // 894], -1).astype(np.int16)
+        arr += rng.integers(-12, 13, arr.shape)
+        img = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+    else:
+        img = Image.new("RGB", (448, 448), "white")
+    draw = ImageDraw.Draw(img)
+    for i in range(12):
+        c = tuple(int(v) for v in rng.integers(0, 200, 3))
+        draw.ellipse((30 * i, 20 + 25 * i, 30 * i + 60, 80 + 25 * i), outline=c, width=3)
+        draw.line((0, 37 * i, 447, 447 - 37 * i), fill=c, width=2)
+        draw.text((35 * i + 5, 400 - 30 * i), chr(65 + i), fill=(0, 0, 0))
+    img.save(path)
+    return path
+
+
+def in_process(program: str, image: Path, n: int = 50) -> float:
+    """The program alone, no sandbox: calls/s on one core (the floor under any sandbox)."""
+    with tempfile.TemporaryDirectory() as out:
+        t = time.perf_counter()
+        for _ in range(n):
+            exec(program, {"image_path": str(image), "output_dir": out, "print": lambda *a: None})
+        return n / (time.perf_counter() - t)
+
+
+def drive(call, n: int, clients: int) -> tuple[float, list[float]]:
+    """Run `call()` n times from `clients` threads; (calls per second, latencies)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    left = [n]
+
+    def client() -> None:
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return
+                left[0] -= 1
+            t = time.perf_counter()
+            call()
+            with lock:
+                latencies.append(time.perf_counter() - t)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return n / (time.perf_counter() - t0), latencies
+
+
+def check(r, program: str) -> None:
+    if r.error or len(r.images) != (program == PROGRAM):
+        raise RuntimeError(f"benchmark call failed: {r}")
+
+
+def bench(backend: str, program: str, image: Path, calls: int, fresh_calls: int, clients: int) -> list[str]:
+    rows = []
+    with make_sandbox(backend=backend, workers=clients, **LIMITS) as sb:
+        for _ in range(20):  # warm-up
+            check(sb.execute(program, [image]), program)
+        rate, lat = drive(lambda: check(sb.execute(program, [image]), program), calls, clients)
+    rows.append(_row(backend, "warm workers", calls, clients, rate, lat))
+    if fresh_calls == 0:
+        return rows
+    chosen, policy, start = resolve(backend, **LIMITS)
+
+    def fresh() -> None:
+        with SandboxPool(chosen, policy, start, 1, None) as one:
+            check(one.execute(program, [image]), program)
+
+    rate, lat = drive(fresh, fresh_calls, clients)
+    rows.append(_row(backend, "fresh interpreter per call", fresh_calls, clients, rate, lat))
+    return rows
+
+
+def _row(backend: str, mode: str, n: int, clients: int, rate: float, lat: list[float]) -> str:
+    lat_ms = sorted(x * 1000 for x in lat)
+    p95 = lat_ms[min(len(lat_ms) - 1, int(0.95 * len(lat_ms)))]
+    return (
+        f"| {backend} | {mode} | {n} | {clients} | {rate:.1f} | {statistics.median(lat_ms):.1f} | {p95:.1f} |"
+    )
+
+
+ATTACKS = [
+    ("read /etc/passwd", "print(open('/etc/passwd').read()[:30])"),
+    ("list the repo", "import os; print(os.listdir({repo!r}))"),
+    ("write /tmp", "open('/tmp/pwned', 'w').write('x')"),
+    ("overwrite input image", "open(image_path, 'wb').write(b'x')"),
+    ("delete input image", "import os; os.remove(image_path)"),
+    ("TCP to 127.0.0.1", "import socket; socket.create_connection(('127.0.0.1', 22), timeout=1)"),
+    ("subprocess", "import subprocess; subprocess.run(['id'])"),
+    ("os.system", "import os; print('status', os.system('id'))"),
+    ("fork bomb", "import os\nwhile True: os.fork()"),
+    ("thread", "import threading; threading.Thread(target=print).start()"),
+    ("memory bomb", "x = bytearray(8 * 2**30)"),
+    ("infinite loop", "while True: pass"),
+    (
+        "ignore SIGTERM/SIGXCPU + loop",
+        "import signal\nfor s in (15, 24): signal.signal(s, signal.SIG_IGN)\nwhile True: pass",
+    ),
+    ("huge output", "print('x' * 10**7)"),
+    ("raise RLIMIT_AS", "import resource as r; r.setrlimit(r.RLIMIT_AS, (-1, -1))"),
+    ("kill the worker", "import os; os.kill(os.getppid(), 9)"),
+    ("kill everything", "import os; os.kill(-1, 9)"),
+    ("read trainer env", "print(open('/proc/{host}/environ').read())"),
+    (
+        "__subclasses__ escape",
+        "wc = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]\n"
+        "print(wc.__init__.__globals__['popen']('cat /etc/passwd').read())",
+    ),
+    ("env snooping", "import os; print(sorted(os.environ))"),
+    (
+        "symlink to host file as image",
+        "import os; os.symlink('/etc/passwd', 'x.png'); processed_path = 'x.png'",
+    ),
+    ("raw fork syscall (ctypes)", "import ctypes; print('ret', ctypes.CDLL(None).syscall(57))"),
+]
+
+
+def attacks(backends: list[str], image: Path) -> None:
+    repo = str(Path(__file__).resolve().parents[1])
+    boxes = {
+        b: make_sandbox(backend=b, workers=1, cpu_s=2, wall_s=2, memory_mb=256, max_output_bytes=4096)
+        for b in backends
+    }
+    print("| attack | " + " | ".join(boxes) + " |\n|---|" + "---|" * len(boxes))
+    try:
+        for name, code in ATTACKS:
+            cells = []
+            for sb in boxes.values():
+                r = sb.execute(code.format(repo=repo, host=os.getpid()), [image])
+                after = sb.execute("print(1)", [])
+                text = r.error or r.text.strip()[:60] or "(no output)"
+                if r.images:
+                    text += f" + {len(r.images)} image(s)"
+                cell = (f"`{r.violation}` " if r.violation else "") + text.replace("|", "/").replace(
+                    "\n", " "
+                )
+                cells.append(cell[:110] + ("" if after.text == "1\n" else " **NEXT CALL FAILED**"))
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    finally:
+        for sb in boxes.values():
+            sb.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="# %(message)s")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backends", nargs="+", default=["bwrap", "process"])
+    ap.add_argument("--calls", type=int, default=400)
+    ap.add_argument("--fresh-calls", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--image", choices=["diagram", "photo"], default="diagram")
+    ap.add_argument("--program", choices=["crop", "noop"], default="crop", help="noop: print('ok')")
+    ap.add_argument("--attacks", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        image = make_image(Path(tmp) / "input.png", args.image)
+        if args.attacks:
+            attacks(args.backends, image)
+            return
+        program = PROGRAM if args.program == "crop" else NOOP
+        print(f"load before: {os.getloadavg()}, cpus: {os.cpu_count()}, {args.program} on a {args.image}")
+        print(f"program alone, in-process, 1 core: {in_process(program, image):.1f} calls/s")
+        print(
+            "| backend | mode | calls | clients | calls/s | p50 ms | p95 ms |\n|---|---|---|---|---|---|---|"
+        )
+        for b in args.backends:
+            for row in bench(b, program, image, args.calls, args.fresh_calls, args.clients):
+                print(row, flush=True)
+        print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

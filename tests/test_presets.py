@@ -1,0 +1,68 @@
+"""The real-model presets compose, and run every stage they list with every component they name,
+on tiny stand-ins: the tiny model instead of a 7B checkpoint, local fixtures (written in each
+dataset's exact schema) instead of hub downloads. Only those two boundaries are swapped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO, compose, run_vrl
+
+from vrl.components import build_components
+from vrl.config_check import check_targets
+
+FIX = REPO / "tests" / "fixtures"
+BENCH = FIX / "benchmarks"
+TINY = ["model=tiny_qwen2_5_vl", "trainer=cpu", "logger.wandb_mode=disabled", "trainer.enable_progress_bar=false",
+        "stage.eval.limit=2", "rollout.max_new_tokens=8", "rollout.batch_size=4", "stage.data.val_size=1"]
+BENCH_FIXTURES = {  # benchmark option -> (fixture dir, extra overrides)
+    "mathvista": ("mathvista", []), "mathverse": ("mathverse", []), "mathvision": ("mathvision", []),
+    "mmmu_pro_standard": ("mmmu_pro", []), "mmmu_pro_vision": ("mmmu_pro", []),
+    "emma": ("emma", ["subjects=[Math,Physics]"]), "wemath": ("wemath", []),
+    "vtbench_perception": ("vtbench", []), "vtbench_instruction": ("vtbench", []), "vtbench_reasoning": ("vtbench", []),
+}
+DATA_FIXTURES = {
+    "virl39k": [f"data.virl39k.path={FIX / 'virl39k'}"],
+    "hf": [f"data.hf.path={FIX / 'virl39k'}", "data.hf.data_files=39Krelease.parquet", "+data.hf.columns.images=image"],
+}
+EXTRA = {"vthinker_7b": ["stage.sft_perception.accumulate_grad_batches=1", "stage.sft_perception.batch_size=2"]}
+
+
+def stand_in_overrides(preset: str) -> list[str]:
+    """Overrides that swap the hub boundary (model, datasets, benchmarks) for local stand-ins."""
+    cfg = compose([f"+experiment={preset}"])
+    overrides = [f"+experiment={preset}", *TINY, *EXTRA.get(preset, [])]
+    for source in cfg.data:
+        overrides += DATA_FIXTURES[source]
+    for benchmark in cfg.benchmark:
+        directory, extra = BENCH_FIXTURES[benchmark]
+        overrides += [f"benchmark.{benchmark}.path={BENCH / directory}"] + [f"benchmark.{benchmark}.{e}" for e in extra]
+    return overrides
+
+
+@pytest.mark.parametrize("preset", ["vlrethinker_7b", "vlrethinker_72b", "vthinker_7b"])
+def test_real_presets_keep_their_real_model_and_build_every_component(preset, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose([f"+experiment={preset}"])
+    assert cfg.model._target_ == "vrl.model.PretrainedVLM" and cfg.model.path.startswith("Qwen/Qwen2.5-VL-")
+    check_targets(cfg)
+    components = build_components(compose(stand_in_overrides(preset)))
+    for group in ("model", "rollout", "reward", "algorithm", "replay", "rethink", "trainer", "logger"):
+        assert getattr(components, group) is not None, group
+    assert components.data and components.benchmark
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["vlrethinker_7b", "vthinker_7b"])
+def test_preset_runs_every_stage_on_tiny_stand_ins(preset, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_vrl([*stand_in_overrides(preset), f"hydra.run.dir={run_dir}"], cwd=REPO,
+                     env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    cfg = compose([f"+experiment={preset}"])
+    for stage in cfg.stages:
+        assert (run_dir / stage / "DONE.json").exists(), stage
+    metrics = json.loads((run_dir / "eval" / "DONE.json").read_text())["metrics"]
+    for benchmark in cfg.benchmark:
+        assert metrics[f"eval/{benchmark}/items"] >= 1, benchmark

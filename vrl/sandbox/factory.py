@@ -1,0 +1,124 @@
+"""`make_sandbox`: pick a backend (or the strongest that works here), start its warm workers.
+
+auto = bwrap when `bwrap` is installed and a probe sandbox starts (namespaces allowed), else
+process (needs Landlock; refused without it). The choice and the reason are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from . import bwrap, landlock, process, seccomp
+from .policy import Policy, interpreter_paths
+from .pool import SandboxPool
+
+log = logging.getLogger(__name__)
+BACKENDS = ("auto", "bwrap", "process")
+
+
+def _config_error(msg: str) -> Exception:
+    try:
+        from vrl.errors import ConfigError
+    except ImportError:  # vrl.sandbox imported on its own (inside a worker)
+        return ValueError(msg)
+    return ConfigError(msg)
+
+
+def bwrap_unavailable_reason(policy: Policy | None = None) -> str | None:
+    """None when the bwrap backend works on this machine, else the reason it does not."""
+    policy = policy or Policy(read_paths=interpreter_paths())
+    with tempfile.TemporaryDirectory(prefix="vrl-sandbox-probe-") as scratch:
+        Path(scratch).chmod(0o711)
+        return bwrap.probe(policy, Path(scratch))
+
+
+def process_unavailable_reason() -> str | None:
+    """None when the process backend can confine code here, else the reason it cannot."""
+    if seccomp.load() is None:
+        return "libseccomp.so.2 is missing (Debian: apt-get install -y libseccomp2)"
+    if landlock.abi() == 0:
+        return "the kernel has no Landlock (Linux >= 5.13 with lsm=landlock) to confine the filesystem"
+    return None
+
+
+StartFn = Callable[[Path], tuple[list[str], dict[str, str], str]]
+
+
+def resolve(
+    backend: str = "auto",
+    cpu_s: float = 10,
+    wall_s: float = 10,
+    memory_mb: int = 1024,
+    max_processes: int = 1,
+    max_output_bytes: int = 65536,
+    persistent: bool = False,
+) -> tuple[str, Policy, StartFn]:
+    """(chosen backend, policy, how to start one worker) without starting anything."""
+    if backend not in BACKENDS:
+        raise _config_error(f"sandbox.backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    policy = Policy(
+        cpu_s=float(cpu_s),
+        wall_s=float(wall_s),
+        memory_mb=int(memory_mb),
+        max_processes=int(max_processes),
+        max_output_bytes=int(max_output_bytes),
+        persistent=bool(persistent),
+        read_paths=interpreter_paths(),
+    )
+    chosen = backend
+    if backend in ("auto", "bwrap"):
+        reason = bwrap_unavailable_reason(policy)
+        if reason is None:
+            chosen = "bwrap"
+        elif backend == "bwrap":
+            raise _config_error(f"sandbox.backend=bwrap is unavailable: {reason}; or use sandbox=process")
+        else:
+            chosen = "process"
+            log.warning("sandbox: bwrap unavailable (%s); falling back to the process backend", reason)
+    if chosen == "process":
+        reason = process_unavailable_reason()
+        if reason is not None:
+            raise _config_error(f"sandbox.backend=process cannot confine code here: {reason}")
+        policy.run_as = process.run_as(policy.read_paths)
+        policy.require_landlock = True
+        if policy.run_as is None and os.geteuid() == 0:
+            log.warning(
+                "sandbox: uid nobody cannot read the interpreter under %s; code runs as uid 0 with "
+                "no capabilities (Landlock and seccomp still apply)",
+                sys.base_prefix,
+            )
+
+        def start(host_dir: Path) -> tuple[list[str], dict[str, str], str]:
+            return process.command(policy, host_dir), process.environment(), str(host_dir)
+    else:
+        policy.run_as = bwrap.run_as()
+
+        def start(host_dir: Path) -> tuple[list[str], dict[str, str], str]:
+            host_dir.mkdir(mode=0o711, exist_ok=True)
+            return bwrap.command(policy, host_dir), {}, bwrap.SANDBOX_ROOT
+
+    return chosen, policy, start
+
+
+def make_sandbox(
+    backend: str = "auto",
+    workers: int = 2,
+    cpu_s: float = 10,
+    wall_s: float = 10,
+    memory_mb: int = 1024,
+    max_processes: int = 1,
+    max_output_bytes: int = 65536,
+    persistent: bool = False,
+    out_dir: str | None = None,
+) -> SandboxPool:
+    """A started sandbox; see `conf/sandbox/auto.yaml` for what each argument means."""
+    chosen, policy, start = resolve(
+        backend, cpu_s, wall_s, memory_mb, max_processes, max_output_bytes, persistent
+    )
+    log.info("sandbox backend: %s (requested %s)", chosen, backend)
+    return SandboxPool(chosen, policy, start, workers, out_dir)
