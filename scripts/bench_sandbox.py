@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -74,8 +75,8 @@ def in_process(program: str, image: Path, n: int = 50) -> float:
         return n / (time.perf_counter() - t)
 
 
-def drive(call, n: int, clients: int) -> tuple[float, list[float]]:
-    """Run `call()` n times from `clients` threads; (calls per second, latencies)."""
+def drive(call, n: int, clients: int) -> tuple[float, list[float], float]:
+    """Run `call()` n times from `clients` threads; (calls/s, latencies, CPU seconds per call)."""
     latencies: list[float] = []
     lock = threading.Lock()
     left = [n]
@@ -92,12 +93,39 @@ def drive(call, n: int, clients: int) -> tuple[float, list[float]]:
                 latencies.append(time.perf_counter() - t)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return n / (time.perf_counter() - t0), latencies
+    wall = time.perf_counter() - t0
+    return n / wall, latencies, (cpu_seconds() - c0) / n
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of every process it started (live or reaped, at any depth)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))  # ppid, u+s+cu+cs
+    tick = os.sysconf("SC_CLK_TCK")
+    frontier, seen = [os.getpid()], set()
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, ticks) in stats.items():
+            if ppid == parent and pid not in seen:
+                seen.add(pid)
+                frontier.append(pid)
+                total += ticks / tick
+    return total
 
 
 def check(r, program: str) -> None:
@@ -110,8 +138,8 @@ def bench(backend: str, program: str, image: Path, calls: int, fresh_calls: int,
     with make_sandbox(backend=backend, workers=clients, **LIMITS) as sb:
         for _ in range(20):  # warm-up
             check(sb.execute(program, [image]), program)
-        rate, lat = drive(lambda: check(sb.execute(program, [image]), program), calls, clients)
-    rows.append(_row(backend, "warm workers", calls, clients, rate, lat))
+        rate, lat, cpu = drive(lambda: check(sb.execute(program, [image]), program), calls, clients)
+    rows.append(_row(backend, "warm workers", calls, clients, rate, lat, cpu))
     if fresh_calls == 0:
         return rows
     chosen, policy, start = resolve(backend, **LIMITS)
@@ -120,16 +148,22 @@ def bench(backend: str, program: str, image: Path, calls: int, fresh_calls: int,
         with SandboxPool(chosen, policy, start, 1, None) as one:
             check(one.execute(program, [image]), program)
 
-    rate, lat = drive(fresh, fresh_calls, clients)
-    rows.append(_row(backend, "fresh interpreter per call", fresh_calls, clients, rate, lat))
+    rate, lat, cpu = drive(fresh, fresh_calls, clients)
+    # bwrap's exited sandboxes do not report their CPU time to us: only the process backend's do.
+    cpu_or_none = None if chosen == "bwrap" else cpu
+    rows.append(_row(backend, "fresh interpreter per call", fresh_calls, clients, rate, lat, cpu_or_none))
     return rows
 
 
-def _row(backend: str, mode: str, n: int, clients: int, rate: float, lat: list[float]) -> str:
+def _row(
+    backend: str, mode: str, n: int, clients: int, rate: float, lat: list[float], cpu: float | None
+) -> str:
     lat_ms = sorted(x * 1000 for x in lat)
     p95 = lat_ms[min(len(lat_ms) - 1, int(0.95 * len(lat_ms)))]
+    cpu_cells = "n/a | n/a" if cpu is None else f"{cpu * 1000:.1f} | {(os.cpu_count() or 1) / cpu:.0f}"
     return (
-        f"| {backend} | {mode} | {n} | {clients} | {rate:.1f} | {statistics.median(lat_ms):.1f} | {p95:.1f} |"
+        f"| {backend} | {mode} | {n} | {clients} | {rate:.1f} | {statistics.median(lat_ms):.1f} | {p95:.1f} "
+        f"| {cpu_cells} |"
     )
 
 
@@ -215,7 +249,8 @@ def main() -> None:
         print(f"load before: {os.getloadavg()}, cpus: {os.cpu_count()}, {args.program} on a {args.image}")
         print(f"program alone, in-process, 1 core: {in_process(program, image):.1f} calls/s")
         print(
-            "| backend | mode | calls | clients | calls/s | p50 ms | p95 ms |\n|---|---|---|---|---|---|---|"
+            "| backend | mode | calls | clients | calls/s | p50 ms | p95 ms | CPU ms/call | cores / CPU per call |\n"
+            "|---|---|---|---|---|---|---|---|---|"
         )
         for b in args.backends:
             for row in bench(b, program, image, args.calls, args.fresh_calls, args.clients):

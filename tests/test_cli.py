@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO, run_vrl
+from vrl_testing import REPO, run_vrl
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONF_DIR, REPO, compose
 from omegaconf import OmegaConf
+from vrl_testing import CONF_DIR, REPO, compose
 
 from vrl.config_check import check_targets, target_nodes
 from vrl.errors import ConfigError

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, run_vrl
+from vrl_testing import REPO, run_vrl
 
 pytestmark = pytest.mark.slow
 
@@ -128,29 +128,16 @@ def test_two_job_sweep_through_submitit_local(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
-    lrs = set()
-    groups = set()
+    lrs, groups = set(), set()
     for job in jobs:
         assert (job / "summary.md").exists(), f"job {job.name} did not finish"
         config = (job / ".hydra" / "config.yaml").read_text()
         lrs.add(
             next(line for line in config.splitlines() if line.strip().startswith("lr:")).split(":")[1].strip()
         )
-        meta = next((job / "wandb").glob("offline-run-*/files/wandb-metadata.json"), None)
-        run_file = next((job / "wandb").glob("offline-run-*/run-*.wandb"))
-        groups.add(_wandb_group(run_file))
+        identity = json.loads((job / "sft" / "wandb_run.json").read_text())
+        run_file = next((job / "wandb").glob(f"offline-run-*-{identity['id']}/run-*.wandb"))
+        assert identity["group"].encode() in run_file.read_bytes(), "W&B did not record the group"
+        groups.add(identity["group"])
     assert lrs == {"0.001", "0.003"}
     assert len(groups) == 1 and next(iter(groups)).startswith("sft_lr-sweep-"), groups
-    del meta
-
-
-def _wandb_group(run_file) -> str:
-    """The W&B group recorded in an offline run file (the group string is stored in the run record)."""
-    data = run_file.read_bytes()
-    marker = b"sft_lr-sweep-"
-    start = data.find(marker)
-    assert start >= 0, "no sweep group in the W&B run file"
-    end = start + len(marker)
-    while end < len(data) and chr(data[end]).isprintable() and data[end] not in b'"\x00\n\x12\x1a\x22':
-        end += 1
-    return data[start:end].decode()

@@ -7,26 +7,46 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, compose, run_vrl
+from vrl_testing import REPO, compose, run_vrl
 
 from vrl.components import build_components
 from vrl.config_check import check_targets
 
 FIX = REPO / "tests" / "fixtures"
 BENCH = FIX / "benchmarks"
-TINY = ["model=tiny_qwen2_5_vl", "trainer=cpu", "logger.wandb_mode=disabled", "trainer.enable_progress_bar=false",
-        "stage.eval.limit=2", "rollout.max_new_tokens=8", "rollout.batch_size=4", "stage.data.val_size=1"]
+TINY = [
+    "model=tiny_qwen2_5_vl",
+    "trainer=cpu",
+    "logger.wandb_mode=disabled",
+    "trainer.enable_progress_bar=false",
+    "stage.eval.limit=2",
+    "rollout.max_new_tokens=8",
+    "rollout.batch_size=4",
+    "stage.data.val_size=1",
+]
 BENCH_FIXTURES = {  # benchmark option -> (fixture dir, extra overrides)
-    "mathvista": ("mathvista", []), "mathverse": ("mathverse", []), "mathvision": ("mathvision", []),
-    "mmmu_pro_standard": ("mmmu_pro", []), "mmmu_pro_vision": ("mmmu_pro", []),
-    "emma": ("emma", ["subjects=[Math,Physics]"]), "wemath": ("wemath", []),
-    "vtbench_perception": ("vtbench", []), "vtbench_instruction": ("vtbench", []), "vtbench_reasoning": ("vtbench", []),
+    "mathvista": ("mathvista", []),
+    "mathverse": ("mathverse", []),
+    "mathvision": ("mathvision", []),
+    "mmmu_pro_standard": ("mmmu_pro", []),
+    "mmmu_pro_vision": ("mmmu_pro", []),
+    "emma": ("emma", ["subjects=[Math,Physics]"]),
+    "wemath": ("wemath", []),
+    "vtbench_perception": ("vtbench", []),
+    "vtbench_instruction": ("vtbench", []),
+    "vtbench_reasoning": ("vtbench", []),
 }
 DATA_FIXTURES = {
     "virl39k": [f"data.virl39k.path={FIX / 'virl39k'}"],
-    "hf": [f"data.hf.path={FIX / 'virl39k'}", "data.hf.data_files=39Krelease.parquet", "+data.hf.columns.images=image"],
+    "hf": [
+        f"data.hf.path={FIX / 'virl39k'}",
+        "data.hf.data_files=39Krelease.parquet",
+        "+data.hf.columns.images=image",
+    ],
 }
-EXTRA = {"vthinker_7b": ["stage.sft_perception.accumulate_grad_batches=1", "stage.sft_perception.batch_size=2"]}
+EXTRA = {
+    "vthinker_7b": ["stage.sft_perception.accumulate_grad_batches=1", "stage.sft_perception.batch_size=2"]
+}
 
 
 def stand_in_overrides(preset: str) -> list[str]:
@@ -37,7 +57,9 @@ def stand_in_overrides(preset: str) -> list[str]:
         overrides += DATA_FIXTURES[source]
     for benchmark in cfg.benchmark:
         directory, extra = BENCH_FIXTURES[benchmark]
-        overrides += [f"benchmark.{benchmark}.path={BENCH / directory}"] + [f"benchmark.{benchmark}.{e}" for e in extra]
+        overrides += [f"benchmark.{benchmark}.path={BENCH / directory}"] + [
+            f"benchmark.{benchmark}.{e}" for e in extra
+        ]
     return overrides
 
 
@@ -57,8 +79,9 @@ def test_real_presets_keep_their_real_model_and_build_every_component(preset, mo
 @pytest.mark.parametrize("preset", ["vlrethinker_7b", "vthinker_7b"])
 def test_preset_runs_every_stage_on_tiny_stand_ins(preset, tmp_path):
     run_dir = tmp_path / "run"
-    result = run_vrl([*stand_in_overrides(preset), f"hydra.run.dir={run_dir}"], cwd=REPO,
-                     env={"HF_HUB_OFFLINE": "1"})
+    result = run_vrl(
+        [*stand_in_overrides(preset), f"hydra.run.dir={run_dir}"], cwd=REPO, env={"HF_HUB_OFFLINE": "1"}
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     cfg = compose([f"+experiment={preset}"])
     for stage in cfg.stages:

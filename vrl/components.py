@@ -19,6 +19,7 @@ BUILD_ORDER = (
     "data",
     "flywheel",
     "rollout",
+    "sandbox",
     "reward",
     "algorithm",
     "replay",
@@ -39,6 +40,7 @@ class Components:
     data: dict[str, Any] = field(default_factory=dict)
     flywheel: Any = None
     rollout: Any = None
+    sandbox: Any = None
     reward: Any = None
     algorithm: Any = None
     replay: Any = None

@@ -6,6 +6,7 @@ runs of a sweep) together, the resolved config and the experiment's tags are att
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -69,6 +70,16 @@ class RunLoggers:
             settings={"init_timeout": 120},
         )
         loggers.append(wandb_logger)
+        identity = {
+            "project": self.project,
+            "group": self.group,
+            "job_type": stage,
+            "mode": mode,
+            "name": f"{self.run_name}/{stage}",
+            "tags": self.tags,
+            "id": wandb_logger.version,
+        }
+        (stage_dir / "wandb_run.json").write_text(json.dumps(identity, indent=2))
         return loggers
 
 

@@ -20,7 +20,7 @@ class ProceduralHoldout:
         image_size: pixels per side; match the training data.
         reference: paper numbers (none for a procedural set).
         generation: sampling overrides for this benchmark (greedy by default).
-    Metrics are fractions in [0, 1]: accuracy, accuracy/<family>, chance, chance/<family>.
+    Metrics are percentages, like every benchmark's: accuracy, accuracy/<family>, chance, chance/<family>.
     """
 
     name = "procedural_holdout"
@@ -61,9 +61,9 @@ class ProceduralHoldout:
         by_family: dict[str, list[float]] = defaultdict(list)
         for sample, score in items:
             by_family[sample.category].append(score.score)
-        result = {"accuracy": sum(s.score for _, s in items) / len(items)}
-        result["chance"] = sum(chance_accuracy(s.category) for s, _ in items) / len(items)
+        result = {"accuracy": 100 * sum(s.score for _, s in items) / len(items)}
+        result["chance"] = 100 * sum(chance_accuracy(s.category) for s, _ in items) / len(items)
         for family, scores in sorted(by_family.items()):
-            result[f"accuracy/{family}"] = sum(scores) / len(scores)
-            result[f"chance/{family}"] = chance_accuracy(family)
+            result[f"accuracy/{family}"] = 100 * sum(scores) / len(scores)
+            result[f"chance/{family}"] = 100 * chance_accuracy(family)
         return result

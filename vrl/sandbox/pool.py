@@ -70,19 +70,30 @@ class WorkerProcess:
         protocol.send_nonblocking(self.proc.stdin.fileno(), msg, deadline)
         return protocol.recv(self.proc.stdout.fileno(), deadline)
 
-    def kill(self) -> None:
+    def kill(self, grace_s: float = 0.0) -> None:
+        """Stop the worker: EOF on its stdin lets it kill and reap its children and exit;
+        after `grace_s` (at once by default) its whole process group is SIGKILLed."""
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
         try:
-            os.killpg(self.proc.pid, 9)
-        except (ProcessLookupError, PermissionError):
+            self.proc.wait(grace_s) if grace_s > 0 else None
+        except subprocess.TimeoutExpired:
             pass
-        self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            f.close()
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+        self.proc.stdout.close()
 
 
 def _kill_all(workers: list[WorkerProcess], root: Path, out_dir: Path | None) -> None:
+    for w in workers:  # all stdins first: the workers wind down in parallel
+        if not w.proc.stdin.closed:
+            w.proc.stdin.close()
     for w in workers:
-        w.kill()
+        w.kill(grace_s=2.0)
     files.remove_tree(root)
     if out_dir is not None:
         files.remove_tree(out_dir)

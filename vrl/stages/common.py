@@ -20,9 +20,13 @@ def load_model(context: StageContext, products: dict[str, str], extra_texts: lis
     spec = context.components.model
     if spec is None:
         raise ConfigError("no model configured: pick one, e.g. model=tiny_qwen2_5_vl")
-    path = products.get("model") or spec.resolve(
-        context.run_dir / "model_init", itertools.islice(corpus(context, products, extra_texts), CORPUS_LIMIT)
-    )
+    if products.get("model"):
+        from vrl.model.pretrained import check_model_path
+
+        path = check_model_path(products["model"], key="products.model")
+    else:
+        corpus_texts = itertools.islice(corpus(context, products, extra_texts), CORPUS_LIMIT)
+        path = spec.resolve(context.run_dir / "model_init", corpus_texts)
     log.info("stage %s: loading model from %s", context.name, path)
     return spec.load(str(path))
 

@@ -1,0 +1,20 @@
+"""A ModelJudge backed by a real (tiny) VLM: generation runs, unparseable verdicts fall back to rules."""
+
+from PIL import Image
+
+from vrl.benchmark.judge import JudgeRequest, ModelJudge
+from vrl.benchmark.judge_engine import VLMJudgeEngine
+from vrl.model import TinyQwen25VL
+from vrl.rollout import HFRolloutEngine
+
+
+def test_model_judge_runs_a_real_tiny_vlm(tmp_path):
+    engine = VLMJudgeEngine(TinyQwen25VL(), HFRolloutEngine(max_new_tokens=4), work_dir=str(tmp_path))
+    replies = engine.generate(
+        ["Is 2 equal to 2? Answer yes or no."], images=[[Image.new("RGB", (56, 56), "red")]]
+    )
+    assert len(replies) == 1 and isinstance(replies[0], str)
+    judge = ModelJudge(engine, name="tiny")
+    request = JudgeRequest(question="1+1?", gold="2", extracted="2")
+    verdicts = judge.judge_many([request])
+    assert verdicts[0] in (True, False, None)  # an untrained model's reply is usually unparseable -> None
