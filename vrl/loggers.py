@@ -77,7 +77,7 @@ class RunLoggers:
             "mode": mode,
             "name": f"{self.run_name}/{stage}",
             "tags": self.tags,
-            "id": wandb_logger.version,
+            "id": wandb_logger.experiment.id,  # starts the run now, so its id is known
         }
         (stage_dir / "wandb_run.json").write_text(json.dumps(identity, indent=2))
         return loggers

@@ -21,7 +21,7 @@ class StageRecord:
 
 def write_summary(run_dir: Path, run_name: str, records: list[StageRecord], command: str) -> Path:
     """Write `summary.md` (stages, wall times, metrics, stage tables) and print the same table."""
-    plots = plot_training_curves(run_dir)
+    plots = plot_training_curves(run_dir) + sorted((run_dir / "plots").glob("eval_*.png"))
     total = sum(r.seconds for r in records if r.status == "ran")
     lines = [
         f"# {run_name}",
@@ -117,3 +117,30 @@ def _print_table(run_name: str, records: list[StageRecord]) -> None:
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def plot_benchmark(run_dir: Path, benchmark: str, metrics: dict[str, float]) -> Path | None:
+    """Bar chart of a benchmark's `accuracy/<group>` breakdown, with `chance/<group>` beside it if known."""
+    groups = sorted(k.split("/", 1)[1] for k in metrics if k.startswith("accuracy/") and k.count("/") == 1)
+    if not groups:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2, 3.2))
+    xs = range(len(groups))
+    ax.bar([x - 0.2 for x in xs], [metrics[f"accuracy/{g}"] for g in groups], width=0.4, label="this run")
+    if all(f"chance/{g}" in metrics for g in groups):
+        ax.bar([x + 0.2 for x in xs], [metrics[f"chance/{g}"] for g in groups], width=0.4, label="chance", color="0.7")
+    ax.set_xticks(list(xs), groups)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{benchmark}: {metrics.get('accuracy', 0):.1f}% overall")
+    ax.legend()
+    fig.tight_layout()
+    out = run_dir / "plots" / f"eval_{benchmark}.png"
+    out.parent.mkdir(exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 from vrl.data.schema import Sample, Skipped
 from vrl.errors import ConfigError
 from vrl.loggers import finish
+from vrl.report import plot_benchmark
 from vrl.stages.base import StageContext, StageResult
 from vrl.stages.common import load_model
 
@@ -85,6 +86,7 @@ class EvalStage:
                 metrics[f"timing_s/eval/{name}"] = seconds
                 rows.extend(_summary_rows(name, bench_metrics, getattr(benchmark, "reference", {}) or {}))
                 self._log_failures(loggers, name, scored)
+                plot_benchmark(context.run_dir, name, bench_metrics)
                 log.info("eval %s: %s", name, {k: round(v, 4) for k, v in bench_metrics.items()})
         for logger in loggers:
             logger.log_metrics(metrics, step=0)
