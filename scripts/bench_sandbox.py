@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import resource
 import statistics
 import sys
@@ -217,6 +218,7 @@ def attacks(backends: list[str], image: Path) -> None:
                 r = sb.execute(code.format(repo=repo, host=os.getpid()), [image])
                 after = sb.execute("print(1)", [])
                 text = r.error or r.text.strip()[:60] or "(no output)"
+                text = re.sub(r"/(sandbox|tmp/vrl-sandbox-[^/]+/[^/]+)/[0-9a-f]{16}", "W", text)
                 if r.images:
                     text += f" + {len(r.images)} image(s)"
                 cell = (f"`{r.violation}` " if r.violation else "") + text.replace("|", "/").replace(

@@ -31,3 +31,14 @@ def test_nothing_masked_in_is_zero_not_nan():
     logits, ids = _case()
     loss = masked_token_nll(logits, ids, torch.zeros(1, 3, dtype=torch.long))
     assert loss.item() == 0.0
+
+
+def test_lr_schedule_by_hand():
+    from vrl.sft.module import lr_factor
+
+    assert lr_factor(0, warmup=4, decay=10, floor=0.1) == 0.25  # (0+1)/4
+    assert lr_factor(3, warmup=4, decay=10, floor=0.1) == 1.0
+    assert lr_factor(4, warmup=4, decay=10, floor=0.1) == 1.0  # cosine starts at its peak
+    assert abs(lr_factor(9, warmup=4, decay=10, floor=0.1) - 0.55) < 1e-9  # halfway: 0.1 + 0.9 * 0.5
+    assert abs(lr_factor(14, warmup=4, decay=10, floor=0.1) - 0.1) < 1e-9
+    assert lr_factor(100, warmup=4, decay=0, floor=0.1) == 1.0  # constant after warmup

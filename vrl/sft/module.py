@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -18,16 +20,29 @@ class SFTModule(L.LightningModule):
         model: a transformers VLM (any strategy: single device, DDP, FSDP, DeepSpeed).
         lr: peak AdamW learning rate.
         weight_decay: AdamW weight decay.
-        warmup_steps: linear warmup from 0 to `lr`, then constant.
+        warmup_steps: linear warmup from 0 to `lr`.
+        decay_steps: cosine decay from `lr` to `lr * min_lr_ratio` over this many steps after
+            warmup (0 = constant after warmup).
+        min_lr_ratio: floor of the cosine decay, as a fraction of `lr`.
     Logs train/loss (nats/token), train/tokens_per_s, val/loss.
     """
 
-    def __init__(self, model: Any, lr: float, weight_decay: float = 0.0, warmup_steps: int = 0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        lr: float,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        decay_steps: int = 0,
+        min_lr_ratio: float = 0.1,
+    ) -> None:
         super().__init__()
         self.model = model
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
+        self.decay_steps = decay_steps
+        self.min_lr_ratio = min_lr_ratio
         self._tick = time.perf_counter()
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -54,6 +69,17 @@ class SFTModule(L.LightningModule):
         optimizer = torch.optim.AdamW(
             [p for p in self.parameters() if p.requires_grad], lr=self.lr, weight_decay=self.weight_decay
         )
-        warmup = max(1, self.warmup_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, partial(lr_factor, warmup=self.warmup_steps, decay=self.decay_steps, floor=self.min_lr_ratio)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def lr_factor(step: int, warmup: int, decay: int, floor: float) -> float:
+    """Multiplier of the peak lr at optimizer step `step`: linear warmup, then cosine to `floor`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if decay <= 0:
+        return 1.0
+    progress = min(1.0, (step - warmup) / decay)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from vrl.loggers import finish
 from vrl.stages.base import StageContext, StageResult, require_product
@@ -24,7 +25,9 @@ class SFTStage:
         max_epochs: passes over the dataset (None = bounded by max_steps only).
         batch_size: samples per micro-batch.
         accumulate_grad_batches: micro-batches per optimizer step.
-        lr, weight_decay, warmup_steps: AdamW schedule (linear warmup, then constant).
+        lr, weight_decay, warmup_steps: AdamW schedule (linear warmup from 0 to lr).
+        lr_schedule: after warmup, "constant" or "cosine" (decays to lr * min_lr_ratio at max_steps).
+        min_lr_ratio: the cosine schedule's floor, as a fraction of lr.
         gradient_clip_val: max global grad norm (0 = off).
         max_length: tokens per example (response cut first).
         val_every_n_steps, save_every_n_steps, log_every_n_steps: in optimizer steps.
@@ -43,6 +46,8 @@ class SFTStage:
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 10,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+        min_lr_ratio: float = 0.1,
         gradient_clip_val: float = 1.0,
         max_length: int = 512,
         val_every_n_steps: int = 100,
@@ -55,6 +60,7 @@ class SFTStage:
         self.max_steps, self.max_epochs, self.batch_size = max_steps, max_epochs, batch_size
         self.accumulate_grad_batches = accumulate_grad_batches
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.lr_schedule, self.min_lr_ratio = lr_schedule, min_lr_ratio
         self.gradient_clip_val = gradient_clip_val
         self.max_length = max_length
         self.val_every_n_steps = val_every_n_steps
@@ -63,7 +69,7 @@ class SFTStage:
         self.num_workers = num_workers
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
-        from lightning.pytorch.callbacks import ModelCheckpoint
+        from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
         from vrl.model import save_vlm
         from vrl.sft.collate import SFTCollator
@@ -80,8 +86,14 @@ class SFTStage:
         loaded = load_model(context, products, extra_texts=templates)
         collator = SFTCollator(loaded.processor, self.response_template, self.max_length)
         data = SFTDataModule(train_dir, val_dir, collator, self.batch_size, context.seed, self.num_workers)
+        cosine = self.lr_schedule == "cosine" and self.max_steps > 0
         module = SFTModule(
-            loaded.model, lr=self.lr, weight_decay=self.weight_decay, warmup_steps=self.warmup_steps
+            loaded.model,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            warmup_steps=self.warmup_steps,
+            decay_steps=max(0, self.max_steps - self.warmup_steps) if cosine else 0,
+            min_lr_ratio=self.min_lr_ratio,
         )
 
         ckpt_dir = context.stage_dir / "checkpoints"
@@ -98,7 +110,7 @@ class SFTStage:
             check_val_every_n_epoch=None,
             log_every_n_steps=self.log_every_n_steps,
             num_sanity_val_steps=0,
-            callbacks=[checkpoint],
+            callbacks=[checkpoint, LearningRateMonitor(logging_interval="step")],
             logger=loggers,
             default_root_dir=str(context.stage_dir),
         )
