@@ -68,7 +68,13 @@ def plot_training_curves(run_dir: Path) -> list[Path]:
     for metrics_csv in sorted(run_dir.glob("*/csv/**/metrics.csv")):
         stage = metrics_csv.relative_to(run_dir).parts[0]
         series = _read_series(metrics_csv)
-        keys = [k for k in series if k.startswith(("train/", "val/")) and len(series[k]) > 1]
+        keys = [
+            k
+            for k in series
+            if k.startswith(("train/", "val/"))
+            and any(w in k for w in ("loss", "accuracy", "reward"))
+            and len(series[k]) > 1
+        ]
         if not keys:
             continue
         fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
@@ -133,7 +139,13 @@ def plot_benchmark(run_dir: Path, benchmark: str, metrics: dict[str, float]) -> 
     xs = range(len(groups))
     ax.bar([x - 0.2 for x in xs], [metrics[f"accuracy/{g}"] for g in groups], width=0.4, label="this run")
     if all(f"chance/{g}" in metrics for g in groups):
-        ax.bar([x + 0.2 for x in xs], [metrics[f"chance/{g}"] for g in groups], width=0.4, label="chance", color="0.7")
+        ax.bar(
+            [x + 0.2 for x in xs],
+            [metrics[f"chance/{g}"] for g in groups],
+            width=0.4,
+            label="chance",
+            color="0.7",
+        )
     ax.set_xticks(list(xs), groups)
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{benchmark}: {metrics.get('accuracy', 0):.1f}% overall")

@@ -114,13 +114,18 @@ def load_vlm(
 
 
 def save_vlm(
-    loaded_or_model: LoadedVLM | nn.Module, processor: QwenVLProcessor | None, out_dir: Path | str
+    loaded_or_model: LoadedVLM | nn.Module,
+    processor: QwenVLProcessor | None,
+    out_dir: Path | str,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write a complete, ordinary HF checkpoint (config, safetensors, processor, chat template).
 
     LoRA: adapters are merged into the saved weights (out of place; the live model keeps its
     adapters), so the output loads with `load_vlm` like any checkpoint and never needs peft.
     `processor` may be None when a `LoadedVLM` is given (its processor is used).
+    `state_dict`: full weights gathered from a sharded strategy (FSDP, DeepSpeed); None = the
+    model's own (unsharded) parameters.
     """
     if isinstance(loaded_or_model, LoadedVLM):
         model, processor = loaded_or_model.model, processor or loaded_or_model.processor
@@ -133,6 +138,8 @@ def save_vlm(
     if is_peft_model(model):
         base, state = merged_state_dict(model)
         base.save_pretrained(out_dir, state_dict=state)
+    elif state_dict is not None:
+        model.save_pretrained(out_dir, state_dict=state_dict)
     else:
         model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)

@@ -70,7 +70,8 @@ class SFTModule(L.LightningModule):
             [p for p in self.parameters() if p.requires_grad], lr=self.lr, weight_decay=self.weight_decay
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, partial(lr_factor, warmup=self.warmup_steps, decay=self.decay_steps, floor=self.min_lr_ratio)
+            optimizer,
+            partial(lr_factor, warmup=self.warmup_steps, decay=self.decay_steps, floor=self.min_lr_ratio),
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from vrl.loggers import finish
 from vrl.stages.base import StageContext, StageResult, require_product
@@ -126,6 +126,17 @@ class SFTStage:
         finish(loggers)
 
         out = context.stage_dir / "model"
+        gathered = gather_full_state(trainer)  # a collective under FSDP/DeepSpeed: every rank calls it
         if trainer.is_global_zero:
-            save_vlm(module.model, loaded.processor, Path(out))
+            save_vlm(module.model, loaded.processor, Path(out), state_dict=gathered)
         return StageResult(products={"model": str(out)}, metrics=metrics)
+
+
+def gather_full_state(trainer: Any) -> dict[str, Any] | None:
+    """Full weights of a sharded model (keys as the HF model names them), or None when unsharded."""
+    from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy
+
+    if not isinstance(trainer.strategy, (FSDPStrategy, DeepSpeedStrategy)):
+        return None
+    state = trainer.strategy.lightning_module_state_dict()
+    return {key.removeprefix("model."): value for key, value in state.items()}
