@@ -10,6 +10,14 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 stamp="$VENV/.vrl-installed-$(sha1sum pyproject.toml | cut -c1-12)"
 [ -f "$stamp" ] && exit 0
 
+# bubblewrap: the strongest sandbox backend for model-written code (vrl.sandbox). Best effort:
+# without it `sandbox=auto` falls back to the process backend (rlimits + seccomp + Landlock).
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "setup: installing bubblewrap (sandbox backend)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+    || echo "setup: bubblewrap not installed; the sandbox will use its process backend"
+fi
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip "$@"; }
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then

@@ -21,6 +21,7 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "stage.eval.limit=2",
     "rollout.max_new_tokens=8",
+    "stage.eval.max_new_tokens=8",
     "rollout.batch_size=4",
     "stage.data.val_size=1",
 ]

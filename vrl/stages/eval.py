@@ -30,11 +30,16 @@ class EvalStage:
     Args:
         limit: cap on items per benchmark (None = all).
         max_failure_images: failed items (with their images) logged to W&B per benchmark.
+        max_new_tokens: cap on every benchmark's own generation length (None = theirs), for
+            quick looks and tests.
     """
 
-    def __init__(self, limit: int | None = None, max_failure_images: int = 16) -> None:
+    def __init__(
+        self, limit: int | None = None, max_failure_images: int = 16, max_new_tokens: int | None = None
+    ) -> None:
         self.limit = limit
         self.max_failure_images = max_failure_images
+        self.max_new_tokens = max_new_tokens
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from rich.progress import Progress
@@ -64,6 +69,10 @@ class EvalStage:
                 )
                 start = time.perf_counter()
                 sampling = dict(getattr(benchmark, "generation", {}) or {})
+                if self.max_new_tokens is not None:
+                    sampling["max_new_tokens"] = min(
+                        self.max_new_tokens, sampling.get("max_new_tokens", 1 << 30)
+                    )
                 batch_size = getattr(engine, "batch_size", 16)
                 for i in range(0, len(todo), batch_size):
                     batch = todo[i : i + batch_size]
