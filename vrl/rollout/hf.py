@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vrl.data.schema import Sample, chat_messages
+
+if TYPE_CHECKING:
+    from vrl.rethink.base import Continuation, ContinueFn
+    from vrl.rollout.trajectory import Trajectory
 
 
 class HFRolloutEngine:
@@ -80,6 +84,152 @@ class HFRolloutEngine:
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
+    # -- RL: trajectories with token ids and sampling log-probs ------------------------------
+
+    def rollout(
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int = 1,
+        *,
+        step: int = 0,
+        first_group_id: int = 0,
+        micro_batch_size: int = 8,
+        **sampling: Any,
+    ) -> list[Trajectory]:
+        """`n` sampled `Trajectory`s per sample, samples-major, with `old_log_probs` filled.
+
+        Prompt `i` of `samples` becomes group `first_group_id + i` (`prompt_index` i). Each
+        response is cut after its first EOS (kept: the model is trained to emit it);
+        `finished` says whether there was one. `old_log_probs` are recomputed by a forward
+        pass of the policy in eval mode over prompt + response with temperature-scaled
+        logits: the distribution PPO's ratio compares against (top-p/top-k truncation is not
+        modelled, as in verl). `micro_batch_size` bounds that forward pass.
+        """
+        from vrl.rl.batch import response_log_probs
+
+        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
+        if settings["temperature"] <= 0:
+            raise ValueError("RL rollouts must sample: set a temperature > 0")
+        trajectories: list[Trajectory] = []
+        for start in range(0, len(samples), self.batch_size):
+            batch = list(samples[start : start + self.batch_size])
+            trajectories.extend(
+                self._rollout_batch(model, processor, batch, n, settings, start, first_group_id, step)
+            )
+        log_probs = response_log_probs(
+            model, processor, trajectories, settings["temperature"], micro_batch_size
+        )
+        for trajectory, values in zip(trajectories, log_probs):
+            trajectory.old_log_probs = values
+        return trajectories
+
+    @torch.no_grad()
+    def _rollout_batch(
+        self,
+        model: Any,
+        processor: Any,
+        batch: list[Sample],
+        n: int,
+        settings: dict[str, Any],
+        offset: int,
+        first_group_id: int,
+        step: int,
+    ) -> list[Trajectory]:
+        from vrl.rollout.trajectory import Trajectory
+
+        inputs = encode_prompts(processor, batch, padding_side="left").to(model.device)
+        output = self._sample(model, processor, inputs, n, settings, settings["temperature"])
+        prompt_width = inputs["input_ids"].shape[1]
+        stop_ids = eos_token_ids(model, processor)
+        trajectories = []
+        for row in range(output.shape[0]):
+            index = row // n
+            prompt = inputs["input_ids"][index][inputs["attention_mask"][index].bool()].tolist()
+            response, finished = trim_at_eos(output[row, prompt_width:].tolist(), stop_ids)
+            trajectories.append(
+                Trajectory(
+                    prompt_index=offset + index,
+                    group_id=first_group_id + offset + index,
+                    sample=batch[index],
+                    prompt_ids=prompt,
+                    response_ids=response,
+                    loss_mask=[1] * len(response),
+                    text=processor.tokenizer.decode(response, skip_special_tokens=True),
+                    finished=finished,
+                    step=step,
+                )
+            )
+        return trajectories
+
+    def _sample(
+        self, model: Any, processor: Any, inputs: Any, n: int, settings: dict[str, Any], temperature: float
+    ) -> torch.Tensor:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings["max_new_tokens"],
+            "do_sample": True,
+            "num_return_sequences": n,
+            "pad_token_id": processor.tokenizer.pad_token_id,
+            "repetition_penalty": settings["repetition_penalty"],
+            "temperature": temperature,
+            "top_p": settings["top_p"],
+            "top_k": settings["top_k"],
+        }
+        if settings["stop"]:
+            kwargs.update(stop_strings=settings["stop"], tokenizer=processor.tokenizer)
+        was_training = model.training
+        model.eval()
+        try:
+            return model.generate(**inputs, **kwargs)
+        finally:
+            model.train(was_training)
+
+    def continue_fn(self, model: Any, processor: Any, **sampling: Any) -> ContinueFn:
+        """A `vrl.rethink.base.ContinueFn` over this model: generate after prompt + prefix.
+
+        The input is the trajectory's own `prompt_ids` followed by the prefix text's tokens
+        (encoded alone, so `prefix_ids + token_ids` is exactly the rethought response), with
+        the sample's images.
+        """
+        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
+
+        def continue_prefixes(items: list[tuple[Trajectory, str]], temperature: float) -> list[Continuation]:
+            out: list[Continuation] = []
+            for start in range(0, len(items), self.batch_size):
+                chunk = items[start : start + self.batch_size]
+                out.extend(self._continue_batch(model, processor, chunk, settings, temperature))
+            return out
+
+        return continue_prefixes
+
+    @torch.no_grad()
+    def _continue_batch(
+        self,
+        model: Any,
+        processor: Any,
+        items: list[tuple[Trajectory, str]],
+        settings: dict[str, Any],
+        temperature: float,
+    ) -> list[Continuation]:
+        from vrl.rethink.base import Continuation
+        from vrl.rl.batch import image_inputs, left_pad
+
+        tokenizer = processor.tokenizer
+        prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
+        ids, mask = left_pad([t.prompt_ids + p for (t, _), p in zip(items, prefixes)], tokenizer.pad_token_id)
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        inputs.update(image_inputs(model, processor, [t.sample for t, _ in items], ids))
+        inputs = {k: v.to(model.device) for k, v in inputs.items()}
+        output = self._sample(model, processor, inputs, 1, settings, temperature)
+        stop_ids = eos_token_ids(model, processor)
+        results = []
+        for row, prefix in enumerate(prefixes):
+            new, finished = trim_at_eos(output[row, ids.shape[1] :].tolist(), stop_ids)
+            text = tokenizer.decode(new, skip_special_tokens=True)
+            results.append(Continuation(text=text, token_ids=new, finished=finished, prefix_ids=prefix))
+        return results
+
 
 def encode_prompts(processor: Any, samples: Sequence[Sample], padding_side: str = "left") -> Any:
     """Processor inputs for a batch of prompts (chat template + generation prompt, images expanded)."""
@@ -90,3 +240,20 @@ def encode_prompts(processor: Any, samples: Sequence[Sample], padding_side: str 
     images = [image.convert("RGB") for s in samples for image in s.images]
     processor.tokenizer.padding_side = padding_side
     return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+
+
+def eos_token_ids(model: Any, processor: Any) -> set[int]:
+    """The token ids that end generation (the generation config's, else the tokenizer's EOS)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if configured is None:
+        configured = processor.tokenizer.eos_token_id
+    return set(configured) if isinstance(configured, (list, tuple)) else {int(configured)}
+
+
+def trim_at_eos(token_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
+    """Generated ids up to and including the first EOS (padding after it dropped), and whether
+    there was one: `[5, 7, EOS, PAD, PAD]` -> `([5, 7, EOS], True)`."""
+    for position, token in enumerate(token_ids):
+        if token in eos_ids:
+            return token_ids[: position + 1], True
+    return list(token_ids), False

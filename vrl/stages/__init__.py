@@ -2,6 +2,7 @@
 
 from vrl.stages.data import DataStage
 from vrl.stages.eval import EvalStage
+from vrl.stages.rl import RLStage
 from vrl.stages.sft import SFTStage
 
-__all__ = ["DataStage", "EvalStage", "SFTStage"]
+__all__ = ["DataStage", "EvalStage", "RLStage", "SFTStage"]

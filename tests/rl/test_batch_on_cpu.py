@@ -1,0 +1,96 @@
+"""Trajectories -> policy tensors, and response log-probs, checked by hand on a fake model."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from vrl.data.schema import Sample
+from vrl.rl.batch import left_pad, policy_inputs, response_log_probs, response_logits, token_log_probs
+from vrl.rollout.hf import trim_at_eos
+from vrl.rollout.trajectory import Trajectory
+
+VOCAB, PAD, IMAGE = 16, 0, 9
+
+
+class NextIsPlusOne(torch.nn.Module):
+    """Logits at position j: 10 on token input_ids[j] + 1, 0 elsewhere (`logits_to_keep` honoured)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.config = SimpleNamespace(image_token_id=IMAGE)
+        self.seen: dict = {}
+
+    def forward(self, input_ids, attention_mask, logits_to_keep=0, use_cache=False, **images):
+        self.seen = {"input_ids": input_ids, "attention_mask": attention_mask, **images}
+        logits = 10.0 * torch.nn.functional.one_hot((input_ids + 1) % VOCAB, VOCAB).float() + self.weight
+        return SimpleNamespace(logits=logits[:, -logits_to_keep:] if logits_to_keep else logits)
+
+
+class Processor:
+    tokenizer = SimpleNamespace(pad_token_id=PAD)
+
+
+def _trajectory(prompt, response, mask=None, sample=None):
+    sample = sample or Sample(id="x", images=[], prompt=[], answer="1", answer_type="integer")
+    return Trajectory(0, 0, sample, list(prompt), list(response), mask or [1] * len(response), "", True)
+
+
+HIT = 10.0 - math.log(math.exp(10.0) + VOCAB - 1)  # log-prob of the favoured token
+MISS = 0.0 - math.log(math.exp(10.0) + VOCAB - 1)
+
+
+def test_left_pad():
+    ids, mask = left_pad([[1, 2, 3], [4]], PAD)
+    assert ids.tolist() == [[1, 2, 3], [0, 0, 4]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_trim_at_eos_keeps_the_eos_and_drops_padding():
+    assert trim_at_eos([5, 7, 2, 0, 0], {2, 0}) == ([5, 7, 2], True)
+    assert trim_at_eos([5, 7, 8], {2}) == ([5, 7, 8], False)
+    assert trim_at_eos([2, 5], {2}) == ([2], True)
+
+
+def test_policy_inputs_layout_masks_and_image_tokens():
+    model = NextIsPlusOne()
+    trajs = [_trajectory([3, IMAGE, 4], [5, 6], mask=[1, 0]), _trajectory([4], [5, 6, 7])]
+    batch, inputs = policy_inputs(model, Processor(), trajs)
+    # prompts left-padded to P=3, responses right-padded to T=3
+    assert batch.prompt_length == 3
+    assert inputs["input_ids"].tolist() == [[3, IMAGE, 4, 5, 6, PAD], [PAD, PAD, 4, 5, 6, 7]]
+    assert inputs["attention_mask"].tolist() == [[1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]]
+    assert inputs["mm_token_type_ids"].tolist() == [[0, 1, 0, 0, 0, 0], [0] * 6]
+    assert batch.loss_mask.tolist() == [[1, 0, 0], [1, 1, 1]]
+    assert batch.response_mask.tolist() == [[1, 1, 0], [1, 1, 1]]
+    assert "pixel_values" not in inputs  # no images in these samples
+
+
+def test_response_log_prob_of_token_t_uses_logits_at_prompt_len_plus_t_minus_1():
+    model = NextIsPlusOne()
+    # prompt [3, 4]: response token 0 is scored by the logits after 4 (favouring 5),
+    # token 1 by the logits after token 0, and so on.
+    trajs = [_trajectory([3, 4], [5, 6, 8]), _trajectory([1, 2, 3], [7, 8])]
+    batch, inputs = policy_inputs(model, Processor(), trajs)
+    logits = response_logits(model, inputs, batch)
+    assert logits.shape == (2, 3, VOCAB)
+    log_probs, entropy = token_log_probs(logits, batch.response_ids, with_entropy=True)
+    expected = [[HIT, HIT, MISS], [MISS, HIT]]
+    assert log_probs[0].tolist() == pytest.approx(expected[0], abs=1e-5)
+    assert log_probs[1, :2].tolist() == pytest.approx(expected[1], abs=1e-5)
+    assert entropy.shape == (2, 3)
+    # the no-grad helper returns ragged rows, one value per real response token
+    rows = response_log_probs(model, Processor(), trajs, micro_batch_size=1)
+    assert [len(r) for r in rows] == [3, 2]
+    assert rows[0] == pytest.approx(expected[0], abs=1e-5)
+    assert rows[1] == pytest.approx(expected[1], abs=1e-5)
+
+
+def test_temperature_scales_the_logits():
+    logits = torch.tensor([[[2.0, 0.0]]])
+    log_probs, _ = token_log_probs(logits, torch.tensor([[0]]), temperature=2.0)
+    assert log_probs.item() == pytest.approx(1.0 - math.log(math.e + 1.0), abs=1e-6)

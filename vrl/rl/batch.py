@@ -1,0 +1,111 @@
+"""Trajectories -> policy-forward tensors, and per-token log-probs of responses under a model.
+
+A training row is `prompt_ids + response_ids` as `TrajectoryBatch` pads them (prompts
+left-padded to P, responses right-padded to T). The policy forward also needs the prompt
+images: `pixel_values` and `image_grid_thw` come from the processor's image processor on the
+samples' images (in row order, as `encode_prompts` feeds them), and `mm_token_type_ids`
+marks the (already expanded) image tokens in `input_ids`.
+
+Alignment: logits at position j predict token j + 1, so response token t (at position P + t)
+is scored by the logits at position P + t - 1; the response's logits are positions
+P - 1 .. P + T - 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from vrl.algorithm.entropy import entropy_from_logits, log_probs_from_logits
+from vrl.data.schema import Sample
+from vrl.rollout.trajectory import Trajectory, TrajectoryBatch
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(input_ids [B, L], attention_mask [B, L])`, each row right-aligned (generation layout)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        if sequence:
+            ids[row, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+            mask[row, width - len(sequence) :] = 1
+    return ids, mask
+
+
+def image_inputs(
+    model: Any, processor: Any, samples: Sequence[Sample], input_ids: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The image keys of a policy forward for rows whose prompts are `samples` (row order).
+
+    Returns `mm_token_type_ids` `[B, L]` (1 on image tokens) and, if any sample has images,
+    `pixel_values` `[patches, D]` and `image_grid_thw` `[images, 3]`.
+    """
+    out: dict[str, torch.Tensor] = {}
+    image_token_id = getattr(model.config, "image_token_id", None)
+    if image_token_id is not None:
+        out["mm_token_type_ids"] = (input_ids == image_token_id).long()
+    images = [image.convert("RGB") for sample in samples for image in sample.images]
+    if images:
+        encoded = processor.image_processor(images=images, return_tensors="pt")
+        out["pixel_values"] = encoded["pixel_values"]
+        out["image_grid_thw"] = encoded["image_grid_thw"]
+    return out
+
+
+def policy_inputs(
+    model: Any, processor: Any, trajectories: Sequence[Trajectory]
+) -> tuple[TrajectoryBatch, dict[str, torch.Tensor]]:
+    """The padded batch and the keyword arguments of the policy's forward (on `model.device`)."""
+    batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    inputs.update(image_inputs(model, processor, [t.sample for t in trajectories], batch.input_ids))
+    device = next(model.parameters()).device
+    return batch, {k: v.to(device) for k, v in inputs.items()}
+
+
+def response_logits(model: Any, inputs: dict[str, torch.Tensor], batch: TrajectoryBatch) -> torch.Tensor:
+    """`[B, T, V]` logits that score the T response tokens (positions P - 1 .. P + T - 2).
+
+    Only the last T + 1 positions go through the LM head (`logits_to_keep`); the last one
+    (after the final token) predicts nothing in the batch and is dropped.
+    """
+    t_len = batch.response_mask.shape[1]
+    logits = model(**inputs, use_cache=False, logits_to_keep=t_len + 1).logits
+    return logits[:, :-1]
+
+
+def token_log_probs(
+    logits: torch.Tensor, response_ids: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log p(response token) `[B, T]` (and the entropies `[B, T]`) under `logits / temperature`."""
+    scaled = logits.float() / temperature if temperature != 1.0 else logits
+    log_probs = log_probs_from_logits(scaled, response_ids.to(logits.device))
+    return log_probs, entropy_from_logits(scaled) if with_entropy else None
+
+
+@torch.no_grad()
+def response_log_probs(
+    model: Any,
+    processor: Any,
+    trajectories: Sequence[Trajectory],
+    temperature: float = 1.0,
+    micro_batch_size: int = 8,
+) -> list[list[float]]:
+    """Per trajectory, the log-prob of each response token under `model` in eval mode (no grad)."""
+    was_training = model.training
+    model.eval()
+    out: list[list[float]] = []
+    try:
+        for start in range(0, len(trajectories), max(1, micro_batch_size)):
+            chunk = trajectories[start : start + micro_batch_size]
+            batch, inputs = policy_inputs(model, processor, chunk)
+            log_probs, _ = token_log_probs(
+                response_logits(model, inputs, batch), batch.response_ids, temperature
+            )
+            out.extend(row[: len(t.response_ids)].tolist() for row, t in zip(log_probs.cpu(), chunk))
+    finally:
+        model.train(was_training)
+    return out

@@ -1,0 +1,65 @@
+"""RL prompts: an endless, seeded, resumable stream of `Sample` batches from a dataset product."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from vrl.data.schema import Sample
+
+
+class PromptStream(IterableDataset):
+    """Yields `{"position": k, "samples": [Sample] * batch_size}` for k = start, start + 1, ...
+
+    Batch k is a pure function of (seed, k): epoch e = k * batch_size // len(dataset) is a
+    fresh seeded permutation, so a run resumed at position k sees exactly the batches it
+    would have seen (set `start` before iterating).
+    """
+
+    def __init__(self, dataset: Any, batch_size: int, seed: int, start: int = 0) -> None:
+        if len(dataset) == 0:
+            raise ValueError("the RL training set is empty")
+        self.dataset, self.batch_size, self.seed, self.start = dataset, batch_size, seed, start
+
+    def batch_at(self, position: int) -> list[Sample]:
+        size = len(self.dataset)
+        samples = []
+        for flat in range(position * self.batch_size, (position + 1) * self.batch_size):
+            epoch, offset = divmod(flat, size)
+            order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed + epoch))
+            samples.append(Sample.from_record(self.dataset[int(order[offset])]))
+        return samples
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        position = self.start
+        while True:
+            yield {"position": position, "samples": self.batch_at(position)}
+            position += 1
+
+
+class RLDataModule(L.LightningDataModule):
+    """Prompt batches for the RL stage. The stream starts where the module's checkpoint says
+    (`data_position` of the LightningModule, restored before the loader is built)."""
+
+    def __init__(self, train_dir: Path, prompts_per_step: int, seed: int) -> None:
+        super().__init__()
+        self.train_dir, self.prompts_per_step, self.seed = train_dir, prompts_per_step, seed
+
+    def setup(self, stage: str | None = None) -> None:
+        from datasets import load_from_disk
+
+        self.train = load_from_disk(str(self.train_dir))
+
+    def train_dataloader(self) -> DataLoader:
+        start = int(getattr(self.trainer.lightning_module, "data_position", 0)) if self.trainer else 0
+        stream = PromptStream(self.train, self.prompts_per_step, self.seed, start=start)
+        return DataLoader(stream, batch_size=None, collate_fn=_identity, num_workers=0)
+
+
+def _identity(batch: Any) -> Any:
+    return batch

@@ -1,0 +1,364 @@
+"""The RL LightningModule: one `training_step` = one RL step, read top to bottom.
+
+Simplifications, stated:
+- Rollouts use the `hf` engine on the training model itself (no separate inference engine,
+  so no weight sync).
+- Rethinking runs right after the rollout, before rewards (the `Rethink` contract: it
+  rewrites fresh responses, which are then scored like any other).
+- Mini-batches are taken in order (no reshuffle between PPO epochs).
+- `FilterReplay`'s refill (`needs_more`) is not acted on: a step trains on what one rollout
+  batch leaves.
+- The gradient norm logged is the local one (exact on one device, a shard's under FSDP).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from vrl.algorithm import Algorithm, kl_divergence, kl_reward_penalty, nll_selection, policy_objective
+from vrl.rl.batch import policy_inputs, response_log_probs, response_logits, token_log_probs
+from vrl.rollout.trajectory import Trajectory, reward_inputs
+
+log = logging.getLogger("vrl")
+
+
+class RLModule(L.LightningModule):
+    """Policy optimisation of a VLM from verifiable rewards.
+
+    Args:
+        model: the policy (a transformers VLM); a frozen copy is the reference when
+            `algorithm.needs_reference`.
+        processor: its processor.
+        engine: rollout engine with `rollout(...)` and `continue_fn(...)` (`HFRolloutEngine`).
+        reward: `RewardPool` (`__call__(completions, **fields) -> RewardOutput`).
+        algorithm: `vrl.algorithm.Algorithm`.
+        replay: a `vrl.replay` policy.
+        rethink: a `vrl.rethink` policy, or None.
+        group_size: responses per prompt (n).
+        max_steps: RL steps (one rollout batch each); the module stops the Trainer after it.
+        lr, weight_decay: AdamW (constant lr).
+        gradient_clip_val: max global grad norm (0 = off).
+        micro_batch_size: responses per forward/backward pass (also for log-prob passes).
+        sampling: rollout settings passed to the engine (max_new_tokens, temperature, top_p).
+    """
+
+    automatic_optimization = False
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        engine: Any,
+        reward: Any,
+        algorithm: Algorithm,
+        replay: Any,
+        rethink: Any = None,
+        *,
+        group_size: int = 4,
+        max_steps: int = 10,
+        lr: float = 1e-6,
+        weight_decay: float = 0.0,
+        gradient_clip_val: float = 1.0,
+        micro_batch_size: int = 8,
+        sampling: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.processor = processor
+        self.engine, self.reward, self.algorithm = engine, reward, algorithm
+        self.replay, self.rethink = replay, rethink
+        self.group_size, self.max_steps = group_size, max_steps
+        self.lr, self.weight_decay, self.gradient_clip_val = lr, weight_decay, gradient_clip_val
+        self.micro_batch_size = max(1, micro_batch_size)
+        self.sampling = dict(sampling or {})
+        self.temperature = float(self.sampling.get("temperature") or 1.0)
+        self.reference = None
+        if algorithm.needs_reference:
+            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        # Progress, checkpointed: RL steps done, groups handed out, prompt batches consumed.
+        self.rl_step = 0
+        self.groups_seen = 0
+        self.data_position = 0
+        self._timings: dict[str, float] = {}
+
+    # -- the RL step --------------------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if self.rl_step >= self.max_steps:
+            self.trainer.should_stop = True
+            return
+        self._timings = {}
+        step_start = time.perf_counter()
+
+        # 1. Prompts: one batch of samples from the train_data product.
+        samples = batch["samples"]
+        self.data_position = int(batch["position"]) + 1
+
+        # 2. Rollout: n responses per prompt, with token ids and sampling log-probs.
+        with self._timed("rollout"):
+            trajectories = self.engine.rollout(
+                self.model,
+                self.processor,
+                samples,
+                self.group_size,
+                step=self.rl_step,
+                first_group_id=self.groups_seen,
+                micro_batch_size=self.micro_batch_size,
+                **self.sampling,
+            )
+        self.groups_seen += len(samples)
+
+        # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
+        rethink_stats: dict[str, float] = {}
+        if self.rethink is not None:
+            with self._timed("rethink"):
+                continue_fn = self.engine.continue_fn(self.model, self.processor, **self.sampling)
+                trajectories, rethink_stats = self.rethink.augment(trajectories, continue_fn)
+
+        # 4. Rewards: the pool's weighted sum per response.
+        with self._timed("reward"):
+            completions, fields = reward_inputs(trajectories)
+            scored = self.reward(completions, **fields)
+        rewards = torch.tensor(scored.total, dtype=torch.float32)
+
+        # 5. Old log-probs for responses that have none (rethought ones: the trigger was not
+        #    sampled), and the KL-in-reward penalty if the algorithm asks for it.
+        with self._timed("old_logprob"):
+            self._fill_old_log_probs(trajectories)
+            if self.algorithm.kl_in_reward:
+                rewards = self._kl_penalised(trajectories, rewards)
+
+        # 6. Advantages, per group (groups are contiguous: samples-major rollout).
+        advantages = self.algorithm.advantage(rewards, self.group_size)
+        for trajectory, reward, advantage in zip(trajectories, rewards.tolist(), advantages.tolist()):
+            trajectory.reward, trajectory.advantage = reward, advantage
+
+        # 7. Replay: which trajectories this step trains on (may include older ones).
+        selected = self.replay.select(trajectories, self.rl_step)
+        if getattr(self.replay, "needs_more", lambda n: False)(len(selected)):
+            log.warning(
+                "rl: replay asks for more rollouts; refilling is not implemented, training on %d",
+                len(selected),
+            )
+
+        # 8. Reference log-probs (KL-in-loss only), for the selected batch.
+        ref_log_probs: list[list[float]] | None = None
+        if selected and self.algorithm.kl_in_loss:
+            with self._timed("ref_logprob"):
+                ref_log_probs = self._reference_log_probs(selected)
+
+        # 9. PPO epochs over mini-batches, micro-batches accumulated; clip; optimizer step.
+        train_metrics: dict[str, float] = {}
+        with self._timed("update"):
+            if selected:
+                train_metrics = self._update(selected, ref_log_probs)
+
+        # 10. Log.
+        self.rl_step += 1
+        seconds = time.perf_counter() - step_start
+        metrics = {
+            **self._rollout_metrics(trajectories, rewards, scored.valid),
+            **{k: float(v) for k, v in scored.stats.items()},
+            **{k: float(v) for k, v in self.replay.stats.items()},
+            **rethink_stats,
+            **train_metrics,
+            **{f"timing_s/{name}": value for name, value in self._timings.items()},
+            "timing_s/step": seconds,
+            "perf/tokens_per_s": sum(len(t.prompt_ids) + len(t.response_ids) for t in trajectories) / seconds,
+            "train/rl_step": float(self.rl_step),
+        }
+        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=len(trajectories))
+        if self.rl_step >= self.max_steps:
+            self.trainer.should_stop = True
+
+    # -- pieces of the step ---------------------------------------------------------------------
+
+    def _fill_old_log_probs(self, trajectories: list[Trajectory]) -> None:
+        missing = [t for t in trajectories if t.old_log_probs is None]
+        if missing:
+            values = response_log_probs(
+                self.model, self.processor, missing, self.temperature, self.micro_batch_size
+            )
+            for trajectory, row in zip(missing, values):
+                trajectory.old_log_probs = row
+
+    def _reference_log_probs(self, trajectories: list[Trajectory]) -> list[list[float]]:
+        return response_log_probs(
+            self.reference, self.processor, trajectories, self.temperature, self.micro_batch_size
+        )
+
+    def _kl_penalised(self, trajectories: list[Trajectory], rewards: torch.Tensor) -> torch.Tensor:
+        ref = self._reference_log_probs(trajectories)
+        width = max(len(t.response_ids) for t in trajectories)
+        old = _padded([t.old_log_probs for t in trajectories], width)
+        mask = _padded([t.loss_mask for t in trajectories], width)
+        kl = kl_divergence(old, _padded(ref, width), self.algorithm.kl_estimator)
+        return kl_reward_penalty(rewards, kl, mask, self.algorithm.kl_coef)
+
+    def _update(
+        self, selected: list[Trajectory], ref_log_probs: list[list[float]] | None
+    ) -> dict[str, float]:
+        """`ppo_epochs` passes; one optimizer step per mini-batch. Returns mean `train/...` metrics."""
+        optimizer = self.optimizers()
+        mini_size = self.algorithm.mini_batch_size or len(selected)
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        updates = 0
+        self.model.train()
+        for _ in range(self.algorithm.ppo_epochs):
+            for start in range(0, len(selected), mini_size):
+                mini = list(range(start, min(start + mini_size, len(selected))))
+                trajectories = [selected[i] for i in mini]
+                nll_rows = self._nll_rows(trajectories)
+                totals = {
+                    "global_token_count": sum(sum(t.loss_mask) for t in trajectories),
+                    "global_seq_count": len(trajectories),
+                    "global_nll_token_count": sum(
+                        sum(t.loss_mask) for t, keep in zip(trajectories, nll_rows.tolist()) if keep
+                    ),
+                }
+                for micro_start in range(0, len(mini), self.micro_batch_size):
+                    rows = mini[micro_start : micro_start + self.micro_batch_size]
+                    micro = [selected[i] for i in rows]
+                    refs = [ref_log_probs[i] for i in rows] if ref_log_probs is not None else None
+                    nll = nll_rows[micro_start : micro_start + len(rows)]
+                    loss, metrics = self._micro_batch_loss(micro, refs, nll, totals)
+                    self.manual_backward(loss)
+                    for key, value in metrics.items():
+                        sums[key] += float(value)
+                        counts[key] += 1
+                sums["grad_norm"] += _grad_norm(self.model)
+                counts["grad_norm"] += 1
+                if self.gradient_clip_val:
+                    self.clip_gradients(
+                        optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm"
+                    )
+                optimizer.step()
+                optimizer.zero_grad()
+                updates += 1
+        out = {f"train/{key}": sums[key] / counts[key] for key in sums}
+        # The loss terms are per micro-batch shares of the mini-batch loss: report their sum per update.
+        for key in ("loss", "pg_loss", "kl", "entropy", "aux_nll"):
+            if f"train/{key}" in out:
+                out[f"train/{key}"] = sums[key] / updates
+        out["train/updates"] = float(updates)
+        out["train/batch_size"] = float(len(selected))
+        out["train/lr"] = float(optimizer.param_groups[0]["lr"])
+        return out
+
+    def _micro_batch_loss(
+        self,
+        trajectories: list[Trajectory],
+        ref_log_probs: list[list[float]] | None,
+        nll_rows: torch.Tensor,
+        totals: dict[str, int],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        batch, inputs = policy_inputs(self.model, self.processor, trajectories)
+        logits = response_logits(self.model, inputs, batch)
+        log_probs, entropy = token_log_probs(logits, batch.response_ids, self.temperature, with_entropy=True)
+        if self.algorithm.entropy_coef == 0:
+            entropy = entropy.detach()
+        device = log_probs.device
+        width = log_probs.shape[1]
+        ref = _padded(ref_log_probs, width).to(device) if ref_log_probs is not None else None
+        return policy_objective(
+            self.algorithm,
+            log_probs,
+            batch.old_log_probs.to(device),
+            batch.advantages.to(device),
+            batch.loss_mask.to(device),
+            ref_log_probs=ref,
+            entropy=entropy,
+            nll_rows=nll_rows.to(device) if self.algorithm.aux_nll_coef > 0 else None,
+            **totals,
+        )
+
+    def _nll_rows(self, trajectories: list[Trajectory]) -> torch.Tensor:
+        advantages = torch.tensor([t.advantage or 0.0 for t in trajectories])
+        if self.algorithm.aux_nll_coef <= 0:
+            return torch.zeros(len(trajectories), dtype=torch.bool)
+        return nll_selection([t.text for t in trajectories], advantages, self.algorithm.aux_nll_cues)
+
+    @staticmethod
+    def _rollout_metrics(
+        trajectories: list[Trajectory], rewards: torch.Tensor, valid: list[bool]
+    ) -> dict[str, float]:
+        lengths = torch.tensor([len(t.response_ids) for t in trajectories], dtype=torch.float32)
+        return {
+            "rollout/responses": float(len(trajectories)),
+            "rollout/response_length_mean": float(lengths.mean()),
+            "rollout/response_length_max": float(lengths.max()),
+            "rollout/finished_frac": sum(t.finished for t in trajectories) / len(trajectories),
+            "rollout/forced_frac": sum(t.forced for t in trajectories) / len(trajectories),
+            "rollout/reward_mean": float(rewards.mean()),
+            "rollout/reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+            "rollout/reward_valid_frac": sum(valid) / len(valid),
+        }
+
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timings[name] = self._timings.get(name, 0.0) + time.perf_counter() - start
+
+    # -- optimizer and checkpoints ---------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["vrl_rl"] = {
+            "rl_step": self.rl_step,
+            "groups_seen": self.groups_seen,
+            "data_position": self.data_position,
+            "replay": self.replay.state_dict(),
+            "rethink": self.rethink.state_dict() if self.rethink is not None else {},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+            },
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["vrl_rl"]
+        self.rl_step = int(state["rl_step"])
+        self.groups_seen = int(state["groups_seen"])
+        self.data_position = int(state["data_position"])
+        self.replay.load_state_dict(state["replay"])
+        if self.rethink is not None and state["rethink"]:
+            self.rethink.load_state_dict(state["rethink"])
+        torch.set_rng_state(state["rng"]["torch"])
+        version, internal, gauss = state["rng"]["python"]
+        random.setstate((version, tuple(internal), gauss))
+        np.random.set_state(state["rng"]["numpy"])
+
+
+def _padded(rows: list[list[float]] | list[list[int]], width: int) -> torch.Tensor:
+    """Right-pad ragged rows with 0 to `[B, width]` float32."""
+    out = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row[:width], dtype=torch.float32)
+    return out
+
+
+def _grad_norm(model: Any) -> float:
+    norms = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
