@@ -52,6 +52,7 @@ class RunLoggers:
 
     def build(self, stage: str, stage_dir: Path, config: dict[str, Any]) -> list[Logger]:
         """CSV logger under `<stage_dir>/csv`, plus a W&B run under `<run_dir>/wandb`."""
+        stage_dir.mkdir(parents=True, exist_ok=True)
         loggers: list[Logger] = [CSVLogger(save_dir=str(stage_dir), name="csv", version="")]
         mode = self.resolved_wandb_mode
         if mode == "disabled":

@@ -171,14 +171,21 @@ def _as_item_score(record: dict[str, Any]) -> Any:
 
 
 def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
+    """Items already scored. A last line cut by a crash is removed (that item is redone), so the
+    next append starts on a fresh line."""
     done: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a crash: that item is redone
-                continue
-            done[record["id"]] = record
+    if not path.exists():
+        return done
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        path.write_text(text)
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        done[record["id"]] = record
     return done
 
 

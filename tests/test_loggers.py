@@ -1,0 +1,36 @@
+import json
+
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+from vrl.loggers import RunLoggers, finish
+
+
+def test_auto_mode_is_offline_without_a_key(monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert RunLoggers().resolved_wandb_mode == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert RunLoggers().resolved_wandb_mode == "online"
+    assert RunLoggers(wandb_mode="disabled").resolved_wandb_mode == "disabled"
+
+
+def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    settings = RunLoggers(group="study-sweep-1", tags=["a"])
+    settings.run_name = "study"
+    loggers = settings.build("sft", tmp_path / "sft", {"lr": 0.1})
+    assert [type(lg) for lg in loggers] == [CSVLogger, WandbLogger]
+    identity = json.loads((tmp_path / "sft" / "wandb_run.json").read_text())
+    assert (
+        identity["group"] == "study-sweep-1"
+        and identity["job_type"] == "sft"
+        and identity["mode"] == "offline"
+    )
+    loggers[1].log_metrics({"train/loss": 1.0}, step=0)
+    finish(loggers)
+    run_file = next((tmp_path / "wandb").glob(f"offline-run-*-{identity['id']}/run-*.wandb"))
+    assert b"study-sweep-1" in run_file.read_bytes()
+
+
+def test_disabled_keeps_the_csv_log(tmp_path):
+    loggers = RunLoggers(wandb_mode="disabled").build("eval", tmp_path / "eval", {})
+    assert [type(lg) for lg in loggers] == [CSVLogger]
