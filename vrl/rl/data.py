@@ -55,6 +55,10 @@ class RLDataModule(L.LightningDataModule):
 
         self.train = load_from_disk(str(self.train_dir))
 
+    def prompts_at(self, position: int) -> list[Sample]:
+        """Batch `position` of the stream (dynamic sampling pulls extra batches with it)."""
+        return PromptStream(self.train, self.prompts_per_step, self.seed).batch_at(position)
+
     def train_dataloader(self) -> DataLoader:
         start = int(getattr(self.trainer.lightning_module, "data_position", 0)) if self.trainer else 0
         stream = PromptStream(self.train, self.prompts_per_step, self.seed, start=start)

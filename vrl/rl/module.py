@@ -6,8 +6,8 @@ Simplifications, stated:
 - Rethinking runs right after the rollout, before rewards (the `Rethink` contract: it
   rewrites fresh responses, which are then scored like any other).
 - Mini-batches are taken in order (no reshuffle between PPO epochs).
-- `FilterReplay`'s refill (`needs_more`) is not acted on: a step trains on what one rollout
-  batch leaves.
+- Dynamic sampling (`FilterReplay.needs_more`) rolls out the next prompt batches of the
+  stream inside the step; the Trainer later skips those batches (their positions are spent).
 - The gradient norm logged is the local one (exact on one device, a shard's under FSDP).
 """
 
@@ -98,59 +98,28 @@ class RLModule(L.LightningModule):
         if self.rl_step >= self.max_steps:
             self.trainer.should_stop = True
             return
+        if int(batch["position"]) < self.data_position:
+            return  # a prompt batch an earlier step already used to refill (dynamic sampling)
         self._timings = {}
         step_start = time.perf_counter()
 
         # 1. Prompts: one batch of samples from the train_data product.
-        samples = batch["samples"]
         self.data_position = int(batch["position"]) + 1
 
-        # 2. Rollout: n responses per prompt, with token ids and sampling log-probs.
-        with self._timed("rollout"):
-            trajectories = self.engine.rollout(
-                self.model,
-                self.processor,
-                samples,
-                self.group_size,
-                step=self.rl_step,
-                first_group_id=self.groups_seen,
-                micro_batch_size=self.micro_batch_size,
-                **self.sampling,
-            )
-        self.groups_seen += len(samples)
+        # 2.-6. Rollout -> rethink -> reward -> old log-probs -> advantages.
+        trajectories, stats = self._rollout_and_score(batch["samples"])
 
-        # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
-        rethink_stats: dict[str, float] = {}
-        if self.rethink is not None:
-            with self._timed("rethink"):
-                continue_fn = self.engine.continue_fn(self.model, self.processor, **self.sampling)
-                trajectories, rethink_stats = self.rethink.augment(trajectories, continue_fn)
-
-        # 4. Rewards: the pool's weighted sum per response.
-        with self._timed("reward"):
-            completions, fields = reward_inputs(trajectories)
-            scored = self.reward(completions, **fields)
-        rewards = torch.tensor(scored.total, dtype=torch.float32)
-
-        # 5. Old log-probs for responses that have none (rethought ones: the trigger was not
-        #    sampled), and the KL-in-reward penalty if the algorithm asks for it.
-        with self._timed("old_logprob"):
-            self._fill_old_log_probs(trajectories)
-            if self.algorithm.kl_in_reward:
-                rewards = self._kl_penalised(trajectories, rewards)
-
-        # 6. Advantages, per group (groups are contiguous: samples-major rollout).
-        advantages = self.algorithm.advantage(rewards, self.group_size)
-        for trajectory, reward, advantage in zip(trajectories, rewards.tolist(), advantages.tolist()):
-            trajectory.reward, trajectory.advantage = reward, advantage
-
-        # 7. Replay: which trajectories this step trains on (may include older ones).
+        # 7. Replay: which trajectories this step trains on (may include older ones); a policy
+        #    that filters (dynamic sampling) may ask for more prompt batches first.
         selected = self.replay.select(trajectories, self.rl_step)
-        if getattr(self.replay, "needs_more", lambda n: False)(len(selected)):
-            log.warning(
-                "rl: replay asks for more rollouts; refilling is not implemented, training on %d",
-                len(selected),
-            )
+        rounds = [stats]
+        while self.replay.needs_more(len(selected)):
+            more, more_stats = self._rollout_and_score(self.trainer.datamodule.prompts_at(self.data_position))
+            self.data_position += 1
+            trajectories, rounds = trajectories + more, rounds + [more_stats]
+            selected += self.replay.select(more, self.rl_step)
+        target = getattr(self.replay, "target_size", None)
+        selected = selected[:target] if target else selected
 
         # 8. Reference log-probs (KL-in-loss only), for the selected batch.
         ref_log_probs: list[list[float]] | None = None
@@ -168,19 +137,69 @@ class RLModule(L.LightningModule):
         self.rl_step += 1
         seconds = time.perf_counter() - step_start
         metrics = {
-            **self._rollout_metrics(trajectories, rewards, scored.valid),
-            **{k: float(v) for k, v in scored.stats.items()},
+            **{key: sum(r.get(key, 0.0) for r in rounds) / len(rounds) for key in rounds[-1]},
             **{k: float(v) for k, v in self.replay.stats.items()},
-            **rethink_stats,
             **train_metrics,
             **{f"timing_s/{name}": value for name, value in self._timings.items()},
             "timing_s/step": seconds,
             "perf/tokens_per_s": sum(len(t.prompt_ids) + len(t.response_ids) for t in trajectories) / seconds,
+            "rollout/responses": float(len(trajectories)),
             "train/rl_step": float(self.rl_step),
         }
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=len(trajectories))
         if self.rl_step >= self.max_steps:
             self.trainer.should_stop = True
+
+    def _rollout_and_score(self, samples: list[Any]) -> tuple[list[Trajectory], dict[str, float]]:
+        """Steps 2-6 for one prompt batch: scored trajectories (reward, advantage, old
+        log-probs set) and their `rollout/`, `reward/`, `rethink/` metrics."""
+        # 2. Rollout: n responses per prompt, with token ids.
+        with self._timed("rollout"):
+            trajectories = self.engine.rollout(
+                self.model,
+                self.processor,
+                samples,
+                self.group_size,
+                step=self.rl_step,
+                first_group_id=self.groups_seen,
+                micro_batch_size=self.micro_batch_size,
+                with_log_probs=False,  # step 5 computes them (timed apart), with rethought ones
+                **self.sampling,
+            )
+        self.groups_seen += len(samples)
+
+        # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
+        rethink_stats: dict[str, float] = {}
+        if self.rethink is not None:
+            with self._timed("rethink"):
+                continue_fn = self.engine.continue_fn(self.model, self.processor, **self.sampling)
+                trajectories, rethink_stats = self.rethink.augment(trajectories, continue_fn)
+
+        # 4. Rewards: the pool's weighted sum per response.
+        with self._timed("reward"):
+            completions, fields = reward_inputs(trajectories)
+            scored = self.reward(completions, **fields)
+        rewards = torch.tensor(scored.total, dtype=torch.float32)
+
+        # 5. Old log-probs: the sampling policy's (this model before the update, eval mode,
+        #    temperature-scaled), for every response that has none yet (all of a fresh `hf`
+        #    rollout; rethought ones, whose trigger was not sampled); the KL-in-reward
+        #    penalty if the algorithm asks for it.
+        with self._timed("old_logprob"):
+            self._fill_old_log_probs(trajectories)
+            if self.algorithm.kl_in_reward:
+                rewards = self._kl_penalised(trajectories, rewards)
+
+        # 6. Advantages, per group (groups are contiguous: samples-major rollout).
+        advantages = self.algorithm.advantage(rewards, self.group_size)
+        for trajectory, reward, advantage in zip(trajectories, rewards.tolist(), advantages.tolist()):
+            trajectory.reward, trajectory.advantage = reward, advantage
+
+        return trajectories, {
+            **self._rollout_metrics(trajectories, rewards, scored.valid),
+            **{k: float(v) for k, v in scored.stats.items()},
+            **rethink_stats,
+        }
 
     # -- pieces of the step ---------------------------------------------------------------------
 
@@ -296,7 +315,6 @@ class RLModule(L.LightningModule):
     ) -> dict[str, float]:
         lengths = torch.tensor([len(t.response_ids) for t in trajectories], dtype=torch.float32)
         return {
-            "rollout/responses": float(len(trajectories)),
             "rollout/response_length_mean": float(lengths.mean()),
             "rollout/response_length_max": float(lengths.max()),
             "rollout/finished_frac": sum(t.finished for t in trajectories) / len(trajectories),

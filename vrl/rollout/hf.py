@@ -96,6 +96,7 @@ class HFRolloutEngine:
         step: int = 0,
         first_group_id: int = 0,
         micro_batch_size: int = 8,
+        with_log_probs: bool = True,
         **sampling: Any,
     ) -> list[Trajectory]:
         """`n` sampled `Trajectory`s per sample, samples-major, with `old_log_probs` filled.
@@ -105,7 +106,8 @@ class HFRolloutEngine:
         `finished` says whether there was one. `old_log_probs` are recomputed by a forward
         pass of the policy in eval mode over prompt + response with temperature-scaled
         logits: the distribution PPO's ratio compares against (top-p/top-k truncation is not
-        modelled, as in verl). `micro_batch_size` bounds that forward pass.
+        modelled, as in verl). `micro_batch_size` bounds that forward pass;
+        `with_log_probs=False` leaves them None for the caller to compute (and time).
         """
         from vrl.rl.batch import response_log_probs
 
@@ -118,11 +120,12 @@ class HFRolloutEngine:
             trajectories.extend(
                 self._rollout_batch(model, processor, batch, n, settings, start, first_group_id, step)
             )
-        log_probs = response_log_probs(
-            model, processor, trajectories, settings["temperature"], micro_batch_size
-        )
-        for trajectory, values in zip(trajectories, log_probs):
-            trajectory.old_log_probs = values
+        if with_log_probs:
+            log_probs = response_log_probs(
+                model, processor, trajectories, settings["temperature"], micro_batch_size
+            )
+            for trajectory, values in zip(trajectories, log_probs):
+                trajectory.old_log_probs = values
         return trajectories
 
     @torch.no_grad()
@@ -178,6 +181,8 @@ class HFRolloutEngine:
         }
         if settings["stop"]:
             kwargs.update(stop_strings=settings["stop"], tokenizer=processor.tokenizer)
+        if vision_ids := vision_token_ids(model):
+            kwargs["suppress_tokens"] = vision_ids  # a sampled image placeholder would break the next forward
         was_training = model.training
         model.eval()
         try:
@@ -257,3 +262,11 @@ def trim_at_eos(token_ids: list[int], eos_ids: set[int]) -> tuple[list[int], boo
         if token in eos_ids:
             return token_ids[: position + 1], True
     return list(token_ids), False
+
+
+def vision_token_ids(model: Any) -> list[int]:
+    """Placeholder tokens the processor inserts around images (`<|image_pad|>`, ...), which a
+    response must never contain: the forward pass matches them to image features."""
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    config = getattr(model, "config", None)
+    return sorted({int(v) for name in names if (v := getattr(config, name, None)) is not None})

@@ -56,6 +56,7 @@ class RLStage:
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from vrl.model import save_vlm
+        from vrl.stages.sft import gather_full_state
         from vrl.rl.checkpoint import RLCheckpoint
         from vrl.rl.data import RLDataModule
         from vrl.rl.module import RLModule
@@ -93,6 +94,7 @@ class RLStage:
             num_sanity_val_steps=0,
             limit_val_batches=0,
             callbacks=[checkpoint],
+            enable_checkpointing=False,  # RLCheckpoint counts RL steps; no default ModelCheckpoint
             logger=loggers,
             default_root_dir=str(context.stage_dir),
         )
@@ -119,6 +121,7 @@ class RLStage:
         finish(loggers)
 
         out = context.stage_dir / "model"
+        gathered = gather_full_state(trainer)  # a collective under FSDP/DeepSpeed: every rank calls it
         if trainer.is_global_zero:
-            save_vlm(module.model, loaded.processor, Path(out))
+            save_vlm(module.model, loaded.processor, Path(out), state_dict=gathered)
         return StageResult(products={"model": str(out)}, metrics=metrics)

@@ -1,0 +1,214 @@
+"""Three real RL steps of the tiny model through Lightning (GRPO + SSR + math_verify), and resume."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from vrl.rl.checkpoint import RLCheckpoint
+from vrl.rl.data import PromptStream, RLDataModule
+from vrl.rl.module import RLModule
+from vrl.rollout.hf import HFRolloutEngine
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _component(group: str, option: str, **overrides):
+    node = OmegaConf.merge(OmegaConf.load(CONF / group / f"{option}.yaml"), overrides)
+    return instantiate(node, _convert_="all")
+
+
+def brevity(completions, **fields):
+    """A shaping reward for the test: a random-init model is never right, so math_verify alone
+    would give all-zero advantages and nothing to train on."""
+    return [-len(c) / 100 for c in completions]
+
+
+def _module(tiny, max_steps: int, rethink=None) -> RLModule:
+    reward = _component("reward", "math_verify", num_workers=0)
+    reward.functions["brevity"], reward.weights["brevity"] = brevity, 1.0
+    tiny.model.train()
+    return RLModule(
+        tiny.model,
+        tiny.processor,
+        HFRolloutEngine(batch_size=8),
+        reward,
+        _component("algorithm", "grpo", mini_batch_size=4),
+        _component("replay", "ssr"),
+        rethink,
+        group_size=4,
+        max_steps=max_steps,
+        lr=1e-2,
+        micro_batch_size=2,
+        sampling={"max_new_tokens": 8, "temperature": 1.0, "top_p": 1.0},
+    )
+
+
+def _fit(module, train_dir, root: Path, ckpt: Path | None = None) -> L.Trainer:
+    from lightning.pytorch.loggers import CSVLogger
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=-1,
+        max_epochs=-1,
+        log_every_n_steps=1,
+        logger=CSVLogger(str(root), name="csv", version=0),
+        callbacks=[RLCheckpoint(root / "checkpoints", every_n_steps=1)],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+    )
+    trainer.fit(
+        module,
+        datamodule=RLDataModule(train_dir, 4, seed=0),
+        ckpt_path=str(ckpt) if ckpt else None,
+        weights_only=False,
+    )
+    return trainer
+
+
+REQUIRED = [
+    "train/loss",
+    "train/pg_loss",
+    "train/kl",
+    "train/grad_norm",
+    "rollout/response_length_mean",
+    "rollout/reward_mean",
+    "reward/accuracy/mean",
+    "reward/brevity/mean",
+    "replay/effective_ratio",
+    "replay/buffer_size",
+    "replay/replayed",
+    "timing_s/rollout",
+    "timing_s/reward",
+    "timing_s/old_logprob",
+    "timing_s/update",
+    "perf/tokens_per_s",
+]
+
+
+def test_three_rl_steps_change_every_trained_parameter_and_log(tiny, train_dir, tmp_path):
+    torch.manual_seed(0)
+    module = _module(tiny, max_steps=3)
+    before = {n: p.detach().clone() for n, p in module.model.named_parameters()}
+    got_grad: set[str] = set()
+    hooks = [
+        p.register_hook(lambda g, name=n: got_grad.add(name) if g.abs().sum() > 0 else None)
+        for n, p in module.model.named_parameters()
+        if p.requires_grad
+    ]
+    trainer = _fit(module, train_dir, tmp_path)
+    for hook in hooks:
+        hook.remove()
+    assert module.rl_step == 3 and module.data_position == 3
+    assert module.reference is not None  # GRPO has a k3 KL to the initial policy
+    assert got_grad, "no parameter received a gradient"
+    unchanged = [n for n, p in module.model.named_parameters() if n in got_grad and torch.equal(p, before[n])]
+    assert not unchanged, f"parameters with gradient that did not change: {unchanged}"
+    ref_same = all(torch.equal(p, before[n]) for n, p in module.reference.named_parameters())
+    assert ref_same, "the reference model must stay frozen"
+
+    rows = list(csv.DictReader((tmp_path / "csv" / "version_0" / "metrics.csv").open()))
+    logged = {k for row in rows for k, v in row.items() if v != ""}
+    missing = [k for k in REQUIRED if k not in logged]
+    assert not missing, f"not logged: {missing}"
+    steps = sorted({int(row["step"]) for row in rows if row.get("rollout/reward_mean")})
+    assert len(steps) == 3
+    assert trainer.callback_metrics["rollout/responses"] == 16  # 4 prompts x n=4
+
+
+def test_checkpoint_resume_restores_progress_replay_and_data_position(tiny, train_dir, tmp_path):
+    torch.manual_seed(0)
+    first = _module(tiny, max_steps=2)
+    _fit(first, train_dir, tmp_path / "a")
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    assert ckpt.exists()
+    state = torch.load(ckpt, weights_only=False)["vrl_rl"]
+    assert state["rl_step"] == 2 and state["data_position"] == 2 and state["groups_seen"] == 8
+    assert len(state["replay"]["store"]) == len(first.replay.state_dict()["store"])
+
+    resumed = _module(tiny, max_steps=3)
+    _fit(resumed, train_dir, tmp_path / "b", ckpt=ckpt)
+    assert resumed.rl_step == 3 and resumed.data_position == 3 and resumed.groups_seen == 12
+
+
+def test_prompt_stream_is_a_function_of_position(train_dir):
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(train_dir))
+    stream = PromptStream(dataset, batch_size=5, seed=3)
+    first = [[s.id for s in b["samples"]] for b, _ in zip(stream, range(20))]
+    assert len({i for batch in first[:12] for i in batch}) == 60  # no repeats within an epoch (64 rows)
+    later = PromptStream(dataset, batch_size=5, seed=3, start=7)
+    assert [s.id for s in next(iter(later))["samples"]] == first[7]
+
+
+@pytest.mark.parametrize("group", ["reward", "algorithm"])
+def test_rl_stage_refuses_without_reward_or_algorithm(group, tmp_path):
+    from vrl.components import Components
+    from vrl.errors import ConfigError
+    from vrl.stages import RLStage
+    from vrl.stages.base import StageContext
+
+    components = Components(reward=object(), algorithm=object(), rollout=object(), replay=object())
+    setattr(components, group, None)
+    context = StageContext(name="rl", run_dir=tmp_path, components=components, config={}, seed=0)
+    with pytest.raises(ConfigError, match=f"needs a {group} component"):
+        RLStage().run(context, {})
+
+
+def always_right(completions, **fields):
+    return [1.0 for _ in completions]
+
+
+def test_a_step_with_forced_rethinking_logs_its_stats_and_fills_missing_old_log_probs(
+    tiny, train_dir, tmp_path
+):
+    from vrl.rethink import ForcedRethink
+
+    torch.manual_seed(0)
+    rethink = ForcedRethink(
+        always_right, skip_prob=0.0, truncate_prob=0.0, min_new_tokens=0, max_new_tokens=64
+    )
+    module = _module(tiny, max_steps=1, rethink=rethink)
+    trainer = _fit(module, train_dir, tmp_path)
+    assert module.rl_step == 1
+    assert "rethink/attempt_rate" in trainer.callback_metrics
+    assert "timing_s/rethink" in trainer.callback_metrics
+
+    # a rethought response arrives without old log-probs: the module computes them
+    [traj] = HFRolloutEngine().rollout(
+        tiny.model, tiny.processor, [rethink_sample(train_dir)], n=1, temperature=1.0
+    )
+    expected = list(traj.old_log_probs)
+    traj.old_log_probs = None
+    module._fill_old_log_probs([traj])
+    assert traj.old_log_probs == pytest.approx(expected, abs=1e-5)
+
+
+def rethink_sample(train_dir):
+    from datasets import load_from_disk
+
+    from vrl.data.schema import Sample
+
+    return Sample.from_record(load_from_disk(str(train_dir))[0])
+
+
+def test_dynamic_sampling_refills_from_the_stream_and_skips_spent_batches(tiny, train_dir, tmp_path):
+    from vrl.replay import FilterReplay
+
+    torch.manual_seed(0)
+    module = _module(tiny, max_steps=2)
+    module.replay = FilterReplay(target_size=24, max_rounds=2)  # one round yields at most 16
+    trainer = _fit(module, train_dir, tmp_path)
+    assert module.rl_step == 2
+    assert module.data_position == 4 and module.groups_seen == 16  # two rounds of 4 prompts per step
+    assert trainer.callback_metrics["replay/rounds"] == 2
+    assert trainer.callback_metrics["rollout/responses"] == 32
