@@ -56,10 +56,10 @@ class RLStage:
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from vrl.model import save_vlm
-        from vrl.stages.sft import gather_full_state
         from vrl.rl.checkpoint import RLCheckpoint
         from vrl.rl.data import RLDataModule
         from vrl.rl.module import RLModule
+        from vrl.stages.sft import gather_full_state
 
         components = context.components
         for group in ("reward", "algorithm", "rollout", "replay"):
