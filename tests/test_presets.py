@@ -24,6 +24,11 @@ TINY = [
     "stage.eval.max_new_tokens=8",
     "rollout.batch_size=4",
     "stage.data.val_size=1",
+    "stage.rl.max_steps=1",
+    "stage.rl.prompts_per_step=2",
+    "stage.rl.group_size=2",
+    "stage.rl.max_new_tokens=8",
+    "stage.rl.micro_batch_size=4",
 ]
 BENCH_FIXTURES = {  # benchmark option -> (fixture dir, extra overrides)
     "mathvista": ("mathvista", []),

