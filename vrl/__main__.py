@@ -43,6 +43,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _hydra_main()
+    except BrokenPipeError:  # output piped into `head` & co.: stop quietly, like any CLI
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except Exception as error:  # noqa: BLE001 - classify, then re-raise what is a bug
         _exit_if_user_error(error)
         raise
