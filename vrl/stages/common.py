@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from vrl.errors import ConfigError
@@ -50,3 +51,22 @@ def corpus(context: StageContext, products: dict[str, str], extra_texts: list[st
             if hasattr(item, "prompt"):
                 yield from (m["content"] for m in item.prompt)
                 yield item.answer
+
+
+def export_model(trainer: Any, model: Any, processor: Any, out_dir: Path) -> Path:
+    """Write the trained model as an HF directory (the `model` product) and return its path.
+
+    Under FSDP/DeepSpeed the full state is gathered first (a collective: every rank calls this);
+    only rank 0 writes.
+    """
+    from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy
+
+    from vrl.model import save_vlm
+
+    gathered = None
+    if isinstance(trainer.strategy, (FSDPStrategy, DeepSpeedStrategy)):
+        state = trainer.strategy.lightning_module_state_dict()
+        gathered = {key.removeprefix("model."): value for key, value in state.items()}
+    if trainer.is_global_zero:
+        save_vlm(model, processor, out_dir, state_dict=gathered)
+    return out_dir

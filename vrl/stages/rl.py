@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from vrl.errors import ConfigError
 from vrl.loggers import finish
 from vrl.stages.base import StageContext, StageResult, require_product
-from vrl.stages.common import load_model
+from vrl.stages.common import export_model, load_model
 
 log = logging.getLogger("vrl")
 
@@ -55,11 +54,9 @@ class RLStage:
         self.save_every_n_steps, self.log_every_n_steps = save_every_n_steps, log_every_n_steps
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
-        from vrl.model import save_vlm
         from vrl.rl.checkpoint import RLCheckpoint
         from vrl.rl.data import RLDataModule
         from vrl.rl.module import RLModule
-        from vrl.stages.sft import gather_full_state
 
         components = context.components
         for group in ("reward", "algorithm", "rollout", "replay"):
@@ -120,8 +117,5 @@ class RLStage:
         metrics[f"{context.name}/steps"] = float(module.rl_step)
         finish(loggers)
 
-        out = context.stage_dir / "model"
-        gathered = gather_full_state(trainer)  # a collective under FSDP/DeepSpeed: every rank calls it
-        if trainer.is_global_zero:
-            save_vlm(module.model, loaded.processor, Path(out), state_dict=gathered)
+        out = export_model(trainer, module.model, loaded.processor, context.stage_dir / "model")
         return StageResult(products={"model": str(out)}, metrics=metrics)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from vrl.loggers import finish
 from vrl.stages.base import StageContext, StageResult, require_product
-from vrl.stages.common import load_model
+from vrl.stages.common import export_model, load_model
 
 log = logging.getLogger("vrl")
 
@@ -71,7 +70,6 @@ class SFTStage:
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
-        from vrl.model import save_vlm
         from vrl.sft.collate import SFTCollator
         from vrl.sft.datamodule import SFTDataModule
         from vrl.sft.module import SFTModule
@@ -125,18 +123,5 @@ class SFTStage:
         metrics[f"{context.name}/steps"] = float(trainer.global_step)
         finish(loggers)
 
-        out = context.stage_dir / "model"
-        gathered = gather_full_state(trainer)  # a collective under FSDP/DeepSpeed: every rank calls it
-        if trainer.is_global_zero:
-            save_vlm(module.model, loaded.processor, Path(out), state_dict=gathered)
+        out = export_model(trainer, module.model, loaded.processor, context.stage_dir / "model")
         return StageResult(products={"model": str(out)}, metrics=metrics)
-
-
-def gather_full_state(trainer: Any) -> dict[str, Any] | None:
-    """Full weights of a sharded model (keys as the HF model names them), or None when unsharded."""
-    from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy
-
-    if not isinstance(trainer.strategy, (FSDPStrategy, DeepSpeedStrategy)):
-        return None
-    state = trainer.strategy.lightning_module_state_dict()
-    return {key.removeprefix("model."): value for key, value in state.items()}
