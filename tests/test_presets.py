@@ -59,6 +59,10 @@ def stand_in_overrides(preset: str) -> list[str]:
     """Overrides that swap the hub boundary (model, datasets, benchmarks) for local stand-ins."""
     cfg = compose([f"+experiment={preset}"])
     overrides = [f"+experiment={preset}", *TINY, *EXTRA.get(preset, [])]
+    if cfg.rollout._target_.endswith("VLLMRolloutEngine"):  # CUDA-only engine -> hf, same sampling keys
+        hf_keys = set(compose(["rollout=hf"]).rollout)
+        swapped = compose([f"+experiment={preset}", "rollout=hf"]).rollout
+        overrides += ["rollout=hf"] + [f"~rollout.{key}" for key in swapped if key not in hf_keys]
     for source in cfg.data:
         overrides += DATA_FIXTURES[source]
     for benchmark in cfg.benchmark:
@@ -79,6 +83,22 @@ def test_real_presets_keep_their_real_model_and_build_every_component(preset, mo
     for group in ("model", "rollout", "reward", "algorithm", "replay", "rethink", "trainer", "logger"):
         assert getattr(components, group) is not None, group
     assert components.data and components.benchmark
+
+
+@pytest.mark.parametrize("preset", ["vlrethinker_7b", "vlrethinker_72b"])
+def test_vlrethinker_presets_follow_the_paper(preset):
+    cfg = compose([f"+experiment={preset}"])
+    assert cfg.algorithm.advantage._target_ == "vrl.algorithm.group_mean_advantages"
+    loss = cfg.algorithm.policy_loss
+    assert (loss.eps_low, loss.eps_high) == (0.2, 0.35)
+    assert cfg.algorithm.kl_estimator is None and cfg.algorithm.kl_coef == 0.0
+    assert cfg.stage.rl.group_size == 8 and cfg.stage.rl.lr == 1e-6
+    assert cfg.stage.rl.temperature == 1.0 and cfg.stage.rl.top_p == 0.95
+    assert cfg.replay._target_ == "vrl.replay.SelectiveSampleReplay"
+    assert cfg.rethink._target_ == "vrl.rethink.ForcedRethink"
+    assert "vlrethinker" in cfg.reward.functions and cfg.reward.weights.vlrethinker == 1.0
+    assert cfg.rollout._target_ == "vrl.rollout.vllm.VLLMRolloutEngine"
+    assert cfg.stages == ["data", "rl", "eval"]
 
 
 @pytest.mark.slow
