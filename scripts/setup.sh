@@ -30,6 +30,6 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     pip install -q "torch==$TORCH_VERSION" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
   fi
 fi
-pip install -q -e ".[dev,lora]"
+pip install -q -e ".[dev,lora,bench]"
 touch "$stamp"
 echo "setup: done ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

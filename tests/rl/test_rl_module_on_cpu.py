@@ -212,3 +212,56 @@ def test_dynamic_sampling_refills_from_the_stream_and_skips_spent_batches(tiny, 
     assert module.data_position == 4 and module.groups_seen == 16  # two rounds of 4 prompts per step
     assert trainer.callback_metrics["replay/rounds"] == 2
     assert trainer.callback_metrics["rollout/responses"] == 32
+
+
+def test_on_policy_step_skips_the_old_log_prob_pass_with_the_same_gradient(tiny, samples):
+    """One PPO epoch, one mini-batch, no replay store: old log-probs come from the update's own
+    forward (detached). The loss and gradient equal those with a separate eval-mode pass."""
+    from vrl.rl.batch import response_log_probs
+
+    module = RLModule(
+        tiny.model,
+        tiny.processor,
+        HFRolloutEngine(batch_size=8),
+        _component("reward", "math_verify", num_workers=0),
+        _component("algorithm", "dr_grpo", aux_nll_coef=0.0),
+        _component("replay", "none"),
+        group_size=4,
+        micro_batch_size=8,
+        sampling={"max_new_tokens": 6, "temperature": 1.0},
+    )
+    assert not module._needs_old_log_probs_now
+    assert RLModule(
+        tiny.model, tiny.processor, None, None, module.algorithm, _component("replay", "ssr")
+    )._needs_old_log_probs_now
+    torch.manual_seed(0)
+    trajectories = module.engine.rollout(
+        tiny.model, tiny.processor, samples[:2], 4, with_log_probs=False, max_new_tokens=6, temperature=1.0
+    )
+    for t, advantage in zip(trajectories, [1.0, -1.0, 0.5, -0.5] * 2):
+        t.advantage = advantage
+    totals = {
+        "global_token_count": sum(sum(t.loss_mask) for t in trajectories),
+        "global_seq_count": 8,
+        "global_nll_token_count": 0,
+    }
+    nll = torch.zeros(8, dtype=torch.bool)
+
+    def loss_and_grad():
+        tiny.model.zero_grad()
+        loss, _ = module._micro_batch_loss(trajectories, None, nll, totals)
+        loss.backward()
+        return float(loss.detach()), torch.cat(
+            [p.grad.flatten() for p in tiny.model.parameters() if p.grad is not None]
+        )
+
+    skipped_loss, skipped_grad = loss_and_grad()  # fills old_log_probs from this forward
+    filled = [list(t.old_log_probs) for t in trajectories]
+    reference = response_log_probs(tiny.model, tiny.processor, trajectories, 1.0, 8)
+    for row, ref in zip(filled, reference):
+        assert row == pytest.approx(ref, abs=1e-4)
+    for t, ref in zip(trajectories, reference):
+        t.old_log_probs = ref
+    full_loss, full_grad = loss_and_grad()
+    assert skipped_loss == pytest.approx(full_loss, abs=1e-5)
+    assert torch.allclose(skipped_grad, full_grad, atol=1e-5)

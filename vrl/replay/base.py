@@ -22,6 +22,9 @@ class Replay(Protocol):
     """
 
     stats: dict[str, float]
+    # True if `select` may return trajectories of earlier steps: they need the old log-probs
+    # of the policy that sampled them, so the stage must compute those at sampling time.
+    keeps_old_samples: bool
 
     def select(self, batch: list[Trajectory], step: int) -> list[Trajectory]: ...
 

@@ -28,6 +28,8 @@ class FilterReplay:
         tol: rewards closer than this count as equal.
     """
 
+    keeps_old_samples = False  # see vrl.replay.base.Replay
+
     def __init__(self, target_size: int | None = None, max_rounds: int = 3, tol: float = 1e-6) -> None:
         self.target_size = target_size
         self.max_rounds = max(1, int(max_rounds))

@@ -11,6 +11,8 @@ from vrl.rollout.trajectory import Trajectory
 class NoReplay:
     """Returns the batch unchanged; still reports how much of it carries a gradient."""
 
+    keeps_old_samples = False  # see vrl.replay.base.Replay
+
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}
 

@@ -41,6 +41,8 @@ class SelectiveSampleReplay:
         seed: seed of the sampling generator (its state is checkpointed).
     """
 
+    keeps_old_samples = True  # see vrl.replay.base.Replay
+
     def __init__(
         self,
         alpha: float = 1.0,

@@ -199,9 +199,12 @@ class RLModule(L.LightningModule):
         # 5. Old log-probs: the sampling policy's (this model before the update, eval mode,
         #    temperature-scaled), for every response that has none yet (all of a fresh `hf`
         #    rollout; rethought ones, whose trigger was not sampled); the KL-in-reward
-        #    penalty if the algorithm asks for it.
+        #    penalty if the algorithm asks for it. Strictly on-policy steps (one PPO epoch, one
+        #    mini-batch) skip the pass: the update's own forward, detached, is the same
+        #    numbers (TRL does the same; experiments/rl_speed).
         with self._timed("old_logprob"):
-            self._fill_old_log_probs(trajectories)
+            if self._needs_old_log_probs_now:
+                self._fill_old_log_probs(trajectories)
             if self.algorithm.kl_in_reward:
                 rewards = self._kl_penalised(trajectories, rewards)
 
@@ -217,6 +220,16 @@ class RLModule(L.LightningModule):
         }
 
     # -- pieces of the step ---------------------------------------------------------------------
+
+    @property
+    def _needs_old_log_probs_now(self) -> bool:
+        """False when the update is the first and only one on these responses (ratio = 1 exactly)."""
+        return (
+            self.algorithm.ppo_epochs > 1
+            or self.algorithm.mini_batch_size is not None
+            or self.algorithm.kl_in_reward
+            or getattr(self.replay, "keeps_old_samples", True)
+        )
 
     def _fill_old_log_probs(self, trajectories: list[Trajectory]) -> None:
         missing = [t for t in trajectories if t.old_log_probs is None]
@@ -298,9 +311,22 @@ class RLModule(L.LightningModule):
         nll_rows: torch.Tensor,
         totals: dict[str, int],
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        # On-policy responses without old log-probs (step 5 skipped them) take this forward's,
+        # detached, and keep them: SSR may replay them at a later step as off-policy samples.
+        fresh = [t.old_log_probs is None for t in trajectories]
+        for trajectory, missing in zip(trajectories, fresh):
+            if missing:
+                trajectory.old_log_probs = [0.0] * len(trajectory.response_ids)
         batch, inputs = policy_inputs(self.model, self.processor, trajectories)
         logits = response_logits(self.model, inputs, batch)
         log_probs, entropy = token_log_probs(logits, batch.response_ids, self.temperature, with_entropy=True)
+        old_log_probs = batch.old_log_probs.to(log_probs.device)
+        if any(fresh):
+            rows = torch.tensor(fresh, device=log_probs.device)
+            old_log_probs[rows] = log_probs.detach()[rows]
+            for row, (trajectory, missing) in enumerate(zip(trajectories, fresh)):
+                if missing:
+                    trajectory.old_log_probs = old_log_probs[row, : len(trajectory.response_ids)].tolist()
         if self.algorithm.entropy_coef == 0:
             entropy = entropy.detach()
         device = log_probs.device
@@ -309,7 +335,7 @@ class RLModule(L.LightningModule):
         return policy_objective(
             self.algorithm,
             log_probs,
-            batch.old_log_probs.to(device),
+            old_log_probs,
             batch.advantages.to(device),
             batch.loss_mask.to(device),
             ref_log_probs=ref,
@@ -348,6 +374,11 @@ class RLModule(L.LightningModule):
             self._timings[name] = self._timings.get(name, 0.0) + time.perf_counter() - start
 
     # -- optimizer and checkpoints ---------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        # Reward workers start here, not inside step 1, so step timings measure steps.
+        if hasattr(self.reward, "start"):
+            self.reward.start()
 
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(
