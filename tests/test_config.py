@@ -23,7 +23,7 @@ def test_default_composes_with_every_group():
     cfg = compose()
     for group in ("model", "data", "rollout", "benchmark", "trainer", "logger", "paths", "stage"):
         assert group in cfg, group
-    assert list(cfg.stages) == ["data", "sft", "eval"]
+    assert list(cfg.stages) == ["data", "sft", "rl", "eval"]
     assert not _missing_keys(cfg)
     assert check_targets(cfg) >= 8
 

@@ -25,6 +25,9 @@ def test_smoke_run_writes_every_product(smoke_run):
     assert (run_dir / "sft" / "checkpoints" / "last.ckpt").exists()
     model_dir = run_dir / "sft" / "model"
     assert (model_dir / "config.json").exists() and list(model_dir.glob("*.safetensors"))
+    rl_model = run_dir / "rl" / "model"  # rl continues from sft's model; eval reads rl's
+    assert (rl_model / "config.json").exists()
+    assert "loading model from " + str(rl_model) in result.stderr + result.stdout
     items = [
         json.loads(line)
         for line in (run_dir / "eval" / "procedural_holdout" / "items.jsonl").read_text().splitlines()
@@ -36,9 +39,9 @@ def test_smoke_run_writes_every_product(smoke_run):
     assert (run_dir / "sft" / "csv" / "metrics.csv").exists()
     assert list((run_dir / "plots").glob("*.png"))
     text = (run_dir / "summary.md").read_text()
-    for stage in ("data", "sft", "eval"):
+    for stage in ("data", "sft", "rl", "eval"):
         assert f"| {stage} | ran |" in text
-    for stage in ("data", "sft", "eval"):
+    for stage in ("data", "sft", "rl", "eval"):
         assert json.loads((run_dir / stage / "DONE.json").read_text())["seconds"] > 0
 
 
@@ -47,7 +50,7 @@ def test_rerun_skips_finished_stages(smoke_run):
     result = run_vrl(["debug=smoke", f"hydra.run.dir={run_dir}"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     text = (run_dir / "summary.md").read_text()
-    for stage in ("data", "sft", "eval"):
+    for stage in ("data", "sft", "rl", "eval"):
         assert f"| {stage} | skipped (done) |" in text
 
 

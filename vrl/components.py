@@ -20,6 +20,7 @@ BUILD_ORDER = (
     "flywheel",
     "rollout",
     "sandbox",
+    "tool",
     "reward",
     "algorithm",
     "replay",
@@ -41,6 +42,7 @@ class Components:
     flywheel: Any = None
     rollout: Any = None
     sandbox: Any = None
+    tool: Any = None
     reward: Any = None
     algorithm: Any = None
     replay: Any = None
@@ -59,6 +61,17 @@ def build_components(cfg: DictConfig) -> Components:
             built[group] = {name: _build(f"{group}.{name}", sub) for name, sub in (node or {}).items()}
         else:
             built[group] = _build(group, node)
+        if group == "tool" and built["tool"] is not None:
+            # The tool option is a partial `MultiTurnRollout`: it becomes the rollout engine,
+            # wrapping the configured one, so the rl and eval stages use tools unchanged.
+            wrapper = built["tool"](engine=built["rollout"], sandbox=built["sandbox"])
+            log.info(
+                "build %-22s -> %s around %s",
+                "rollout",
+                type(wrapper).__name__,
+                type(built["rollout"]).__name__,
+            )
+            built["rollout"], built["tool"] = wrapper, wrapper.tool
     return Components(**built)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from vrl.data.schema import Sample
 from vrl.rl.batch import left_pad, policy_inputs, response_log_probs, response_logits, token_log_probs
-from vrl.rollout.hf import trim_at_eos
+from vrl.rollout.hf import trim_at_eos, trim_response
 from vrl.rollout.trajectory import Trajectory
 
 VOCAB, PAD, IMAGE = 16, 0, 9
@@ -94,3 +94,11 @@ def test_temperature_scales_the_logits():
     logits = torch.tensor([[[2.0, 0.0]]])
     log_probs, _ = token_log_probs(logits, torch.tensor([[0]]), temperature=2.0)
     assert log_probs.item() == pytest.approx(1.0 - math.log(math.e + 1.0), abs=1e-6)
+
+
+def test_trim_response_cuts_after_a_stop_string_before_padding():
+    decode = lambda ids: "".join("abcdefgh"[i] for i in ids)  # noqa: E731  (0 = "a" = pad = EOS)
+    assert trim_response([2, 3, 4, 0, 0], {0}, decode, ["cd"]) == ([2, 3], True)
+    assert trim_response([2, 3, 4, 0, 0], {0}, decode, []) == ([2, 3, 4, 0], True)
+    assert trim_response([2, 5, 4, 1], {0}, decode, ["cd"]) == ([2, 5, 4, 1], False)
+    assert trim_response([2, 0, 3, 4], {0}, decode, ["cd"]) == ([2, 0], True)  # EOS came first

@@ -68,3 +68,10 @@ def test_forced_rethinking_continues_through_vllm(rl_result):
     assert cont["vllm"] == cont["hf"]  # greedy continuation of prompt + prefix, same tokens
     assert all(cont["prefix_ids_equal"])
     assert sum(step["rethink/attempt_rate"] for step in rl_result["steps"]) > 0
+
+
+@pytest.mark.slow
+def test_multi_image_continuation_matches_hf(rl_result):
+    """The tool loop's request: earlier turns and a tool image inside the prompt ids."""
+    cont = rl_result["tool_continuation"]
+    assert cont["vllm"] and cont["vllm"] == cont["hf"]

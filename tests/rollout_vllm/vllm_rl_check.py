@@ -42,7 +42,13 @@ def main(work: Path) -> None:
     model_dir = str(work / "model")
     policy = load_vlm(model_dir, dtype="float32")
     processor = load_processor(model_dir)
-    engine = VLLMRolloutEngine(dtype="float32", enforce_eager=True, max_model_len=512, max_new_tokens=16)
+    engine = VLLMRolloutEngine(
+        dtype="float32",
+        enforce_eager=True,
+        max_model_len=512,
+        max_new_tokens=16,
+        engine_kwargs={"limit_mm_per_prompt": {"image": 2}},
+    )
     hf = HFRolloutEngine(max_new_tokens=16)
     out: dict = {"steps": [], "continuations": {}}
 
@@ -55,6 +61,23 @@ def main(work: Path) -> None:
         "vllm": [c.token_ids for c in vllm_cont],
         "hf": [c.token_ids for c in hf_cont],
         "prefix_ids_equal": [a.prefix_ids == b.prefix_ids for a, b in zip(vllm_cont, hf_cont)],
+    }
+    # A continuation whose prompt holds a second image after the first turn, as the multi-turn
+    # tool loop sends it (tool image appended to the trajectory): same tokens as HF.
+    tool_turn = first[0]
+    tool_turn.tool_images = [probes[1].images[0]]
+    image = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}]}], add_generation_prompt=False, tokenize=False
+    )
+    opened = image[image.index("<|vision_start|>") : image.index("<|vision_end|>") + len("<|vision_end|>")]
+    expanded = processor(text=[opened], images=[probes[1].images[0]], return_tensors="pt")["input_ids"][
+        0
+    ].tolist()
+    tool_turn.prompt_ids = tool_turn.prompt_ids + tool_turn.response_ids + expanded
+    tool_items = [(tool_turn, "\nSo")]
+    out["tool_continuation"] = {
+        "vllm": engine.continue_fn(policy.model, processor, max_new_tokens=12)(tool_items, 0.0)[0].token_ids,
+        "hf": hf.continue_fn(policy.model, processor, max_new_tokens=12)(tool_items, 0.0)[0].token_ids,
     }
 
     class CompareAfterSync(L.Callback):

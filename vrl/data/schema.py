@@ -36,6 +36,12 @@ class Sample:
         category: task family used for per-category metrics (e.g. "count", "chart").
         source: where it came from (e.g. "procedural", "hf:TIGER-Lab/ViRL39K").
         metadata: anything else, JSON-serialisable (difficulty, seed, code, units, ...).
+        response: an SFT target given as segments `{"text": str, "trainable": bool}`, in order
+            (empty = the SFT stage renders its response_template). A tool trajectory alternates
+            trainable policy text with untrainable tool output; `<image>` in a segment's text
+            marks where the next of `response_images` goes (e.g. a sandbox's output image).
+        response_images: images produced inside `response`, in placeholder order; never part
+            of the prompt.
     """
 
     id: str
@@ -47,6 +53,8 @@ class Sample:
     category: str = ""
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    response: list[dict[str, Any]] = field(default_factory=list)
+    response_images: list[Image.Image] = field(default_factory=list)
 
     @property
     def question(self) -> str:
@@ -66,6 +74,8 @@ class Sample:
             "category": self.category,
             "source": self.source,
             "metadata": json.dumps(self.metadata, sort_keys=True, default=str),
+            "response": [{"text": str(s["text"]), "trainable": bool(s["trainable"])} for s in self.response],
+            "response_images": list(self.response_images),
         }
 
     @classmethod
@@ -82,6 +92,8 @@ class Sample:
             category=record.get("category") or "",
             source=record.get("source") or "",
             metadata=json.loads(meta) if isinstance(meta, str) else dict(meta),
+            response=[dict(s) for s in (record.get("response") or [])],
+            response_images=[_as_pil(im) for im in (record.get("response_images") or [])],
         )
 
 
@@ -110,6 +122,8 @@ def hf_features():
             "category": Value("string"),
             "source": Value("string"),
             "metadata": Value("string"),
+            "response": List({"text": Value("string"), "trainable": Value("bool")}),
+            "response_images": List(HFImage()),
         }
     )
 

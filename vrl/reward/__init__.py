@@ -9,7 +9,10 @@ rest with `**_`. None means "no reward for this item" (not applicable, or it fai
 
 Functions here: `accuracy_reward` (last `\\boxed{}` / `<answer>`; math-verify for symbolic and
 numeric answers, normalised strings for words and option letters), `choice_reward`,
-`think_answer_format`, `boxed_format`, `vlrethinker_reward`.
+`think_answer_format`, `boxed_format`, `vlrethinker_reward`; for tool rollouts `code_exec_reward`
+(V-Thinker: share of sandbox calls without error), `tool_bonus_reward` (DeepEyes: tool image
+used and answer right), `consistency_reward` (V-Thinker: judge with a rule fallback). Tool
+rewards read the per-response counts `tool_calls`, `tool_errors`, `tool_images`.
 
 Design: every `conf/reward/<name>.yaml` is one `RewardPool`, a weighted sum of named functions
 (`functions:` name -> `_partial_` function, `weights:` name -> weight), so an experiment says
@@ -22,9 +25,12 @@ workers stay light and the stage turns `RewardOutput.total` into a tensor.
 
 from vrl.reward.accuracy import accuracy_reward, answer_is_correct, extract_answer
 from vrl.reward.choice import choice_reward
+from vrl.reward.code_exec import code_exec_reward
+from vrl.reward.consistency import consistency_reward
 from vrl.reward.cues import RETHINK_CUES, count_cues
 from vrl.reward.format import boxed_format, think_answer_format
 from vrl.reward.pool import RewardOutput, RewardPool
+from vrl.reward.tool_bonus import tool_bonus_reward
 from vrl.reward.vlrethinker import vlrethinker_reward, vlrethinker_score
 
 __all__ = [
@@ -35,9 +41,12 @@ __all__ = [
     "answer_is_correct",
     "boxed_format",
     "choice_reward",
+    "code_exec_reward",
+    "consistency_reward",
     "count_cues",
     "extract_answer",
     "think_answer_format",
+    "tool_bonus_reward",
     "vlrethinker_reward",
     "vlrethinker_score",
 ]

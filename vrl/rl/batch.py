@@ -1,10 +1,11 @@
 """Trajectories -> policy-forward tensors, and per-token log-probs of responses under a model.
 
 A training row is `prompt_ids + response_ids` as `TrajectoryBatch` pads them (prompts
-left-padded to P, responses right-padded to T). The policy forward also needs the prompt
-images: `pixel_values` and `image_grid_thw` come from the processor's image processor on the
-samples' images (in row order, as `encode_prompts` feeds them), and `mm_token_type_ids`
-marks the (already expanded) image tokens in `input_ids`.
+left-padded to P, responses right-padded to T). The policy forward also needs the row's
+images: `pixel_values` and `image_grid_thw` come from the processor's image processor on
+`Trajectory.images` (the prompt's, then any a tool returned inside the response; rows in
+order, as `encode_prompts` feeds them), and `mm_token_type_ids` marks the (already expanded)
+image tokens in `input_ids`, tool images' included.
 
 Alignment: logits at position j predict token j + 1, so response token t (at position P + t)
 is scored by the logits at position P + t - 1; the response's logits are positions
@@ -43,11 +44,19 @@ def image_inputs(
     Returns `mm_token_type_ids` `[B, L]` (1 on image tokens) and, if any sample has images,
     `pixel_values` `[patches, D]` and `image_grid_thw` `[images, 3]`.
     """
+    return row_image_inputs(model, processor, [sample.images for sample in samples], input_ids)
+
+
+def row_image_inputs(
+    model: Any, processor: Any, row_images: Sequence[Sequence[Any]], input_ids: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """`image_inputs` for rows given their own images, each row's in token order (a tool
+    trajectory: the prompt's images, then those its tools returned inside the response)."""
     out: dict[str, torch.Tensor] = {}
     image_token_id = getattr(model.config, "image_token_id", None)
     if image_token_id is not None:
         out["mm_token_type_ids"] = (input_ids == image_token_id).long()
-    images = [image.convert("RGB") for sample in samples for image in sample.images]
+    images = [image.convert("RGB") for row in row_images for image in row]
     if images:
         encoded = processor.image_processor(images=images, return_tensors="pt")
         out["pixel_values"] = encoded["pixel_values"]
@@ -61,7 +70,7 @@ def policy_inputs(
     """The padded batch and the keyword arguments of the policy's forward (on `model.device`)."""
     batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    inputs.update(image_inputs(model, processor, [t.sample for t in trajectories], batch.input_ids))
+    inputs.update(row_image_inputs(model, processor, [t.images for t in trajectories], batch.input_ids))
     device = next(model.parameters()).device
     return batch, {k: v.to(device) for k, v in inputs.items()}
 

@@ -156,11 +156,14 @@ class HFRolloutEngine:
         output = self._sample(model, processor, inputs, n, settings, settings["temperature"])
         prompt_width = inputs["input_ids"].shape[1]
         stop_ids = eos_token_ids(model, processor)
+        decode = lambda ids: processor.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
         trajectories = []
         for row in range(output.shape[0]):
             index = row // n
             prompt = inputs["input_ids"][index][inputs["attention_mask"][index].bool()].tolist()
-            response, finished = trim_at_eos(output[row, prompt_width:].tolist(), stop_ids)
+            response, finished = trim_response(
+                output[row, prompt_width:].tolist(), stop_ids, decode, settings["stop"]
+            )
             trajectories.append(
                 Trajectory(
                     prompt_index=offset + index,
@@ -230,19 +233,24 @@ class HFRolloutEngine:
         temperature: float,
     ) -> list[Continuation]:
         from vrl.rethink.base import Continuation
-        from vrl.rl.batch import image_inputs, left_pad
+        from vrl.rl.batch import left_pad, row_image_inputs
 
         tokenizer = processor.tokenizer
         prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
         ids, mask = left_pad([t.prompt_ids + p for (t, _), p in zip(items, prefixes)], tokenizer.pad_token_id)
         inputs = {"input_ids": ids, "attention_mask": mask}
-        inputs.update(image_inputs(model, processor, [t.sample for t, _ in items], ids))
+        inputs.update(row_image_inputs(model, processor, [t.images for t, _ in items], ids))
         inputs = {k: v.to(model.device) for k, v in inputs.items()}
         output = self._sample(model, processor, inputs, 1, settings, temperature)
         stop_ids = eos_token_ids(model, processor)
         results = []
         for row, prefix in enumerate(prefixes):
-            new, finished = trim_at_eos(output[row, ids.shape[1] :].tolist(), stop_ids)
+            new, finished = trim_response(
+                output[row, ids.shape[1] :].tolist(),
+                stop_ids,
+                lambda x: tokenizer.decode(x, skip_special_tokens=True),
+                settings["stop"],
+            )
             text = tokenizer.decode(new, skip_special_tokens=True)
             results.append(Continuation(text=text, token_ids=new, finished=finished, prefix_ids=prefix))
         return results
@@ -265,6 +273,34 @@ def eos_token_ids(model: Any, processor: Any) -> set[int]:
     if configured is None:
         configured = processor.tokenizer.eos_token_id
     return set(configured) if isinstance(configured, (list, tuple)) else {int(configured)}
+
+
+def cut_at_stop(token_ids: list[int], decode: Any, stops: Sequence[str]) -> tuple[list[int], str | None]:
+    """`(ids up to the token that completes the earliest stop string, that stop)`, or
+    `(token_ids, None)` when the decoded text holds none. Tokens after it (the padding a batched
+    `generate` writes once a row stopped) are dropped."""
+    text = decode(token_ids)
+    found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
+    if not found:
+        return list(token_ids), None
+    _, stop = min(found)
+    end = len(token_ids)
+    while end > 0 and stop in decode(token_ids[: end - 1]):
+        end -= 1
+    return list(token_ids[:end]), stop
+
+
+def trim_response(
+    token_ids: list[int], eos_ids: set[int], decode: Any, stops: Sequence[str]
+) -> tuple[list[int], bool]:
+    """A generated row cut where generation ended: after the first stop string (a row that
+    stopped there is padded by `generate`, and the pad id may be an EOS id) or the first EOS.
+    Returns `(ids, finished)`; finished = ended by EOS or a stop string, not by the length cap."""
+    if stops:
+        cut, stop = cut_at_stop(token_ids, decode, stops)
+        if stop is not None and not set(cut[:-1]) & eos_ids:
+            return cut, True
+    return trim_at_eos(token_ids, eos_ids)
 
 
 def trim_at_eos(token_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:

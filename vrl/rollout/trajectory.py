@@ -10,7 +10,7 @@ for the loss. Token data are plain lists (picklable, torch-free); tensors exist 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -43,6 +43,11 @@ class Trajectory:
         reward: scalar reward, once scored.
         advantage: scalar advantage, once estimated.
         step: training step whose rollout produced it (replayed trajectories are older).
+        tool_images: images a tool returned inside the response, in the order their image
+            tokens appear in `response_ids` (the policy forward feeds the sample's images, then
+            these); empty without tools.
+        tool_calls: tool calls the response made (`vrl.rollout.multiturn`).
+        tool_errors: of those, calls that failed (bad call, sandbox error, invalid box).
     """
 
     prompt_index: int
@@ -58,6 +63,14 @@ class Trajectory:
     reward: float | None = None
     advantage: float | None = None
     step: int = 0
+    tool_images: list[Any] = field(default_factory=list)
+    tool_calls: int = 0
+    tool_errors: int = 0
+
+    @property
+    def images(self) -> list[Any]:
+        """Every image of the row, in token order: the prompt's, then the tools'."""
+        return [*self.sample.images, *self.tool_images]
 
     def __post_init__(self) -> None:
         if len(self.loss_mask) != len(self.response_ids):
@@ -78,6 +91,10 @@ def reward_inputs(trajectories: Sequence[Trajectory]) -> tuple[list[str], dict[s
     }
     fields["finished"] = [t.finished for t in trajectories]
     fields["forced"] = [t.forced for t in trajectories]
+    # Tool use, as counts: rewards run in worker processes, so the images themselves stay here.
+    fields["tool_calls"] = [t.tool_calls for t in trajectories]
+    fields["tool_errors"] = [t.tool_errors for t in trajectories]
+    fields["tool_images"] = [len(t.tool_images) for t in trajectories]
     return completions, fields
 
 

@@ -233,9 +233,10 @@ class VLLMRolloutEngine:
     def continue_fn(self, model: Any, processor: Any, **sampling: Any) -> ContinueFn:
         """A `vrl.rethink.base.ContinueFn` through the engine: generate after prompt + prefix.
 
-        The request is token ids: the chat-templated prompt (one `<|image_pad|>` per image,
-        which vLLM expands as for a text prompt) followed by the prefix text's tokens encoded
-        alone, so `prefix_ids + token_ids` is exactly the rethought response the trainer scores.
+        The request is token ids: the trajectory's prompt ids (image runs collapsed for vLLM
+        to expand again) followed by the prefix text's tokens encoded alone, so
+        `prefix_ids + token_ids` is exactly the continued response the trainer scores. The
+        multi-turn tool loop passes trajectories whose prompt already holds earlier turns.
         """
         settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
 
@@ -250,7 +251,7 @@ class VLLMRolloutEngine:
             out: list[Continuation] = []
             for start in range(0, len(items), self.batch_size):
                 chunk = range(start, min(start + self.batch_size, len(items)))
-                requests = [continuation_prompt(processor, items[i][0].sample, prefixes[i]) for i in chunk]
+                requests = [continuation_prompt(model, items[i][0], prefixes[i]) for i in chunk]
                 for i, result in zip(chunk, llm.generate(requests, params, use_tqdm=False)):
                     completion = result.outputs[0]
                     out.append(
@@ -302,6 +303,7 @@ class VLLMRolloutEngine:
             top_k=-1 if greedy or not settings["top_k"] else int(settings["top_k"]),
             repetition_penalty=float(settings["repetition_penalty"]),
             stop=list(settings["stop"]) or None,
+            include_stop_str_in_output=True,  # as the hf engine: the tool loop reads the closing tag
             skip_special_tokens=True,
         )
 
@@ -316,14 +318,19 @@ def vllm_prompt(processor: Any, sample: Sample) -> dict[str, Any]:
     return request
 
 
-def continuation_prompt(processor: Any, sample: Sample, prefix_ids: list[int]) -> dict[str, Any]:
-    """A vLLM token-id request: the sample's templated prompt (unexpanded image placeholders)
-    followed by `prefix_ids`, with the sample's images."""
-    text = processor.apply_chat_template(chat_messages(sample), add_generation_prompt=True, tokenize=False)
-    ids = processor.tokenizer(text, add_special_tokens=False)["input_ids"] + list(prefix_ids)
-    request: dict[str, Any] = {"prompt_token_ids": ids}
-    if sample.images:
-        request["multi_modal_data"] = {"image": [image.convert("RGB") for image in sample.images]}
+def continuation_prompt(model: Any, trajectory: Trajectory, prefix_ids: list[int]) -> dict[str, Any]:
+    """A vLLM token-id request: the trajectory's prompt ids with each run of image tokens
+    collapsed to one (vLLM expands them again from the images, as for a text prompt), then
+    `prefix_ids`; its images (the prompt's, then any tool images inside the prompt ids)."""
+    image_token = getattr(model.config, "image_token_id", None)
+    ids: list[int] = []
+    for token in trajectory.prompt_ids:
+        if token == image_token and ids and ids[-1] == image_token:
+            continue
+        ids.append(token)
+    request: dict[str, Any] = {"prompt_token_ids": ids + list(prefix_ids)}
+    if images := trajectory.images:
+        request["multi_modal_data"] = {"image": [image.convert("RGB") for image in images]}
     return request
 
 

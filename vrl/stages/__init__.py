@@ -2,7 +2,8 @@
 
 from vrl.stages.data import DataStage
 from vrl.stages.eval import EvalStage
+from vrl.stages.flywheel import FlywheelStage
 from vrl.stages.rl import RLStage
 from vrl.stages.sft import SFTStage
 
-__all__ = ["DataStage", "EvalStage", "RLStage", "SFTStage"]
+__all__ = ["DataStage", "EvalStage", "FlywheelStage", "RLStage", "SFTStage"]

@@ -1,0 +1,505 @@
+"""RL step speed: N GRPO steps of vrl's `RLModule` vs N steps of TRL's `GRPOTrainer`, one process.
+
+Both sides train a fresh copy of the same tiny Qwen2.5-VL (random init, float32, CPU) on the
+same prompts with images (step k of both sees the same P procedural problems), P x G responses
+per step, the same sampling (temperature 1, top-p 1, top-k off, `max_new_tokens` cap),
+the same objective (GRPO group z-score advantages, PPO clip 0.2, per-sequence token mean, no
+KL, one PPO epoch, one AdamW step at a constant lr, grad-norm clip 1, float32, no gradient
+checkpointing) and the same reward
+(`vrl.reward.accuracy_reward`: vrl through its `RewardPool` worker processes, TRL inline, as
+each framework runs rewards). vrl's micro-batch is the whole step batch, like TRL's one
+forward per step.
+
+Per step: `wall` is the time between consecutive step ends (first step: from the train loop
+start), so it includes data loading and framework overhead; the reported per-step number is
+the median over steps 2..N (steady state). `setup` is model load + trainer construction.
+
+    python scripts/bench_rl_vs_trl.py --steps 10          # needs `pip install -e .[bench]` (trl)
+
+A side `vrl_onpolicy` (in `--order`) is vrl without its old-log-prob forward pass (the update's
+own log-probs, detached, as TRL does with one iteration): a prototype of the fix measured in
+experiments/rl_speed. Prints a table, `ratio vrl/trl (median step, steps 2..N): X.XXx` and the
+same ratio of process CPU seconds per step (steadier on a shared machine); `--out DIR` also
+writes `results.json`, `steps.png` and, with `--profile`, cProfile listings of each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+# Heavy imports (torch, lightning, transformers, trl) stay inside functions: vrl's RewardPool
+# starts its workers through a forkserver, which re-imports this `__main__` module first, so
+# top-level imports here would be paid again at the first reward call (as they would by any
+# entry point; `python -m vrl`'s own `__main__` is light).
+PHASES_VRL = ("rollout", "reward", "old_logprob", "update")
+PHASES_TRL = ("generate", "reward", "generate_and_score", "loss_forward", "training_step", "optimizer")
+
+
+def build_fixture(work: Path, num_samples: int, image_size: int, prompts: int, steps: int, seed: int):
+    """The tiny model directory, the vrl train set on disk, and the step-ordered TRL rows."""
+    from datasets import Dataset
+
+    from vrl.data.procedural import ProceduralSource
+    from vrl.data.schema import Sample, chat_messages, hf_features
+    from vrl.model import TinyQwen25VL
+    from vrl.rl.data import PromptStream
+
+    source = ProceduralSource(num_samples=num_samples, image_size=image_size)
+    samples = [s for s in source.iter_samples() if isinstance(s, Sample)]
+    model_dir = TinyQwen25VL().resolve(work / "model", list(source.corpus()))
+    train = Dataset.from_list([s.to_record() for s in samples], features=hf_features())
+    train_dir = work / "train"
+    train.save_to_disk(str(train_dir))
+    # The exact batches vrl's seeded prompt stream hands out, in order (+1: Lightning prefetches).
+    stream = PromptStream(train, prompts, seed)
+    ordered = [s for k in range(steps + 1) for s in stream.batch_at(k)]
+    rows = [
+        {
+            "prompt": chat_messages(s),
+            "images": [image.convert("RGB") for image in s.images],
+            "answer": s.answer,
+            "answer_type": s.answer_type,
+            "choices": list(s.choices),
+        }
+        for s in ordered
+    ]
+    return model_dir, train_dir, rows
+
+
+@contextmanager
+def maybe_profile(enabled: bool, sink: dict[str, str], key: str):
+    profiler = cProfile.Profile() if enabled else None
+    if profiler:
+        profiler.enable()
+    try:
+        yield
+    finally:
+        if profiler:
+            profiler.disable()
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(60)
+            sink[key] = text.getvalue()
+
+
+def run_vrl(
+    args, model_dir: str, train_dir: Path, profiles: dict[str, str], on_policy: bool = False
+) -> dict[str, Any]:
+    """N RL steps through `RLModule` + `RLDataModule` + a Lightning Trainer, as the rl stage builds them.
+
+    `on_policy`: the `vrl_onpolicy` side, `RLModule` with the old-log-prob pass replaced by
+    `log_probs.detach()` (valid here: one PPO epoch, one mini-batch) -- a prototype of the fix.
+    """
+    import torch
+
+    from vrl.algorithm import Algorithm, grpo_advantages, ppo_clip_loss, seq_mean_token_mean
+    from vrl.model import TinyQwen25VL
+    from vrl.replay import NoReplay
+    from vrl.reward import RewardPool
+    from vrl.reward.accuracy import accuracy_reward
+    from vrl.rl.data import RLDataModule
+    from vrl.rl.module import RLModule
+    from vrl.rollout import HFRolloutEngine
+    from vrl.trainer import TrainerSettings
+
+    start = time.perf_counter()
+    torch.manual_seed(args.seed)
+    loaded = TinyQwen25VL().load(model_dir)
+    batch = args.prompts * args.group_size
+    algorithm = Algorithm(
+        advantage=partial(grpo_advantages, eps=1e-6),
+        policy_loss=partial(ppo_clip_loss, eps_low=0.2, eps_high=0.2),
+        aggregation=partial(seq_mean_token_mean),
+        kl_estimator=None,
+    )
+    reward = RewardPool({"accuracy": partial(accuracy_reward)}, num_workers=args.reward_workers)
+    module = (_on_policy_module(RLModule) if on_policy else RLModule)(
+        loaded.model,
+        loaded.processor,
+        HFRolloutEngine(batch_size=32, max_new_tokens=args.max_new_tokens, temperature=1.0),
+        reward,
+        algorithm,
+        NoReplay(),
+        group_size=args.group_size,
+        max_steps=args.steps,
+        lr=args.lr,
+        micro_batch_size=args.micro_batch_size or batch,
+        sampling={"max_new_tokens": args.max_new_tokens, "temperature": 1.0, "top_p": 1.0},
+    )
+    timer = _lightning_step_timer()
+    trainer = TrainerSettings(enable_progress_bar=False).build(
+        max_steps=-1,
+        max_epochs=-1,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[timer],
+        enable_checkpointing=False,
+        logger=False,
+        default_root_dir=str(train_dir.parent / "lightning"),
+    )
+    module.model.train()
+    timer.setup_s = time.perf_counter() - start
+    try:
+        with maybe_profile(args.profile, profiles, "vrl_onpolicy" if on_policy else "vrl"):
+            trainer.fit(module, datamodule=RLDataModule(train_dir, args.prompts, args.seed))
+    finally:
+        reward.close()
+    timer.total_s = time.perf_counter() - start
+    return timer.result()
+
+
+def _on_policy_module(base: type) -> type:
+    """`base` (RLModule) without the eval-mode old-log-prob forward: the update's own log-probs,
+    detached, are the old ones (what TRL does when `num_iterations == 1`)."""
+    from vrl.algorithm import policy_objective
+    from vrl.rl.batch import policy_inputs, response_logits, token_log_probs
+
+    class OnPolicyRLModule(base):
+        def _fill_old_log_probs(self, trajectories) -> None:
+            algorithm = self.algorithm  # the conditions under which old == current policy, exactly
+            assert algorithm.ppo_epochs == 1 and algorithm.mini_batch_size is None
+            assert algorithm.kl_estimator is None and algorithm.aux_nll_coef == 0
+            for trajectory in trajectories:  # placeholders; the loss uses log_probs.detach()
+                trajectory.old_log_probs = trajectory.old_log_probs or [0.0] * len(trajectory.response_ids)
+
+        def _micro_batch_loss(self, trajectories, ref_log_probs, nll_rows, totals):
+            batch, inputs = policy_inputs(self.model, self.processor, trajectories)
+            logits = response_logits(self.model, inputs, batch)
+            log_probs, entropy = token_log_probs(
+                logits, batch.response_ids, self.temperature, with_entropy=True
+            )
+            return policy_objective(
+                self.algorithm,
+                log_probs,
+                log_probs.detach(),
+                batch.advantages,
+                batch.loss_mask,
+                entropy=entropy.detach(),
+                **totals,
+            )
+
+    return OnPolicyRLModule
+
+
+def _lightning_step_timer():
+    """A Lightning callback: wall time between step ends, and the module's `timing_s/*` per RL step."""
+    import lightning as L
+
+    class StepTimer(L.Callback):
+        def __init__(self) -> None:
+            self.walls: list[float] = []
+            self.cpus: list[float] = []
+            self.phases: dict[str, list[float]] = {p: [] for p in (*PHASES_VRL, "step")}
+            self.lengths: list[float] = []
+            self.setup_s = self.total_s = 0.0
+            self._last = self._last_cpu = 0.0
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            self._last, self._last_cpu = time.perf_counter(), time.process_time()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            now, cpu = time.perf_counter(), time.process_time()
+            metrics = trainer.callback_metrics
+            if pl_module.rl_step > len(self.walls) and "timing_s/step" in metrics:
+                self.walls.append(now - self._last)
+                self.cpus.append(cpu - self._last_cpu)
+                for name in self.phases:
+                    self.phases[name].append(float(metrics.get(f"timing_s/{name}", 0.0)))
+                self.lengths.append(float(metrics["rollout/response_length_mean"]))
+            self._last, self._last_cpu = now, cpu
+
+        def result(self) -> dict[str, Any]:
+            return _summary(self.walls, self.cpus, self.phases, self.lengths, self.setup_s, self.total_s)
+
+    return StepTimer()
+
+
+def run_trl(args, model_dir: str, rows: list[dict[str, Any]], out: Path, profiles: dict[str, str]):
+    """N steps of TRL's `GRPOTrainer` with the matched configuration."""
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    start = time.perf_counter()
+    torch.manual_seed(args.seed)
+    from vrl.model import TinyQwen25VL
+    from vrl.reward.accuracy import accuracy_reward
+
+    loaded = TinyQwen25VL().load(model_dir)
+    phases: dict[str, list[float]] = {p: [] for p in PHASES_TRL}
+
+    def timed(name: str, fn):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                phases[name].append(time.perf_counter() - t0)
+
+        return wrapper
+
+    class TimedGRPOTrainer(GRPOTrainer):
+        """GRPOTrainer with wall-clock timers around its phases (behaviour unchanged)."""
+
+        def _generate(self, *a, **k):
+            return timed("generate", super()._generate)(*a, **k)
+
+        def _calculate_rewards(self, *a, **k):
+            return timed("reward", super()._calculate_rewards)(*a, **k)
+
+        def _generate_and_score_completions(self, *a, **k):
+            return timed("generate_and_score", super()._generate_and_score_completions)(*a, **k)
+
+        def compute_loss(self, *a, **k):
+            return timed("loss_forward", super().compute_loss)(*a, **k)
+
+        def training_step(self, *a, **k):
+            return timed("training_step", super().training_step)(*a, **k)
+
+    walls: list[float] = []
+    cpus: list[float] = []
+    lengths: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        last = last_cpu = 0.0
+
+        def on_train_begin(self, *a, **k):
+            StepTimer.last, StepTimer.last_cpu = time.perf_counter(), time.process_time()
+
+        def on_pre_optimizer_step(self, *a, **k):
+            StepTimer.opt = time.perf_counter()
+
+        def on_optimizer_step(self, *a, **k):
+            phases["optimizer"].append(time.perf_counter() - StepTimer.opt)
+
+        def on_step_end(self, *a, **k):
+            now, cpu = time.perf_counter(), time.process_time()
+            walls.append(now - StepTimer.last)
+            cpus.append(cpu - StepTimer.last_cpu)
+            StepTimer.last, StepTimer.last_cpu = now, cpu
+
+        def on_log(self, args_, state, control, logs=None, **k):
+            if logs and "completions/mean_length" in logs:
+                lengths.append(float(logs["completions/mean_length"]))
+
+    def accuracy(completions, answer, answer_type, choices, **_):
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return accuracy_reward(texts, answer, answer_type, choices)
+
+    config = GRPOConfig(
+        output_dir=str(out / "trl"),
+        per_device_train_batch_size=args.prompts * args.group_size,  # completions per step
+        num_generations=args.group_size,
+        max_completion_length=args.max_new_tokens,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        optim="adamw_torch",
+        beta=0.0,
+        epsilon=0.2,
+        loss_type="grpo",
+        scale_rewards="group",
+        num_iterations=1,
+        gradient_accumulation_steps=1,
+        steps_per_generation=1,
+        max_steps=args.steps,
+        shuffle_dataset=False,  # rows are already in vrl's step order
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        gradient_checkpointing=False,  # TRL's default is True; vrl's tiny model trains without it
+        seed=args.seed,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    trainer = TimedGRPOTrainer(
+        model=loaded.model,
+        reward_funcs=[accuracy],
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=loaded.processor,
+        callbacks=[StepTimer()],
+    )
+    setup_s = time.perf_counter() - start
+    with maybe_profile(args.profile, profiles, "trl"):
+        trainer.train()
+    total_s = time.perf_counter() - start
+    phases["step"] = walls
+    return _summary(walls, cpus, phases, lengths, setup_s, total_s)
+
+
+def _summary(walls, cpus, phases, lengths, setup_s: float, total_s: float) -> dict[str, Any]:
+    steady = walls[1:] or walls
+    return {
+        "steps": len(walls),
+        "setup_s": setup_s,
+        "total_s": total_s,
+        "first_step_s": walls[0] if walls else float("nan"),
+        "median_step_s": statistics.median(steady) if steady else float("nan"),
+        "median_step_cpu_s": statistics.median(cpus[1:] or cpus) if cpus else float("nan"),
+        "walls_s": walls,
+        "cpus_s": cpus,
+        "phase_median_s": {k: statistics.median(v[1:] or v) for k, v in phases.items() if v},
+        "phase_first_s": {k: v[0] for k, v in phases.items() if v},
+        "response_length_mean": statistics.mean(lengths) if lengths else float("nan"),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10, help="RL steps per side")
+    parser.add_argument("--prompts", type=int, default=4, help="prompts per step")
+    parser.add_argument("--group-size", type=int, default=4, help="responses per prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="response length cap")
+    parser.add_argument("--lr", type=float, default=1e-5, help="constant AdamW learning rate")
+    parser.add_argument("--micro-batch-size", type=int, default=0, help="vrl micro-batch (0 = P x G)")
+    parser.add_argument("--reward-workers", type=int, default=2, help="vrl RewardPool worker processes")
+    parser.add_argument("--image-size", type=int, default=56, help="procedural image side, px")
+    parser.add_argument(
+        "--order", default="vrl,trl,trl,vrl", help="sides to run, in order (ABBA evens out load drift)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads for both sides (0 = torch default)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="cProfile each side (slows both)")
+    parser.add_argument("--out", type=Path, default=None, help="write results.json (+ profiles) here")
+    args = parser.parse_args(argv)
+    order = [s.strip() for s in args.order.split(",") if s.strip()]
+    if not order or set(order) - {"vrl", "trl", "vrl_onpolicy"}:
+        parser.error(f"--order {args.order!r}: use a comma list of vrl, trl (and vrl_onpolicy), e.g. vrl,trl")
+    if args.steps < 1:
+        parser.error("--steps must be >= 1")
+    import torch
+
+    if args.threads > 0:
+        # One thread: on a shared 2-core machine, OpenMP barriers with a descheduled thread make
+        # multi-threaded timings swing by 10x; both sides get the same setting either way.
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory(prefix="bench-rl-") as tmp:
+        work = Path(tmp)
+        model_dir, train_dir, rows = build_fixture(
+            work,
+            max(64, args.prompts * (args.steps + 1)),
+            args.image_size,
+            args.prompts,
+            args.steps,
+            args.seed,
+        )
+        profiles: dict[str, str] = {}
+        runs: list[tuple[str, dict[str, Any]]] = []
+        for side in order:
+            print(f"[bench] {side}: {args.steps} steps ...", flush=True)
+            if side in ("vrl", "vrl_onpolicy"):
+                runs.append((side, run_vrl(args, model_dir, train_dir, profiles, side == "vrl_onpolicy")))
+            else:
+                runs.append((side, run_trl(args, model_dir, rows, work, profiles)))
+
+    by_side = {side: [r for s, r in runs if s == side] for side in ("vrl", "trl", "vrl_onpolicy")}
+    median = {s: statistics.median(r["median_step_s"] for r in rs) for s, rs in by_side.items() if rs}
+    cpu = {s: statistics.median(r["median_step_cpu_s"] for r in rs) for s, rs in by_side.items() if rs}
+    result = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "environment": _environment(),
+        "runs": [{"side": s, **r} for s, r in runs],
+        "median_step_s": median,
+        "median_step_cpu_s": cpu,
+    }
+    header = ("side", "setup s", "total s", "step 1 s", "median s", "cpu s", "resp len")
+    print("\n" + " ".join(f"{h:>9}" for h in header) + "  phases (median wall s)")
+    for side, r in runs:
+        phases = " ".join(f"{k}={v:.3f}" for k, v in r["phase_median_s"].items())
+        cells = (r["setup_s"], r["total_s"], r["first_step_s"], r["median_step_s"], r["median_step_cpu_s"])
+        print(
+            f"{side:>9} "
+            + " ".join(f"{c:>9.3f}" for c in cells)
+            + f" {r['response_length_mean']:>9.1f}  {phases}"
+        )
+    if "vrl" in median and "trl" in median:
+        result["ratio_vrl_over_trl"] = median["vrl"] / median["trl"]
+        result["cpu_ratio_vrl_over_trl"] = cpu["vrl"] / cpu["trl"]
+        print(f"ratio vrl/trl (median step, steps 2..N): {result['ratio_vrl_over_trl']:.2f}x")
+        print(f"ratio vrl/trl (median CPU s per step, steps 2..N): {result['cpu_ratio_vrl_over_trl']:.2f}x")
+    if "vrl_onpolicy" in median and "trl" in median:
+        result["cpu_ratio_vrl_onpolicy_over_trl"] = cpu["vrl_onpolicy"] / cpu["trl"]
+        print(
+            f"ratio vrl_onpolicy/trl (median CPU s per step): {result['cpu_ratio_vrl_onpolicy_over_trl']:.2f}x"
+        )
+    print(f"load: {result['environment']['uptime']}")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(result, indent=2))
+        for side, text in profiles.items():
+            (args.out / f"profile_{side}.txt").write_text(text)
+        _plot(runs, args.out / "steps.png")
+    return result
+
+
+def _plot(runs: list[tuple[str, dict[str, Any]]], path: Path) -> None:
+    """Per-step wall and CPU seconds of every run (one line per run, in run order)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"vrl": "tab:blue", "trl": "tab:orange", "vrl_onpolicy": "tab:green"}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    for index, (side, r) in enumerate(runs):
+        steps = range(1, len(r["walls_s"]) + 1)
+        for ax, key in zip(axes, ("walls_s", "cpus_s")):
+            ax.plot(steps, r[key], marker="o", ms=3, color=colors[side], label=f"{side} (run {index + 1})")
+    for ax, title in zip(axes, ("wall s per RL step", "process CPU s per RL step")):
+        ax.set_title(title)
+        ax.set_xlabel("RL step")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _environment() -> dict[str, Any]:
+    import torch
+    import transformers
+
+    try:
+        import trl
+
+        trl_version = trl.__version__
+    except ImportError:
+        trl_version = None
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl_version,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "uptime": uptime,
+    }
+
+
+if __name__ == "__main__":
+    main()

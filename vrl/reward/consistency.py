@@ -1,0 +1,70 @@
+"""V-Thinker's consistency reward: does the reasoning's conclusion agree with the final answer?
+
+The reasoning tail is the last `tail_chars` of the text before the final `<answer>` (or
+`\\boxed{}`), tool results removed. A judge (`vrl.benchmark.judge.OpenAIJudge`, or any
+object with `judge_many(requests) -> [bool | None]`) decides with the benchmark answer prompt
+(tail as the reference, answer as the model's); when there is no judge or it gives no verdict,
+the rule decides: the normalised answer occurs in the tail, or the tail's last number equals it.
+1.0 consistent, 0.0 not or no answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from vrl.benchmark.equivalence import is_equivalent
+from vrl.reward.accuracy import extract_answer
+
+_TOOL_OUTPUT = re.compile(r"<(sandbox_output|tool_response)>.*?</\1>", re.DOTALL)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+QUESTION = "Does the reasoning's conclusion (the standard answer) state the same result as the final answer?"
+
+
+def reasoning_tail(text: str, tail_chars: int = 300) -> str:
+    """The last `tail_chars` characters before the final answer, tool results removed."""
+    cut = max(text.rfind("<answer>"), text.rfind("\\boxed"))
+    before = text[:cut] if cut >= 0 else text
+    return _TOOL_OUTPUT.sub(" ", before)[-tail_chars:]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def rule_consistent(tail: str, answer: str) -> bool:
+    """The rule: the answer occurs in the tail, or the tail's last number equals the answer."""
+    if _norm(answer) and _norm(answer) in _norm(tail):
+        return True
+    numbers = _NUMBER.findall(tail)
+    return bool(numbers) and is_equivalent(numbers[-1], answer, "float")
+
+
+def consistency_reward(
+    completions: Sequence[str], judge: Any = None, tail_chars: int = 300, **_: Any
+) -> list[float | None]:
+    """Reward contract: 1.0 where the reasoning tail agrees with the final answer (judge, else
+    rule), 0.0 otherwise or without an answer."""
+    from vrl.benchmark.judge import JudgeRequest
+
+    answers = [extract_answer(text) for text in completions]
+    tails = [reasoning_tail(text, tail_chars) for text in completions]
+    verdicts: list[bool | None] = [None] * len(completions)
+    asked = [i for i, a in enumerate(answers) if a]
+    if judge is not None and asked:
+        requests = [JudgeRequest(question=QUESTION, gold=tails[i], extracted=answers[i]) for i in asked]
+        try:
+            for i, verdict in zip(asked, judge.judge_many(requests)):
+                verdicts[i] = verdict
+        except Exception:  # noqa: BLE001 - a judge outage falls back to the rule, never to None
+            pass
+    out: list[float | None] = []
+    for answer, tail, verdict in zip(answers, tails, verdicts):
+        if not answer:
+            out.append(0.0)
+        elif verdict is not None:
+            out.append(float(verdict))
+        else:
+            out.append(float(rule_consistent(tail, answer)))
+    return out
