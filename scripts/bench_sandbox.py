@@ -2,6 +2,7 @@
 
     python scripts/bench_sandbox.py                      # both backends, markdown table
     python scripts/bench_sandbox.py --backends bwrap --calls 400 --fresh-calls 20
+    python scripts/bench_sandbox.py --png-level 6        # zlib's default PNG level (before the change)
     python scripts/bench_sandbox.py --attacks            # the attack list with each backend's outcome
 
 The program is a typical V-Thinker/Thyme tool call: open the 448x448 input, crop the centre,
@@ -9,6 +10,8 @@ zoom it back 2x (bicubic), save a PNG to output_dir, print its path. The input i
 diagram (V-Thinker's domain; `--image photo` for a noisy photo-like one, PNG-bound). Clients are threads
 (`--clients`, default 2 = one per core); "fresh" starts a new sandboxed worker for every call
 (bwrap or plain process + interpreter + PIL/numpy imports + the same per-call confinement).
+Warm rows: "fork per call" is the default (calls_per_process=1, a fresh confined process per
+call); "reused process" is calls_per_process=--reuse (no fork per call; see the README).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vrl.sandbox import SandboxPool, make_sandbox  # noqa: E402
 from vrl.sandbox.factory import resolve  # noqa: E402
+from vrl.sandbox.preload import png_default  # noqa: E402
 
 PROGRAM = """
 from PIL import Image
@@ -67,8 +71,10 @@ def make_image(path: Path, kind: str) -> Path:
     return path
 
 
-def in_process(program: str, image: Path, n: int = 50) -> float:
+def in_process(program: str, image: Path, png_level: int | None, n: int = 50) -> float:
     """The program alone, no sandbox: calls/s on one core (the floor under any sandbox)."""
+    if png_level is not None:
+        png_default(Image, png_level)
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         for _ in range(n):
@@ -134,16 +140,30 @@ def check(r, program: str) -> None:
         raise RuntimeError(f"benchmark call failed: {r}")
 
 
-def bench(backend: str, program: str, image: Path, calls: int, fresh_calls: int, clients: int) -> list[str]:
+def bench(
+    backend: str,
+    program: str,
+    image: Path,
+    calls: int,
+    fresh_calls: int,
+    clients: int,
+    reuse: int,
+    png_level: int | None,
+) -> list[str]:
     rows = []
-    with make_sandbox(backend=backend, workers=clients, **LIMITS) as sb:
-        for _ in range(20):  # warm-up
-            check(sb.execute(program, [image]), program)
-        rate, lat, cpu = drive(lambda: check(sb.execute(program, [image]), program), calls, clients)
-    rows.append(_row(backend, "warm workers", calls, clients, rate, lat, cpu))
+    modes = [("warm, fork per call", 1)] + (
+        [(f"warm, reused process ({reuse} calls)", reuse)] if reuse > 1 else []
+    )
+    for mode, per_process in modes:
+        kwargs = dict(LIMITS, calls_per_process=per_process, png_compress_level=png_level)
+        with make_sandbox(backend=backend, workers=clients, **kwargs) as sb:
+            for _ in range(20):  # warm-up
+                check(sb.execute(program, [image]), program)
+            rate, lat, cpu = drive(lambda: check(sb.execute(program, [image]), program), calls, clients)
+        rows.append(_row(backend, mode, calls, clients, rate, lat, cpu))
     if fresh_calls == 0:
         return rows
-    chosen, policy, start = resolve(backend, **LIMITS)
+    chosen, policy, start = resolve(backend, **LIMITS, png_compress_level=png_level)
 
     def fresh() -> None:
         with SandboxPool(chosen, policy, start, 1, None) as one:
@@ -206,10 +226,11 @@ ATTACKS = [
 
 def attacks(backends: list[str], image: Path) -> None:
     repo = str(Path(__file__).resolve().parents[1])
-    boxes = {
-        b: make_sandbox(backend=b, workers=1, cpu_s=2, wall_s=2, memory_mb=256, max_output_bytes=4096)
-        for b in backends
-    }
+    limits = dict(workers=1, cpu_s=2, wall_s=2, memory_mb=256, max_output_bytes=4096)
+    boxes = {}
+    for b in backends:  # each backend as configured by default, then with reused processes
+        boxes[b] = make_sandbox(backend=b, **limits)
+        boxes[f"{b} reused"] = make_sandbox(backend=b, calls_per_process=1000, **limits)
     print("| attack | " + " | ".join(boxes) + " |\n|---|" + "---|" * len(boxes))
     try:
         for name, code in ATTACKS:
@@ -240,6 +261,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--image", choices=["diagram", "photo"], default="diagram")
     ap.add_argument("--program", choices=["crop", "noop"], default="crop", help="noop: print('ok')")
+    ap.add_argument("--reuse", type=int, default=1000, help="calls_per_process of the reused row (1: no row)")
+    ap.add_argument("--png-level", type=int, default=1, help="png_compress_level; -1 = zlib's default (6)")
     ap.add_argument("--attacks", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,14 +271,19 @@ def main() -> None:
             attacks(args.backends, image)
             return
         program = PROGRAM if args.program == "crop" else NOOP
-        print(f"load before: {os.getloadavg()}, cpus: {os.cpu_count()}, {args.program} on a {args.image}")
-        print(f"program alone, in-process, 1 core: {in_process(program, image):.1f} calls/s")
+        png_level = None if args.png_level < 0 else args.png_level
+        print(
+            f"load before: {os.getloadavg()}, cpus: {os.cpu_count()}, {args.program} on a {args.image}, "
+            f"png level {'zlib default' if png_level is None else png_level}"
+        )
+        print(f"program alone, in-process, 1 core: {in_process(program, image, png_level):.1f} calls/s")
         print(
             "| backend | mode | calls | clients | calls/s | p50 ms | p95 ms | CPU ms/call | cores / CPU per call |\n"
             "|---|---|---|---|---|---|---|---|---|"
         )
         for b in args.backends:
-            for row in bench(b, program, image, args.calls, args.fresh_calls, args.clients):
+            rows = bench(b, program, image, args.calls, args.fresh_calls, args.clients, args.reuse, png_level)
+            for row in rows:
                 print(row, flush=True)
         print(f"load after: {os.getloadavg()}")
 

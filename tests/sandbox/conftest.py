@@ -1,6 +1,8 @@
 """Sandboxes shared by the sandbox tests: one per backend per module (start-up ~0.5 s each).
 
-The bwrap tests skip, with the probe's reason, only where bwrap genuinely cannot run.
+`sandbox` also runs every test with confined processes reused across calls (`*-reuse`,
+calls_per_process > 1): the attacks must fail the same way there. The bwrap tests skip, with
+the probe's reason, only where bwrap genuinely cannot run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from PIL import Image
 from sandbox_helpers import start
 
 
-@pytest.fixture(scope="module", params=["bwrap", "process"])
+@pytest.fixture(scope="module", params=["bwrap", "process", "bwrap-reuse", "process-reuse"])
 def sandbox(request):
     sb = start(request.param)
     yield sb

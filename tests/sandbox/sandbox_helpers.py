@@ -18,7 +18,11 @@ _REASONS = {"bwrap": bwrap_unavailable_reason, "process": process_unavailable_re
 
 
 def start(backend: str, **kwargs):
-    """A started sandbox of `backend`, or a skip naming why that backend cannot run here."""
+    """A started sandbox of `backend`, or a skip naming why that backend cannot run here.
+    `backend-reuse` is that backend with confined processes reused across calls."""
+    backend, _, mode = backend.partition("-")
+    if mode == "reuse":
+        kwargs = {"calls_per_process": 1000, **kwargs}
     reason = _REASONS[backend]()
     if reason is not None:
         pytest.skip(f"{backend} backend unavailable: {reason}")

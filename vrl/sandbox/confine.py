@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 
 from . import landlock, seccomp
-from .policy import SESSION_CPU_CALLS, Policy
+from .policy import Policy
 
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP = 1, 4, 38, 24
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -33,8 +33,8 @@ except OSError:
     _CAP_LAST = 63
 
 
-def cpu_hard_limit(policy: Policy) -> int:
-    calls = SESSION_CPU_CALLS if policy.persistent else 1
+def cpu_hard_limit(policy: Policy, calls: int) -> int:
+    """RLIMIT_CPU hard limit of a process that may spend `calls` per-call budgets in total."""
     return math.ceil(policy.cpu_s) * calls + 1
 
 
@@ -69,9 +69,9 @@ def _drop_identity(run_as: int | None) -> None:
         raise OSError(ctypes.get_errno(), "capset failed")
 
 
-def _set_limits(policy: Policy, baseline_vm: int) -> None:
+def _set_limits(policy: Policy, baseline_vm: int, cpu_calls: int) -> None:
     cpu = math.ceil(policy.cpu_s)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu_hard_limit(policy)))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu_hard_limit(policy, cpu_calls)))
     mem = baseline_vm + policy.memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     fsize = policy.memory_mb * 2**20
@@ -105,15 +105,16 @@ def prepare(policy: Policy, sc: seccomp.Seccomp, baseline_vm: int) -> Prepared:
     return Prepared(bpf, landlock.open_rules(static_rules(policy)), baseline_vm)
 
 
-def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int]) -> int:
-    """Apply steps 1-7 to the calling process. Returns the Landlock ABI used (0 = none)."""
+def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int], cpu_calls: int = 1) -> int:
+    """Apply steps 1-7 to the calling process (which may spend `cpu_calls` per-call CPU budgets
+    in its life). Returns the Landlock ABI used (0 = none)."""
     parent = os.getppid()
     os.setsid()
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the worker died between fork and prctl
         os._exit(1)
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # CPU limit -> terminate (Python ignores SIGXFSZ)
-    _set_limits(policy, prep.baseline_vm)
+    _set_limits(policy, prep.baseline_vm, cpu_calls)
     _drop_identity(policy.run_as)
     out = os.path.join(call_dir, "output")
     os.chdir(out)  # after the uid switch: the output dir belongs to the sandbox uid

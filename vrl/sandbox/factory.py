@@ -57,10 +57,25 @@ def resolve(
     max_processes: int = 1,
     max_output_bytes: int = 65536,
     persistent: bool = False,
+    calls_per_process: int = 1,
+    png_compress_level: int | None = 1,
 ) -> tuple[str, Policy, StartFn]:
     """(chosen backend, policy, how to start one worker) without starting anything."""
     if backend not in BACKENDS:
         raise _config_error(f"sandbox.backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    if int(calls_per_process) < 1:
+        raise _config_error(
+            f"sandbox.calls_per_process={calls_per_process} must be >= 1 (1 = a fresh process per call)"
+        )
+    if int(calls_per_process) > 1 and int(max_processes) > 1:
+        raise _config_error(
+            f"sandbox.calls_per_process={calls_per_process} needs max_processes=1: a thread could outlive "
+            "its call in a reused process; set one of them to 1"
+        )
+    if png_compress_level is not None and not 0 <= int(png_compress_level) <= 9:
+        raise _config_error(
+            f"sandbox.png_compress_level={png_compress_level} must be 0-9 or null (zlib's default)"
+        )
     policy = Policy(
         cpu_s=float(cpu_s),
         wall_s=float(wall_s),
@@ -68,6 +83,8 @@ def resolve(
         max_processes=int(max_processes),
         max_output_bytes=int(max_output_bytes),
         persistent=bool(persistent),
+        calls_per_process=int(calls_per_process),
+        png_compress_level=None if png_compress_level is None else int(png_compress_level),
         read_paths=interpreter_paths(),
     )
     chosen = backend
@@ -114,11 +131,21 @@ def make_sandbox(
     max_processes: int = 1,
     max_output_bytes: int = 65536,
     persistent: bool = False,
+    calls_per_process: int = 1,
+    png_compress_level: int | None = 1,
     out_dir: str | None = None,
 ) -> SandboxPool:
     """A started sandbox; see `conf/sandbox/auto.yaml` for what each argument means."""
     chosen, policy, start = resolve(
-        backend, cpu_s, wall_s, memory_mb, max_processes, max_output_bytes, persistent
+        backend,
+        cpu_s,
+        wall_s,
+        memory_mb,
+        max_processes,
+        max_output_bytes,
+        persistent,
+        calls_per_process,
+        png_compress_level,
     )
     log.info("sandbox backend: %s (requested %s)", chosen, backend)
     return SandboxPool(chosen, policy, start, workers, out_dir)

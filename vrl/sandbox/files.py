@@ -34,6 +34,30 @@ def make_call_dir(worker_dir: Path, run_as: int | None) -> Path:
     return call
 
 
+def reset_call_dir(call: Path, worker_dir: Path, run_as: int | None) -> Path:
+    """Empty W/input and W/output for the next call of a reused process. If the program left W
+    in a state we cannot restore exactly (modes, owners, undeletable entries), W is replaced by
+    a fresh dir, which the worker serves with a fresh process (its Landlock rules name the old)."""
+    try:
+        for sub in ("input", "output"):
+            with os.scandir(call / sub) as entries:
+                for e in list(entries):
+                    if e.is_dir(follow_symlinks=False):
+                        remove_tree(Path(e.path))
+                    else:
+                        os.unlink(e.path)
+        top, inp, out = os.lstat(call), os.lstat(call / "input"), os.lstat(call / "output")
+        owner = os.getuid() if run_as is None else run_as
+        intact = all(stat.S_ISDIR(d.st_mode) and stat.S_IMODE(d.st_mode) == 0o755 for d in (top, inp))
+        intact &= stat.S_ISDIR(out.st_mode) and stat.S_IMODE(out.st_mode) == 0o700 and out.st_uid == owner
+        if intact and not os.listdir(call / "input") and not os.listdir(call / "output"):
+            return call
+    except OSError:
+        pass
+    remove_tree(call)
+    return make_call_dir(worker_dir, run_as)
+
+
 def add_inputs(call: Path, images: list[Path]) -> list[str]:
     """Copy the caller's images into W/input (read-only); returns their names there."""
     start = len(os.listdir(call / "input"))

@@ -12,6 +12,9 @@ from pathlib import Path
 
 # A persistent session may spend this many per-call CPU budgets in total (RLIMIT_CPU hard limit).
 SESSION_CPU_CALLS = 20
+# A reused process (calls_per_process > 1) likewise: it is retired once less than one budget is
+# left, so it serves ~cpu_s of CPU worth of calls, and code that outlives its call is cut short.
+REUSED_CPU_CALLS = 2
 # Errors come back as one line of at most this many characters.
 ERROR_CHARS = 300
 # At most this many images are returned by one call (V-Thinker allows 10 per trajectory).
@@ -35,6 +38,12 @@ class Policy:
     """Printed output kept per call; beyond it the program is stopped with 'output_limit'."""
     persistent: bool = False
     """Keep the process (and so the variables) of a session alive across its calls."""
+    calls_per_process: int = 1
+    """Independent calls one confined process serves (1 = a fresh process per call). More skips
+    the fork per call, but a call then shares the interpreter that earlier calls on its worker
+    ran in (modules, monkeypatches); replaced after any violation either way."""
+    png_compress_level: int | None = 1
+    """zlib level PIL writes PNGs at unless the program passes one (None = zlib's default, 6)."""
     read_paths: list[str] = field(default_factory=list)
     """Read-only (and import) access for the program: interpreter, stdlib, site-packages, libs."""
     run_as: int | None = None

@@ -2,6 +2,8 @@
 
 Each worker (`worker.py`) serves one call at a time. A call takes a free worker, gets a fresh
 work dir under that worker's directory, and comes back with the images copied to `out_dir`.
+With `calls_per_process` > 1 a worker's independent calls share one work dir instead, emptied
+after every call (its reused process is confined to it; a new dir means a new process).
 With `persistent=True` a session is bound to one worker (the least loaded) until
 `close_session`; its work dir and its process persist between calls. A worker that stops
 answering or answers garbage is killed and restarted (its sessions start over).
@@ -36,6 +38,7 @@ class WorkerProcess:
         self.host_dir, self.sandbox_dir = host_dir, sandbox_dir
         self.sessions: set[str] = set()
         self.busy = False
+        self.reuse_dir: Path | None = None  # the work dir of its reused process (calls_per_process > 1)
         host_dir.mkdir(mode=0o711, exist_ok=True)
         host_dir.chmod(0o711)  # the code may traverse, not list: other calls' dirs stay unguessable
         self.log_path = host_dir.parent / f"{host_dir.name}.log"
@@ -199,8 +202,11 @@ class SandboxPool:
         session = session_id if self.policy.persistent else None
         w, call = self._acquire(session)
         own_call = call is None
+        reuse = own_call and self.policy.calls_per_process > 1
         try:
-            if call is None:
+            if reuse:
+                call = w.reuse_dir = w.reuse_dir or files.make_call_dir(w.host_dir, self.policy.run_as)
+            elif call is None:
                 call = files.make_call_dir(w.host_dir, self.policy.run_as)
             sandbox_call = f"{w.sandbox_dir}/{call.name}"
             names = files.add_inputs(call, images)
@@ -214,9 +220,14 @@ class SandboxPool:
             stem = f"{int(time.time() * 1000)}_{secrets.token_hex(4)}"
             out = files.copy_out(call, sandbox_call, list(reply.get("images", [])), self.out_dir, stem)
         finally:
-            if own_call and call is not None:
-                files.remove_tree(call)
-            self._release(w)
+            try:
+                if reuse and call is not None and call.parent == w.host_dir:  # (else a restart removed it)
+                    w.reuse_dir = None  # made again by the next call if resetting fails
+                    w.reuse_dir = files.reset_call_dir(call, w.host_dir, self.policy.run_as)
+                elif own_call and call is not None:
+                    files.remove_tree(call)
+            finally:
+                self._release(w)
         error = reply.get("error")
         text = str(reply.get("text", ""))
         return ExecutionResult(

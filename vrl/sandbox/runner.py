@@ -162,4 +162,5 @@ def run_turn(req: dict, ns: dict, policy: Policy, call_dir: str) -> dict:
         images = find_images(ns, text, before, output_dir)
     except Exception:
         images = []
-    return {"text": text, "error": error, "violation": violation, "images": images}
+    cpu_left = hard - sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # a reused process's budget
+    return {"text": text, "error": error, "violation": violation, "images": images, "cpu_left": cpu_left}

@@ -1,12 +1,14 @@
 """The warm worker: a fork server that never runs model code itself.
 
 Started once per pool slot (inside bwrap, or as a plain process), it imports PIL/numpy/math
-(and cv2 when installed), then serves requests from the host on stdin/stdout. Each call runs in
-a child forked from it (~2 ms: the imports are inherited), which confines itself
-(`confine.py`) before touching the code and is discarded after the call, or, for a persistent
-session, parked until the session's next call. A child that hits a limit, dies or sends garbage
-is killed: the process that ran the code is what gets recycled. The worker enforces wall time
-with SIGKILL and reports `violation`.
+(and cv2 when installed, `preload.py`), then serves requests from the host on stdin/stdout.
+Each call runs in a child forked from it (~2 ms: the imports are inherited), which confines
+itself (`confine.py`) before touching the code. The child is discarded after the call; or, for
+a persistent session, parked until the session's next call; or, with `calls_per_process` > 1,
+kept as the worker's "spare" to serve the next independent calls in the same work dir (a fresh
+namespace per call, no fork). A child that hits a limit, dies or sends garbage is killed: the
+process that ran the code is what gets recycled. The worker enforces wall time with SIGKILL
+and reports `violation`.
 
 Requests: {"op": "exec", "dir", "code", "images", "session"}, {"op": "close", "session"},
 {"op": "ping"}. Replies: {"text", "error", "violation", "images", "reset"} / {"ok": true}.
@@ -19,52 +21,19 @@ import fcntl
 import gc
 import os
 import random
+import select
 import signal
 import sys
 import time
 
 from . import landlock, protocol, seccomp
 from .confine import confine, cpu_hard_limit, prepare
-from .policy import Policy
+from .policy import REUSED_CPU_CALLS, SESSION_CPU_CALLS, Policy
+from .preload import preload
+from .reset import Baseline
 from .runner import run_turn
 
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
-
-
-def preload() -> None:
-    """Import what model code typically uses, single-threaded, and run its common paths once:
-    a child pays ~10x for code its worker never ran (lazy imports, caches, copy-on-write)."""
-    import io
-    import json
-    import math  # noqa: F401
-
-    json.dumps(_failure("warm-up", "none"))
-    compile("x = 1", "<code>", "exec")
-    random.seed(0)
-    try:
-        import numpy
-        from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps  # noqa: F401
-
-        Image.init()  # register every image plugin now, not in the confined child
-        numpy.random.seed(0)
-        img = Image.new("RGB", (64, 48), "white")
-        ImageDraw.Draw(img).line((0, 0, 63, 47), fill=(255, 0, 0), width=2)
-        ImageDraw.Draw(img).text((2, 2), "A", fill=(0, 0, 0))
-        for fmt in ("PNG", "JPEG"):
-            buf = io.BytesIO()
-            img.save(buf, fmt)
-            buf.seek(0)
-            with Image.open(buf) as im:
-                im.crop((8, 8, 40, 40)).resize((64, 64), Image.BICUBIC).convert("L")
-        numpy.asarray(img).mean()
-    except ImportError:
-        pass
-    try:
-        import cv2
-
-        cv2.setNumThreads(0)
-    except ImportError:
-        pass
 
 
 def _reseed() -> None:
@@ -84,19 +53,23 @@ def _vm_bytes() -> int:
 
 
 class Child:
-    """A confined process that runs model code (one call, or one session's calls)."""
+    """A confined process that runs model code: one call, one session's calls (`keep_vars`), or
+    up to `turns` independent calls in one work dir (a fresh namespace each)."""
 
-    def __init__(self, worker: Worker, call_dir: str, persistent: bool) -> None:
+    def __init__(self, worker: Worker, call_dir: str, keep_vars: bool, turns: int) -> None:
         req_r, self.req_w = os.pipe()
         self.res_r, res_w = os.pipe()
-        self.persistent = persistent
+        self.call_dir, self.keep_vars, self.turns = call_dir, keep_vars, turns
+        self.cpu_calls = SESSION_CPU_CALLS if keep_vars else REUSED_CPU_CALLS if turns > 1 else 1
+        self.served = 0
+        self.idle_ticks = -1  # its CPU ticks when it last replied (a reused process must not run idle)
         self.pid = os.fork()
         if self.pid == 0:
             code = 70
             try:
                 os.close(self.req_w)
                 os.close(self.res_r)
-                worker.child_main(call_dir, req_r, res_w, persistent)
+                worker.child_main(call_dir, req_r, res_w, keep_vars, turns, self.cpu_calls)
                 code = 0
             finally:
                 os._exit(code)
@@ -129,75 +102,117 @@ class Worker:
         self.landlock = landlock.abi()
         self.prep = prepare(policy, sc, _vm_bytes())
         self.sessions: dict[str, Child] = {}
+        self.spare: Child | None = None  # a reusable process that served fewer than calls_per_process
         self.dead: list[int] = []  # killed children not reaped yet
 
     def reap(self) -> None:
         while self.dead:
             os.waitpid(self.dead.pop(), 0)
 
-    def child_main(self, call_dir: str, req_r: int, res_w: int, persistent: bool) -> None:
+    def child_main(
+        self, call_dir: str, req_r: int, res_w: int, keep_vars: bool, turns: int, cpu_calls: int
+    ) -> None:
         try:
-            confine(self.policy, self.prep, call_dir, [req_r, res_w])
+            confine(self.policy, self.prep, call_dir, [req_r, res_w], cpu_calls)
         except Exception as e:  # never run code half-confined
             protocol.recv(req_r)
             protocol.send(res_w, _failure(f"sandbox setup failed: {type(e).__name__}: {e}", "setup"))
             return
-        _reseed()
+        baseline = Baseline() if turns > 1 and not keep_vars else None
         ns: dict = {}
-        while True:
+        for turn in range(turns):
             try:
                 req = protocol.recv(req_r)
             except EOFError:
                 return
-            protocol.send(res_w, run_turn(req, ns, self.policy, call_dir))
-            if not persistent:
-                return
+            if not keep_vars:
+                ns = {}
+            if turn == 0 or not keep_vars:
+                _reseed()
+            reply = run_turn(req, ns, self.policy, call_dir)
+            reply["turn"] = req.get("turn")
+            if baseline is not None and not baseline.restore():
+                reply["recycle"] = True
+            protocol.send(res_w, reply)
+
+    def _child_for(self, req: dict, session: str | None) -> Child:
+        """The session's parked process, the spare for this work dir, or a new fork."""
+        if session:
+            child = self.sessions.pop(session, None)
+            return child or Child(self, req["dir"], keep_vars=True, turns=1 << 62)
+        child, self.spare = self.spare, None
+        # A process with a reply pending or CPU used since it replied is still running code
+        # (it forged a reply): drop it.
+        if (
+            child is not None
+            and child.call_dir == req["dir"]
+            and not select.select([child.res_r], [], [], 0)[0]
+            and _cpu_ticks(child.pid) <= child.idle_ticks + 2
+        ):
+            return child
+        if child is not None:  # or the host moved this worker's reuse dir: start over
+            self._drop(child)
+        return Child(self, req["dir"], keep_vars=False, turns=self.policy.calls_per_process)
+
+    def _drop(self, child: Child) -> None:
+        child.discard()
+        self.dead.append(child.pid)
 
     def execute(self, req: dict) -> dict:
         session = req.get("session") if self.policy.persistent else None
-        child = self.sessions.pop(session, None) if session else None
-        if child is None:
-            try:
-                child = Child(self, req["dir"], persistent=session is not None)
-            except OSError as e:
-                return {**_failure(f"could not start the sandboxed process: {e}", "killed"), "reset": False}
+        try:
+            child = self._child_for(req, session)
+        except OSError as e:
+            return {**_failure(f"could not start the sandboxed process: {e}", "killed"), "reset": False}
         deadline = time.monotonic() + self.policy.wall_s
         limit = 4 * self.policy.max_output_bytes + (1 << 20)
-        turn = {"code": req["code"], "images": req.get("images", [])}
+        turn = {"code": req["code"], "images": req.get("images", []), "turn": child.served}
+        cpu_left = 0.0
         try:
             protocol.send_nonblocking(child.req_w, turn, deadline)
-            reply = protocol.recv(child.res_r, deadline, limit)
+            raw = protocol.recv(child.res_r, deadline, limit)
+            if raw.get("turn") != child.served:  # a late reply to an earlier call of a reused process
+                raise protocol.ProtocolError("reply to another call")
             reply = {
-                "text": str(reply.get("text", ""))[: self.policy.max_output_bytes * 2],
-                "error": None if reply.get("error") is None else str(reply["error"]),
-                "violation": None if reply.get("violation") is None else str(reply["violation"]),
-                "images": [str(p) for p in reply.get("images", [])][:16],
+                "text": str(raw.get("text", ""))[: self.policy.max_output_bytes * 2],
+                "error": None if raw.get("error") is None else str(raw["error"]),
+                "violation": None if raw.get("violation") is None else str(raw["violation"]),
+                "images": [str(p) for p in raw.get("images", [])][:16],
             }
+            cpu_left = float(raw.get("cpu_left", 0.0))  # its own claims: a lie only recycles it sooner
+            cpu_left = 0.0 if raw.get("recycle") else cpu_left
         except TimeoutError:
-            child.discard()
-            self.dead.append(child.pid)
+            self._drop(child)
             reply = _failure(f"timeout: the code ran longer than {self.policy.wall_s:g} s", "timeout")
         except (EOFError, OSError):  # died before replying
             status, cpu = child.kill()
-            reply = self._death(status, cpu)
+            reply = self._death(status, cpu, child.cpu_calls)
         except protocol.ProtocolError as e:
-            child.discard()
-            self.dead.append(child.pid)
+            self._drop(child)
             reply = _failure(f"the sandboxed process sent an invalid reply ({e})", "protocol")
+        except (TypeError, ValueError, OverflowError):  # a cpu_left that is not a number
+            self._drop(child)
+            reply = _failure("the sandboxed process sent an invalid reply (cpu_left)", "protocol")
         else:
-            if child.persistent and reply["violation"] is None:
-                self.sessions[session] = child
-                return {**reply, "reset": False}
-            child.discard()
-            self.dead.append(child.pid)
-        if child.persistent and reply["violation"] is not None and reply["error"]:
+            child.served += 1
+            if reply["violation"] is None:
+                if child.keep_vars:
+                    self.sessions[session] = child
+                    return {**reply, "reset": False}
+                if child.served < child.turns and cpu_left >= self.policy.cpu_s + 1:
+                    self.spare = child  # each call must get its full cpu_s (RLIMIT_CPU is cumulative)
+                    child.idle_ticks = _cpu_ticks(child.pid)
+                    return {**reply, "reset": False}
+            self._drop(child)
+        if child.keep_vars and reply["violation"] is not None and reply["error"]:
             reply["error"] += " (the session's variables were reset)"
-        return {**reply, "reset": child.persistent}
+        return {**reply, "reset": child.keep_vars}
 
-    def _death(self, status: int, cpu: float) -> dict:
+    def _death(self, status: int, cpu: float, calls: int) -> dict:
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_hard_limit(self.policy) - 0.5):
+            hard = cpu_hard_limit(self.policy, calls)
+            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= hard - 0.5):
                 return _failure(f"CPU time limit of {self.policy.cpu_s:g} s exceeded", "cpu_time")
             return _failure(f"the process was killed by {signal.Signals(sig).name}", "killed")
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
@@ -227,6 +242,18 @@ class Worker:
                 protocol.send(wfd, {"ok": False, "error": f"unknown op {op!r}"})
         for session in list(self.sessions):
             self.close(session)
+        if self.spare is not None:
+            self.spare.kill()
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a child in clock ticks (readable without ptrace rights); huge if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 1 << 62
 
 
 def _failure(error: str, violation: str) -> dict:
@@ -244,7 +271,7 @@ def main() -> None:
     for fd in (0, 1):
         os.dup2(devnull, fd)
     try:
-        preload()
+        preload(policy.png_compress_level)
         worker = Worker(policy)
         gc.freeze()  # children inherit these objects; the GC then never writes to (copies) them
     except Exception as e:
