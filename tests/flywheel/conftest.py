@@ -5,31 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flywheel_helpers import small_flywheel
 
-from vrl.flywheel import (
-    Deduplicator,
-    Flywheel,
-    ProceduralCreator,
-    ProceduralExtender,
-    RuleChecker,
-    RuleRepairer,
-    TextEncoder,
-)
 from vrl.sandbox import make_sandbox
-
-
-def small_flywheel(**overrides) -> Flywheel:
-    """The `flywheel=procedural` strategy, shrunk so 2 rounds take seconds on CPU."""
-    settings = dict(
-        creator=ProceduralCreator(items_per_combination=2),
-        checker=RuleChecker(),
-        repairer=RuleRepairer(),
-        extender=ProceduralExtender(),
-        dedup=Deduplicator(TextEncoder(None)),
-        combinations_per_round=16,
-        workers=2,
-    )
-    return Flywheel(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,7 @@ def test_every_trajectory_step_reproduces_its_stored_image(two_rounds, sandbox):
 
 
 def test_resume_continues_at_round_granularity_without_duplicates(two_rounds, sandbox, tmp_path):
-    from conftest import small_flywheel
+    from flywheel_helpers import small_flywheel
 
     work, _ = two_rounds
     resumed = tmp_path / "resumed"
