@@ -7,7 +7,7 @@
 3. N = min(both) training items from each, the same SFT budget (`--sft-steps`) and seed, then eval on
    the procedural hold-out (`stages=[sft,eval] products.train_data=<dir>`).
 
-    python scripts/flywheel_growth.py --out experiments/flywheel_growth          # ~35 min on 2 shared CPU cores
+    python scripts/flywheel_growth.py --out experiments/flywheel_growth          # 1,500 SFT steps per arm
 
 Writes `<out>/results.json`, `<out>/results.md` and `<out>/growth.png` (copied from the run).
 """
@@ -74,7 +74,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed-items-per-combination", type=int, default=40)
-    parser.add_argument("--sft-steps", type=int, default=250)
+    parser.add_argument("--sft-steps", type=int, default=1500)  # 250 is too short to read images (README)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="SFT/eval seeds per arm")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
