@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Sequence
 
 from vrl.errors import ConfigError
 
 from ..schema import IMAGE_PLACEHOLDER, Sample, Skipped
 from .base import MIN_IMAGE_SIZE
-from .registry import HOLDOUT_SEED_START, TASK_FAMILIES, generate, get_family
+from .registry import TASK_FAMILIES, generate, get_family
+from .seed_range import check_seed_range, seed_range
 
 
 class ProceduralSource:
@@ -48,30 +48,13 @@ class ProceduralSource:
             )
         for family in self.families:
             get_family(family)
-        if num_samples is not None and num_samples < 0:
-            raise ConfigError(
-                f"num_samples: {num_samples} is negative; use a count >= 0 or null for unlimited"
-            )
-        if seed_start < 0:
-            raise ConfigError(f"seed_start: {seed_start} is negative; seeds start at 0")
+        check_seed_range(seed_start, num_samples, holdout)
         if image_size < MIN_IMAGE_SIZE:
             raise ConfigError(
                 f"image_size: {image_size} is too small to see the objects; use >= {MIN_IMAGE_SIZE}"
             )
         if weight < 0:
             raise ConfigError(f"weight: {weight} is negative; use a relative share >= 0")
-        if holdout and seed_start < HOLDOUT_SEED_START:
-            raise ConfigError(
-                f"seed_start: {seed_start} is below the hold-out range of a holdout source; "
-                f"use seed_start >= {HOLDOUT_SEED_START}"
-            )
-        if not holdout:
-            end = (seed_start + num_samples) if num_samples is not None else seed_start
-            if end > HOLDOUT_SEED_START or seed_start >= HOLDOUT_SEED_START:
-                raise ConfigError(
-                    f"seed_start/num_samples: training seeds [{seed_start}, {end}) reach the hold-out range "
-                    f"(>= {HOLDOUT_SEED_START}); lower them, or set holdout: true for an evaluation source"
-                )
         self.num_samples = num_samples
         self.seed_start = seed_start
         self.image_size = image_size
@@ -80,11 +63,7 @@ class ProceduralSource:
 
     def seeds(self) -> Iterable[int]:
         """The seeds this source reads, in order (a `range`, or endless for an unlimited hold-out source)."""
-        if self.num_samples is not None:
-            return range(self.seed_start, self.seed_start + self.num_samples)
-        if self.holdout:
-            return itertools.count(self.seed_start)
-        return range(self.seed_start, HOLDOUT_SEED_START)
+        return seed_range(self.seed_start, self.num_samples, self.holdout)
 
     def iter_samples(self) -> Iterator[Sample | Skipped]:
         for seed in self.seeds():
