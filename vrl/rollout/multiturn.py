@@ -13,8 +13,8 @@ It wraps any engine with the `RolloutEngine` API and keeps that API (`generate`,
 builds it when `tool` is set. The first round is `engine.rollout` (batched, n per prompt),
 later rounds `engine.continue_fn` on the shadow trajectory "prompt := prompt + response so far,
 images := all images so far". Simplifications, stated:
-- Greedy decoding (temperature 0: eval, ATS code) is sampling at `GREEDY_TEMPERATURE`, since
-  the engines' continuation path always samples.
+- Greedy decoding for eval (temperature 0) samples its first round at `GREEDY_TEMPERATURE`,
+  since `engine.rollout` only samples; continuations (later rounds, ATS code) are exactly greedy.
 - Old log-probs of ATS code tokens are computed at the policy temperature like every other
   token (the ratio then compares against a distribution sharper than the sampler's).
 - A segment's tokens are kept up to the one that completes a stop string (as HF and vLLM stop).
@@ -206,7 +206,7 @@ class MultiTurnRollout:
                     break
                 for kind, fn, temp, stops in (
                     ("text", continue_text, temperature, text_stops),
-                    ("code", continue_code, max(self.code_temperature, GREEDY_TEMPERATURE), code_stops),
+                    ("code", continue_code, self.code_temperature, code_stops),
                 ):
                     group = [r for r in active if r.kind == kind]
                     if not group:
