@@ -9,16 +9,9 @@ Sizes are in pixels of a 56 px image, like vrl's procedural families (objects >=
 
 from __future__ import annotations
 
-PALETTE = {
-    "red": (220, 38, 38),
-    "green": (34, 160, 60),
-    "blue": (37, 99, 235),
-    "yellow": (234, 196, 20),
-    "purple": (147, 51, 234),
-    "orange": (249, 115, 22),
-}
-COLORS = tuple(PALETTE)
-SHAPES = ("circle", "square", "triangle", "star")
+from vrl.data.procedural.base import COLORS, PALETTE, SHAPES  # noqa: F401  (re-exported to templates)
+
+# The procedural families' colours and shapes, so flywheel items speak the hold-out's vocabulary.
 LETTERS = ("A", "B", "C", "D", "E", "F")
 
 HEADER = """import json, math, random
