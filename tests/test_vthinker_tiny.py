@@ -23,6 +23,7 @@ STAGES = [
     "sft_flywheel",
     "data_interaction",
     "sft_interaction",
+    "rl",
     "eval",
 ]
 SHRINK = [
@@ -43,6 +44,10 @@ SHRINK = [
     "stage.sft_interaction.max_steps=2",
     "stage.sft_perception.batch_size=4",
     "stage.sft_interaction.batch_size=4",
+    "stage.rl.max_steps=2",
+    "stage.rl.prompts_per_step=2",
+    "stage.rl.group_size=2",
+    "stage.rl.max_new_tokens=12",
     "benchmark.zoom_count_holdout.num_samples=6",
     "stage.eval.max_new_tokens=12",
 ]
@@ -57,6 +62,14 @@ def test_experiment_composes_with_two_data_and_two_sft_stages():
     assert cfg.stage.sft_interaction.dataset == cfg.stage.data_interaction.train_product
     assert cfg.stage.data_perception.train_product != cfg.stage.data_interaction.train_product
     assert cfg.objective == "eval/zoom_count_holdout/accuracy"
+    assert cfg.tool._target_ == "vrl.rollout.multiturn.MultiTurnRollout" and cfg.sandbox.backend == "auto"
+    assert cfg.stage.rl.dataset == cfg.stage.data_interaction.train_product
+    assert list(cfg.reward.weights) == ["format", "accuracy", "consistency", "code_exec"]
+    # the same-budget baseline of experiments/thinking_with_images: only the tool differs
+    baseline = compose(["+experiment=vthinker_tiny", "tool=none", "data.interaction.variant=direct"])
+    check_targets(baseline)
+    assert not baseline.tool and baseline.data.interaction.variant == "direct"
+    assert baseline.stage == cfg.stage and baseline.reward == cfg.reward
 
 
 def test_data_stage_names_unknown_sources(tmp_path):
@@ -112,3 +125,11 @@ def test_vthinker_tiny_runs_end_to_end(tmp_path):
     items = (run_dir / "eval" / "zoom_count_holdout" / "items.jsonl").read_text().splitlines()
     assert len(items) == 6
     assert "eval/zoom_count_holdout/accuracy" in done["eval"]["metrics"]
+    # GRPO and eval ran through the multi-turn tool loop (the 2-step model rarely calls it; the
+    # trained one does: experiments/thinking_with_images)
+    assert done["rl"]["products"]["model"] == str(run_dir / "rl" / "model")
+    assert f"stage rl: loading model from {run_dir / 'sft_interaction' / 'model'}" in log
+    header = (run_dir / "rl" / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"tool/traj_with_call_frac", "tool/error_rate", "reward/code_exec/mean"} <= set(header)
+    for key in ("tool/traj_with_call_pct", "tool/error_pct", "tool/calls_per_item"):
+        assert f"eval/zoom_count_holdout/{key}" in done["eval"]["metrics"]

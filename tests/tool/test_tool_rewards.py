@@ -39,6 +39,11 @@ def test_consistency_rule_judge_and_fallback():
     tool = "<think>count<sandbox_output>3</sandbox_output> I see four</think><answer>3</answer>"
     assert consistency_reward([agree, differ, tool, "no answer"]) == [1.0, 0.0, 0.0, 0.0]
     assert "sandbox_output" not in reasoning_tail(tool)
+    # a code call's digits are not a conclusion: "box[3]" must not make the answer 3 consistent
+    code = "<think>zoom in</think><code>\n```python\nbox = (0, 0, 2, 3)\n```\n</code><sandbox_output>x</sandbox_output>"
+    zoom = '<tool_call>{"bbox_2d": [1, 2, 3, 4]}</tool_call>'
+    assert consistency_reward([code + "<answer>3</answer>", zoom + "<answer>3</answer>"]) == [0.0, 0.0]
+    assert "box" not in reasoning_tail(code + "<answer>3</answer>")
     judge = _Judge([False, None])  # a None verdict falls back to the rule
     assert consistency_reward([agree, agree], judge=judge) == [0.0, 1.0]
     assert judge.requests[0].extracted == "3" and "two plus one is 3" in judge.requests[0].gold

@@ -1,11 +1,12 @@
 """V-Thinker's consistency reward: does the reasoning's conclusion agree with the final answer?
 
 The reasoning tail is the last `tail_chars` of the text before the final `<answer>` (or
-`\\boxed{}`), tool results removed. A judge (`vrl.benchmark.judge.OpenAIJudge`, or any
-object with `judge_many(requests) -> [bool | None]`) decides with the benchmark answer prompt
-(tail as the reference, answer as the model's); when there is no judge or it gives no verdict,
-the rule decides: the normalised answer occurs in the tail, or the tail's last number equals it.
-1.0 consistent, 0.0 not or no answer.
+`\\boxed{}`), tool calls and tool results removed: a call's code (`box[3]`, `2 * w`) is not a
+conclusion, and its digits would make every answer they contain "consistent". A judge
+(`vrl.benchmark.judge.OpenAIJudge`, or any object with `judge_many(requests) -> [bool | None]`)
+decides with the benchmark answer prompt (tail as the reference, answer as the model's); when
+there is no judge or it gives no verdict, the rule decides: the normalised answer occurs in the
+tail, or the tail's last number equals it. 1.0 consistent, 0.0 not or no answer.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from typing import Any
 from vrl.benchmark.equivalence import is_equivalent
 from vrl.reward.accuracy import extract_answer
 
-_TOOL_OUTPUT = re.compile(r"<(sandbox_output|tool_response)>.*?</\1>", re.DOTALL)
+_TOOL_TEXT = re.compile(r"<(sandbox_output|tool_response|code|tool_call)>.*?</\1>", re.DOTALL)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 QUESTION = "Does the reasoning's conclusion (the standard answer) state the same result as the final answer?"
 
 
 def reasoning_tail(text: str, tail_chars: int = 300) -> str:
-    """The last `tail_chars` characters before the final answer, tool results removed."""
+    """The last `tail_chars` characters before the final answer, tool calls and results removed."""
     cut = max(text.rfind("<answer>"), text.rfind("\\boxed"))
     before = text[:cut] if cut >= 0 else text
-    return _TOOL_OUTPUT.sub(" ", before)[-tail_chars:]
+    return _TOOL_TEXT.sub(" ", before)[-tail_chars:]
 
 
 def _norm(text: str) -> str:

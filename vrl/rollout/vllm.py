@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+VLLM_MIN_TEMPERATURE = 1e-2  # vllm.sampling_params._MAX_TEMP (0.32.0): the lowest it samples at
+
 
 class VLLMRolloutEngine:
     """Generation with a colocated `vllm.LLM` (same contract as `HFRolloutEngine.generate`).
@@ -54,7 +56,8 @@ class VLLMRolloutEngine:
         batch_size: prompts per `LLM.generate` call (vLLM batches internally; this bounds
             how many images are decoded at once).
         max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop: sampling
-            defaults, as in `HFRolloutEngine` (temperature 0 = greedy, top_k 0 = off).
+            defaults, as in `HFRolloutEngine` (temperature 0 = greedy, top_k 0 = off; below
+            0.01, where vLLM cannot sample, greedy too).
         seed: vLLM's sampling seed (reproducible samples for the same prompts).
         engine_kwargs: any other `vllm.LLM` argument (e.g. `limit_mm_per_prompt`,
             `mm_processor_kwargs`), passed through unchanged.
@@ -294,7 +297,9 @@ class VLLMRolloutEngine:
         """`vllm.SamplingParams` for `n` samples per prompt with the merged settings."""
         from vllm import SamplingParams
 
-        greedy = settings["temperature"] <= 0
+        # vLLM raises any temperature in (0, 0.01) to 0.01 and samples; below that, greedy is the
+        # closer reading (MultiTurnRollout asks 1e-5 for greedy: at 0.01 vLLM would sample).
+        greedy = settings["temperature"] < VLLM_MIN_TEMPERATURE
         return SamplingParams(
             n=n,
             max_tokens=int(settings["max_new_tokens"]),

@@ -74,9 +74,11 @@ class EvalStage:
                         self.max_new_tokens, sampling.get("max_new_tokens", 1 << 30)
                     )
                 batch_size = getattr(engine, "batch_size", 16)
+                tools = _ToolTally()
                 for i in range(0, len(todo), batch_size):
                     batch = todo[i : i + batch_size]
                     responses = engine.generate(loaded.model, loaded.processor, batch, **sampling)
+                    tools.add(getattr(engine, "last_stats", {}), len(batch))
                     with cache.open("a") as handle:
                         for sample, response in zip(batch, responses):
                             record = _score_record(benchmark, sample, response)
@@ -89,6 +91,7 @@ class EvalStage:
                 bench_metrics = benchmark.metrics(scored)
                 bench_metrics["items"] = float(len(scored))
                 bench_metrics["skipped"] = float(sum(skipped.values()))
+                bench_metrics.update(tools.metrics())
                 (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
                 _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
                 metrics.update({f"eval/{name}/{k}": v for k, v in bench_metrics.items()})
@@ -139,6 +142,33 @@ class EvalStage:
                     columns=["id", "question", "gold", "extracted", "response", "image"],
                     data=data,
                 )
+
+
+class _ToolTally:
+    """Tool use over the items a tool-using engine generated in this process (`tool_metrics`
+    of each batch, re-weighted by its size); nothing for an engine without tools or when every
+    item came from the cache."""
+
+    def __init__(self) -> None:
+        self.items = self.calls = self.errors = self.with_call = 0.0
+
+    def add(self, stats: dict[str, float], items: int) -> None:
+        if "tool/calls_per_traj" not in stats:
+            return
+        calls = stats["tool/calls_per_traj"] * items
+        self.items += items
+        self.calls += calls
+        self.errors += stats["tool/error_rate"] * calls
+        self.with_call += stats["tool/traj_with_call_frac"] * items
+
+    def metrics(self) -> dict[str, float]:
+        if not self.items:
+            return {}
+        return {
+            "tool/traj_with_call_pct": 100 * self.with_call / self.items,
+            "tool/calls_per_item": self.calls / self.items,
+            "tool/error_pct": 100 * self.errors / self.calls if self.calls else 0.0,
+        }
 
 
 def _score_record(benchmark: Any, sample: Sample, response: str) -> dict[str, Any]:

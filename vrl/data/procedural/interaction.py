@@ -1,11 +1,12 @@
 """interaction: "How many circles are in the top-left quadrant?" on an image too coarse to count without zooming.
 
-The image is 224 px with circles of radius 8-9.5 px in four quadrants (grey midlines), plus
-a few squares as distractors. The tiny VLM sees at most 112 x 112 px (`max_pixels` of
-`conf/model/tiny_qwen2_5_vl.yaml`, 14 px patches), so the full view shrinks every object to
-~4 px, below what it resolves (count at 5 px stays at chance); the zoomed quadrant is 112 px of
-real pixels, objects at 8-9.5 px, which it learns. Difficulty: 1 + (target count >= 3) + (squares
-in the target quadrant).
+The image is 224 px with 0-4 circles (radius 15-17 px) in each of four quadrants (grey
+midlines; the asked quadrant has 1-4). The tiny VLM sees at most 112 x 112 px (`max_pixels` of
+`conf/model/tiny_qwen2_5_vl.yaml`, 14 px patches, 16 image tokens), so the full view halves
+every circle to a radius of ~8 px, and the zoomed quadrant shows them at 15-17 px. With 600 SFT
+steps on 4,000 items (`scripts/zoom_learnability.py`), counting the zoomed quadrant is learned
+and counting one quadrant of the full view stays at the answer prior
+(experiments/thinking_with_images). Difficulty: 1 for 1-2 circles, 2 for 3, 3 for 4.
 
 Two variants of each problem, same prompt: `tool` (V-Thinker / Thyme trajectory) carries a
 multi-segment `Sample.response`: trainable `<think>..</think><code>```python ..```</code>`, the
@@ -34,6 +35,7 @@ from .seed_range import check_seed_range, seed_range
 BASE_SIZE = 224  # twice the tiny model's largest input side: objects halve in the full view
 MIN_SIZE = 112
 MAX_COUNT = 4
+RADIUS = (15.0, 17.0)  # circle radius range in px at 224 px (scales with image_size)
 QUADRANTS = {  # name -> (column, row) and the crop box the code writes, in terms of w, h
     "top-left": ((0, 0), "(0, 0, w // 2, h // 2)"),
     "top-right": ((1, 0), "(w // 2, 0, w, h // 2)"),
@@ -78,26 +80,21 @@ def draw(rng: random.Random, size: int) -> dict[str, Any]:
     objects: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     for name, ((col, row), _) in QUADRANTS.items():
-        target = name == quadrant
-        circles = rng.randint(1, MAX_COUNT) if target else rng.randint(0, MAX_COUNT)
-        squares = rng.randint(0, 2) if target else rng.randint(0, 1)
-        kinds = ["circle"] * circles + ["square"] * squares
-        radii = [rng.uniform(8.0, 9.5) * s for _ in kinds]
-        centres = place_apart(rng, half, radii, gap=3.0 * s)
-        for kind, r, (x, y) in zip(kinds, radii, centres):
+        circles = rng.randint(1, MAX_COUNT) if name == quadrant else rng.randint(0, MAX_COUNT)
+        radii = [rng.uniform(*RADIUS) * s for _ in range(circles)]
+        for r, (x, y) in zip(radii, place_apart(rng, half, radii, gap=3.0 * s)):
             color = rng.choice(tuple(PALETTE))
             x, y = x + col * half, y + row * half
-            draw_shape(pen, kind, x, y, r, PALETTE[color])
+            draw_shape(pen, "circle", x, y, r, PALETTE[color])
             objects.append(
-                {"shape": kind, "color": color, "x": round(x, 1), "y": round(y, 1), "quadrant": name}
+                {"shape": "circle", "color": color, "x": round(x, 1), "y": round(y, 1), "quadrant": name}
             )
         counts[name] = circles
-    squares_in_target = sum(o["shape"] == "square" and o["quadrant"] == quadrant for o in objects)
     return {
         "image": image,
         "quadrant": quadrant,
         "answer": str(counts[quadrant]),
-        "difficulty": 1 + int(counts[quadrant] >= 3) + int(squares_in_target > 0),
+        "difficulty": {1: 1, 2: 1, 3: 2}.get(counts[quadrant], 3),
         "counts": counts,
         "objects": objects,
     }
