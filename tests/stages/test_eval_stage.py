@@ -32,3 +32,18 @@ def test_eval_resumes_from_its_item_cache(tmp_path):
     assert result.metrics["eval/procedural_holdout/items"] == 6
     assert "procedural_holdout | accuracy" in (tmp_path / "eval" / "summary.md").read_text()
     assert (tmp_path / "plots" / "eval_procedural_holdout.png").exists()
+
+
+def test_tool_tally_weights_each_batch_by_its_size():
+    from vrl.stages.eval import _ToolTally
+
+    tally = _ToolTally()
+    assert tally.metrics() == {}, "no tool metrics for an engine without tools"
+    tally.add({}, 8)  # a batch from an engine without tools counts for nothing
+    # 4 items, 1 call each, 1 of the 4 calls failed; then 2 items, neither called the tool
+    tally.add({"tool/calls_per_traj": 1.0, "tool/error_rate": 0.25, "tool/traj_with_call_frac": 1.0}, 4)
+    tally.add({"tool/calls_per_traj": 0.0, "tool/error_rate": 0.0, "tool/traj_with_call_frac": 0.0}, 2)
+    metrics = tally.metrics()
+    assert metrics["tool/traj_with_call_pct"] == 100 * 4 / 6
+    assert metrics["tool/calls_per_item"] == 4 / 6
+    assert metrics["tool/error_pct"] == 25.0
