@@ -217,7 +217,7 @@ class RLModule(L.LightningModule):
             **self._rollout_metrics(trajectories, rewards, scored.valid),
             **{k: float(v) for k, v in scored.stats.items()},
             **rethink_stats,
-            **getattr(self.engine, "last_stats", {}),  # tool/... of a multi-turn rollout
+            **self.engine.last_stats,  # tool/... of a multi-turn rollout
         }
 
     # -- pieces of the step ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ class HFRolloutEngine:
         stop: list[str] | None = None,
     ) -> None:
         self.batch_size = batch_size
+        self.last_stats: dict[str, float] = {}  # a single-turn engine has nothing of its own to report
         self.defaults = {
             "max_new_tokens": max_new_tokens,
             "temperature": temperature,

@@ -94,6 +94,7 @@ class VLLMRolloutEngine:
             **_plain(engine_kwargs or {}),
         }
         self.batch_size = int(batch_size)
+        self.last_stats: dict[str, float] = {}  # a single-turn engine has nothing of its own to report
         self.defaults = {
             "max_new_tokens": max_new_tokens,
             "temperature": temperature,

@@ -78,7 +78,7 @@ class EvalStage:
                 for i in range(0, len(todo), batch_size):
                     batch = todo[i : i + batch_size]
                     responses = engine.generate(loaded.model, loaded.processor, batch, **sampling)
-                    tools.add(getattr(engine, "last_stats", {}), len(batch))
+                    tools.add(engine.last_stats, len(batch))
                     with cache.open("a") as handle:
                         for sample, response in zip(batch, responses):
                             record = _score_record(benchmark, sample, response)
