@@ -94,7 +94,8 @@ class CodeTool:
             paths = []
             for i, image in enumerate(ordered):
                 path = Path(scratch) / f"image_{i}.png"
-                image.convert("RGB").save(path)
+                # lossless either way; zlib level 1 encodes ~1.7x faster than PIL's default 6
+                image.convert("RGB").save(path, compress_level=1)
                 paths.append(path)
             result = sandbox.execute(code, paths, session_id)
         if result.error is not None:
