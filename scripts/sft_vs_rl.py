@@ -13,39 +13,16 @@ Writes results.md (table, per-family accuracy, seconds per stage) and accuracy.p
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from vrl_runs import REPO, run_vrl, stage
+from vrl_runs import eval_metrics as benchmark_metrics
+
 BENCH = "procedural_holdout"
 
 
-def run_vrl(run_dir: Path, overrides: list[str]) -> float:
-    """One `python -m vrl` process; returns its wall seconds. Reuses a finished run dir."""
-    command = [
-        sys.executable,
-        "-m",
-        "vrl",
-        f"hydra.run.dir={run_dir}",
-        "trainer.enable_progress_bar=false",
-        *overrides,
-    ]
-    print("$", " ".join(command[1:]), flush=True)
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True)
-    return time.perf_counter() - start
-
-
-def stage(run_dir: Path, name: str) -> dict:
-    return json.loads((run_dir / name / "DONE.json").read_text())
-
-
 def eval_metrics(run_dir: Path) -> dict[str, float]:
-    prefix = f"eval/{BENCH}/"
-    return {k[len(prefix) :]: v for k, v in stage(run_dir, "eval")["metrics"].items() if k.startswith(prefix)}
+    return benchmark_metrics(run_dir, BENCH)
 
 
 def main() -> None:

@@ -21,54 +21,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from vrl_runs import REPO, eval_metrics, run_vrl, stage, stage_seconds
+
 BENCH = "zoom_count_holdout"
-STAGES = (  # vthinker_tiny's stages, in order
-    "data_perception",
-    "sft_perception",
-    "flywheel",
-    "sft_flywheel",
-    "data_interaction",
-    "sft_interaction",
-    "rl",
-    "eval",
-)
+EXPERIMENT = "+experiment=vthinker_tiny"
 ARMS = {  # name -> overrides on top of +experiment=vthinker_tiny
     "with tool": [],
     "without tool": ["tool=none", "data.interaction.variant=direct"],
 }
-
-
-def run_vrl(run_dir: Path, overrides: list[str]) -> float:
-    """One `python -m vrl +experiment=vthinker_tiny` process; its wall seconds (a finished run dir is reused)."""
-    command = [
-        sys.executable,
-        "-m",
-        "vrl",
-        "+experiment=vthinker_tiny",
-        f"hydra.run.dir={run_dir}",
-        "trainer.enable_progress_bar=false",
-        *overrides,
-    ]
-    print("$", " ".join(command[1:]), flush=True)
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True)
-    return time.perf_counter() - start
-
-
-def done(run_dir: Path, stage: str) -> dict:
-    return json.loads((run_dir / stage / "DONE.json").read_text())
-
-
-def eval_metrics(run_dir: Path) -> dict[str, float]:
-    prefix = f"eval/{BENCH}/"
-    return {k[len(prefix) :]: v for k, v in done(run_dir, "eval")["metrics"].items() if k.startswith(prefix)}
 
 
 def rl_curves(run_dir: Path) -> list[dict[str, float]]:
@@ -88,6 +50,18 @@ def mean(rows: list[dict[str, float]], key: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def collect(arm: str, run_dir: Path, after_sft: dict[str, float]) -> dict:
+    """One row of the report: the run's final eval, its RL curves and stage seconds."""
+    return {
+        "arm": arm,
+        "after_sft": after_sft,
+        "after_rl": eval_metrics(run_dir, BENCH),
+        "curves": rl_curves(run_dir),
+        "seconds": stage_seconds(run_dir),
+        "rl_steps": int(stage(run_dir, "rl")["metrics"].get("rl/steps", 0)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=REPO / "experiments" / "thinking_with_images")
@@ -95,73 +69,32 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    work, extra = args.work_dir, args.overrides
     results = []
     for arm, arm_overrides in ARMS.items():
-        run_dir = args.work_dir / arm.replace(" ", "_")
-        overrides = [*arm_overrides, *args.overrides]
-        wall = run_vrl(run_dir, overrides)
-        sft_dir = args.work_dir / (arm.replace(" ", "_") + "_sft_checkpoint")
-        run_vrl(sft_dir, [*overrides, "stages=[eval]", f"products.model={run_dir}/sft_interaction/model"])
-        seconds = {
-            name: done(run_dir, name)["seconds"] for name in STAGES if (run_dir / name / "DONE.json").exists()
-        }
-        results.append(
-            {
-                "arm": arm,
-                "after_sft": eval_metrics(sft_dir),
-                "after_rl": eval_metrics(run_dir),
-                "curves": rl_curves(run_dir),
-                "wall": wall,
-                "seconds": seconds,
-                "rl_steps": int(done(run_dir, "rl")["metrics"].get("rl/steps", 0)),
-                "sft_steps": int(done(run_dir, "sft_interaction")["metrics"]["sft_interaction/steps"]),
-            }
-        )
-    tool_dir = args.work_dir / "with_tool"
+        run_dir, sft_dir = work / arm.replace(" ", "_"), work / (arm.replace(" ", "_") + "_sft_checkpoint")
+        run_vrl(run_dir, [EXPERIMENT, *arm_overrides, *extra])
+        model = f"products.model={run_dir}/sft_interaction/model"
+        run_vrl(sft_dir, [EXPERIMENT, *arm_overrides, *extra, "stages=[eval]", model])
+        results.append(collect(arm, run_dir, eval_metrics(sft_dir, BENCH)))
+
+    tool_dir, plain_dir = work / "with_tool", work / "without_tool"
     tool, plain = results
-    per_step = plain["seconds"]["sft_interaction"] / plain["sft_steps"]
+    sft_steps = stage(plain_dir, "sft_interaction")["metrics"]["sft_interaction/steps"]
+    per_step = plain["seconds"]["sft_interaction"] / sft_steps
     budget = tool["seconds"]["sft_interaction"] + tool["seconds"]["rl"] - plain["seconds"]["rl"]
     equal_steps = round(budget / per_step)
-    equal_dir = args.work_dir / "without_tool_equal_time"
-    wall = run_vrl(
-        equal_dir, [*ARMS["without tool"], *args.overrides, f"stage.sft_interaction.max_steps={equal_steps}"]
-    )
-    results.append(
-        {
-            "arm": f"without tool, same wall time ({equal_steps} SFT steps)",
-            "after_sft": {},
-            "after_rl": eval_metrics(equal_dir),
-            "curves": rl_curves(equal_dir),
-            "wall": wall,
-            "seconds": {
-                n: done(equal_dir, n)["seconds"] for n in STAGES if (equal_dir / n / "DONE.json").exists()
-            },
-            "rl_steps": int(done(equal_dir, "rl")["metrics"].get("rl/steps", 0)),
-        }
-    )
-    full_dir = args.work_dir / "with_tool_top_p_1"
-    wall = run_vrl(
-        full_dir,
-        [
-            *args.overrides,
-            "stages=[rl,eval]",
-            "stage.rl.top_p=1.0",
-            f"products.model={tool_dir}/sft_interaction/model",
-            f"+products.interaction_train={tool_dir}/data_interaction/train",
-        ],
-    )
-    results.append(
-        {
-            "arm": "with tool, GRPO at top_p 1.0",
-            "after_sft": results[0]["after_sft"],
-            "after_rl": eval_metrics(full_dir),
-            "curves": rl_curves(full_dir),
-            "wall": wall,
-            "seconds": {name: done(full_dir, name)["seconds"] for name in ("rl", "eval")},
-            "rl_steps": int(done(full_dir, "rl")["metrics"].get("rl/steps", 0)),
-        }
-    )
-    write_report(args.out_dir, results, args.overrides)
+    equal_dir = work / "without_tool_equal_time"
+    steps = f"stage.sft_interaction.max_steps={equal_steps}"
+    run_vrl(equal_dir, [EXPERIMENT, *ARMS["without tool"], *extra, steps])
+    results.append(collect(f"without tool, same wall time ({equal_steps} SFT steps)", equal_dir, {}))
+
+    full_dir = work / "with_tool_top_p_1"
+    start = [f"products.model={tool_dir}/sft_interaction/model"]
+    start.append(f"+products.interaction_train={tool_dir}/data_interaction/train")
+    run_vrl(full_dir, [EXPERIMENT, *extra, "stages=[rl,eval]", "stage.rl.top_p=1.0", *start])
+    results.append(collect("with tool, GRPO at top_p 1.0", full_dir, tool["after_sft"]))
+    write_report(args.out_dir, results, extra)
 
 
 def write_report(out: Path, results: list[dict], overrides: list[str]) -> None:
@@ -202,7 +135,7 @@ def write_report(out: Path, results: list[dict], overrides: list[str]) -> None:
             f"| {r['arm']} | {r['rl_steps']} | {100 * (first or 0):.1f} | {100 * (last or 0):.1f} | "
             f"{100 * (call or 0):.1f} | {100 * (err or 0):.2f} | {per_call or 0:.2f} | {step_s or 0:.1f} |"
         )
-    names = [n for n in STAGES if any(n in r["seconds"] for r in results)]
+    names = list(dict.fromkeys(n for r in results for n in r["seconds"]))
     lines += ["", "Seconds per stage:", "", "| arm | " + " | ".join(names) + " |"]
     lines.append("|---|" + "---:|" * len(names))
     for r in results:
