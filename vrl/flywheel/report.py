@@ -28,31 +28,9 @@ def rounds_table(stats: list[dict[str, Any]]) -> str:
         row["acceptance"] = f"{100 * s['accepted'] / max(1, s['candidates'] + s['extension_candidates']):.1f}"
         lines.append("| " + " | ".join(str(row[k]) for k, _ in COLUMNS) + " |")
     reasons = sorted({r for s in stats for r in s["rejected"]})
-    if reasons:
-        lines += [
-            "",
-            "Rejected by reason:",
-            "",
-            "| round | " + " | ".join(reasons) + " |",
-            "|" + "---:|" * (len(reasons) + 1),
-        ]
-        lines += [
-            f"| {s['round']} | " + " | ".join(str(s["rejected"].get(r, 0)) for r in reasons) + " |"
-            for s in stats
-        ]
+    lines += _per_round_table("Rejected by reason:", stats, "rejected", reasons)
     levels = sorted({d for s in stats for d in s["difficulty"]}, key=int)
-    if levels:
-        lines += [
-            "",
-            "Accepted items by difficulty:",
-            "",
-            "| round | " + " | ".join(levels) + " |",
-            "|" + "---:|" * (len(levels) + 1),
-        ]
-        lines += [
-            f"| {s['round']} | " + " | ".join(str(s["difficulty"].get(d, 0)) for d in levels) + " |"
-            for s in stats
-        ]
+    lines += _per_round_table("Accepted items by difficulty:", stats, "difficulty", levels)
     return "\n".join(lines)
 
 
@@ -101,3 +79,13 @@ def write_report(stats: list[dict[str, Any]], out_dir: Path, seed_pools: tuple[i
     )
     (out_dir / "report.md").write_text(text)
     return out_dir / "report.md"
+
+
+def _per_round_table(title: str, stats: list[dict[str, Any]], field: str, columns: list[str]) -> list[str]:
+    """Markdown lines of a round x column table of the counts in `stats[i][field]`; none if no columns."""
+    if not columns:
+        return []
+    header = ["", title, "", "| round | " + " | ".join(columns) + " |", "|" + "---:|" * (len(columns) + 1)]
+    return header + [
+        f"| {s['round']} | " + " | ".join(str(s[field].get(c, 0)) for c in columns) + " |" for s in stats
+    ]
