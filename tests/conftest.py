@@ -16,3 +16,13 @@ def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     result = run_vrl(["debug=smoke", f"hydra.run.dir={run_dir}"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
     return run_dir, result
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One real sandbox (the strongest backend here, one-shot calls) for tests that just run code."""
+    from vrl.sandbox import make_sandbox
+
+    box = make_sandbox(backend="auto", workers=2)
+    yield box
+    box.close()

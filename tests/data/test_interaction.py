@@ -19,16 +19,8 @@ from vrl.data.procedural.interaction import (
 )
 from vrl.data.schema import IMAGE_PLACEHOLDER, Sample, Skipped
 from vrl.errors import ConfigError
-from vrl.sandbox import make_sandbox
 
 SEEDS = range(60)
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    box = make_sandbox(backend="auto", workers=1)
-    yield box
-    box.close()
 
 
 @pytest.fixture(scope="module")

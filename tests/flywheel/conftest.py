@@ -7,15 +7,6 @@ from pathlib import Path
 import pytest
 from flywheel_helpers import small_flywheel
 
-from vrl.sandbox import make_sandbox
-
-
-@pytest.fixture(scope="session")
-def sandbox():
-    box = make_sandbox(backend="auto", workers=2)
-    yield box
-    box.close()
-
 
 @pytest.fixture(scope="session")
 def two_rounds(tmp_path_factory, sandbox) -> tuple[Path, list[dict]]:
