@@ -59,3 +59,16 @@ def test_continue_fn_generates_after_prompt_plus_prefix(tiny, samples):
     for out in outs:
         assert 1 <= len(out.token_ids) <= 6
         assert out.finished == (out.token_ids[-1] in eos_token_ids(model, processor))
+
+
+def test_rollout_at_temperature_zero_is_greedy_only_without_log_probs(tiny, samples):
+    """Eval's multi-turn loop rolls out greedily (no log-probs); an RL rollout must sample."""
+    import pytest
+
+    model, processor = tiny.model, tiny.processor
+    engine = HFRolloutEngine(batch_size=2, max_new_tokens=8)
+    greedy = engine.rollout(model, processor, samples[:2], n=1, temperature=0.0, with_log_probs=False)
+    assert [t.text for t in greedy] == engine.generate(model, processor, samples[:2], temperature=0.0)
+    assert all(t.old_log_probs is None for t in greedy)
+    with pytest.raises(ValueError, match="must sample"):
+        engine.rollout(model, processor, samples[:2], n=1, temperature=0.0)

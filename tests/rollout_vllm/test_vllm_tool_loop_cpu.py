@@ -96,8 +96,6 @@ def test_vllm_policy_calls_the_code_tool_and_gets_the_image_back(tool_result):
 def test_vllm_multiturn_equals_hf_token_for_token(tool_result):
     """Greedy, float32, same weights: every round (the first via `rollout`, later ones via
     `continue_fn` with the tool image inside the prompt ids) picks the same tokens."""
-    # the loop's greedy temperature (1e-5) is greedy in vLLM, not raised to 0.01 and sampled
-    assert tool_result["vllm_greedy_params"] == {"temperature": 0.0, "type": "GREEDY"}
     for vllm, hf in zip(tool_result["vllm"], tool_result["hf"], strict=True):
         assert vllm["prompt_ids"] == hf["prompt_ids"]
         assert vllm["response_ids"] == hf["response_ids"], (vllm["text"], hf["text"])

@@ -44,7 +44,6 @@ def main(work: Path) -> None:
     from vrl.data.procedural.interaction import InteractionSource
     from vrl.model import load_processor, load_vlm
     from vrl.rollout.hf import HFRolloutEngine
-    from vrl.rollout.multiturn import GREEDY_TEMPERATURE
     from vrl.rollout.vllm import VLLMRolloutEngine
     from vrl.sandbox import make_sandbox
 
@@ -79,11 +78,6 @@ def main(work: Path) -> None:
         "venv": {"python": sys.executable, "pillow": PIL.__version__},
         "timing_s": {},
     }
-    # what the loop's greedy stand-in becomes in vLLM (it raises temperatures below 0.01 to 0.01)
-    greedy = engines["vllm"].sampling_params(
-        1, {**engines["vllm"].defaults, "temperature": GREEDY_TEMPERATURE}
-    )
-    out["vllm_greedy_params"] = {"temperature": greedy.temperature, "type": greedy.sampling_type.name}
     t = time.perf_counter()
     engines["vllm"].start(policy.model)
     out["timing_s"]["vllm_startup"] = time.perf_counter() - t
@@ -97,7 +91,7 @@ def main(work: Path) -> None:
                 processor,
                 samples,
                 1,
-                temperature=GREEDY_TEMPERATURE,  # what `generate` sends for temperature 0
+                temperature=0.0,  # greedy in every round, as `generate` for the eval stage
                 with_log_probs=False,
             )
             out["timing_s"][f"{name}_rollout"] = time.perf_counter() - t

@@ -123,7 +123,7 @@ class HFRolloutEngine:
         from vrl.rl.batch import response_log_probs
 
         settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
-        if settings["temperature"] <= 0:
+        if settings["temperature"] <= 0 and with_log_probs:  # greedy trajectories have no log-probs
             raise ValueError("RL rollouts must sample: set a temperature > 0")
         trajectories: list[Trajectory] = []
         for start in range(0, len(samples), self.batch_size):

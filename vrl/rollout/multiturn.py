@@ -13,8 +13,6 @@ It wraps any engine with the `RolloutEngine` API and keeps that API (`generate`,
 builds it when `tool` is set. The first round is `engine.rollout` (batched, n per prompt),
 later rounds `engine.continue_fn` on the shadow trajectory "prompt := prompt + response so far,
 images := all images so far". Simplifications, stated:
-- Greedy decoding for eval (temperature 0) samples its first round at `GREEDY_TEMPERATURE`,
-  since `engine.rollout` only samples; continuations (later rounds, ATS code) are exactly greedy.
 - Old log-probs of ATS code tokens are computed at the policy temperature like every other
   token (the ratio then compares against a distribution sharper than the sampler's).
 - A segment's tokens are kept up to the one that completes a stop string (as HF and vLLM stop).
@@ -37,7 +35,6 @@ from vrl.tool.base import Tool, ToolResult
 
 log = logging.getLogger("vrl")
 
-GREEDY_TEMPERATURE = 1e-5
 QWEN_IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
@@ -148,10 +145,8 @@ class MultiTurnRollout:
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **sampling: Any
     ) -> list[str]:
         """Decoded multi-turn responses (tool results included as text), samples-major."""
-        temperature = sampling.get("temperature")
-        if temperature is None:
-            temperature = self.defaults.get("temperature", 0.0)
-        sampling = {**sampling, "temperature": max(float(temperature), GREEDY_TEMPERATURE)}
+        if sampling.get("temperature") is None:
+            sampling = {**sampling, "temperature": self.defaults.get("temperature", 0.0)}
         trajectories = self.rollout(model, processor, samples, n, with_log_probs=False, **sampling)
         return [t.text for t in trajectories]
 
@@ -174,6 +169,8 @@ class MultiTurnRollout:
 
         settings = {k: v for k, v in sampling.items() if v is not None}
         temperature = float(settings.get("temperature", self.defaults.get("temperature", 1.0)))
+        if temperature <= 0 and with_log_probs:  # greedy trajectories have no log-probs
+            raise ValueError("RL rollouts must sample: set a temperature > 0")
         configured = list(settings.pop("stop", None) or self.defaults.get("stop", []))
         text_stops = self._stops(
             [self.tool.call_open if self.ats else self.tool.stop, self.answer_stop], configured

@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VLLM_MIN_TEMPERATURE = 1e-2  # vllm.sampling_params._MAX_TEMP (0.32.0): the lowest it samples at
-
 
 class VLLMRolloutEngine:
     """Generation with a colocated `vllm.LLM` (same contract as `HFRolloutEngine.generate`).
@@ -56,8 +54,7 @@ class VLLMRolloutEngine:
         batch_size: prompts per `LLM.generate` call (vLLM batches internally; this bounds
             how many images are decoded at once).
         max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop: sampling
-            defaults, as in `HFRolloutEngine` (temperature 0 = greedy, top_k 0 = off; below
-            0.01, where vLLM cannot sample, greedy too).
+            defaults, as in `HFRolloutEngine` (temperature 0 = greedy, top_k 0 = off).
         seed: vLLM's sampling seed (reproducible samples for the same prompts).
         engine_kwargs: any other `vllm.LLM` argument (e.g. `limit_mm_per_prompt`,
             `mm_processor_kwargs`), passed through unchanged.
@@ -206,7 +203,7 @@ class VLLMRolloutEngine:
         from vrl.rollout.trajectory import Trajectory
 
         settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
-        if settings["temperature"] <= 0:
+        if settings["temperature"] <= 0 and with_log_probs:  # greedy trajectories have no log-probs
             raise ValueError("RL rollouts must sample: set a temperature > 0")
         trajectories = []
         for row, (text, prompt_ids, response_ids, finished) in enumerate(
@@ -298,9 +295,7 @@ class VLLMRolloutEngine:
         """`vllm.SamplingParams` for `n` samples per prompt with the merged settings."""
         from vllm import SamplingParams
 
-        # vLLM raises any temperature in (0, 0.01) to 0.01 and samples; below that, greedy is the
-        # closer reading (MultiTurnRollout asks 1e-5 for greedy: at 0.01 vLLM would sample).
-        greedy = settings["temperature"] < VLLM_MIN_TEMPERATURE
+        greedy = settings["temperature"] <= 0
         return SamplingParams(
             n=n,
             max_tokens=int(settings["max_new_tokens"]),
