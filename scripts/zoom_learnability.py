@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from vrl_runs import run_vrl, stage
 
-from vrl.data.procedural import interaction  # noqa: E402
+from vrl.data.procedural import interaction
 
 VIEWS = ("zoomed quadrant", "full image")
 
@@ -58,24 +55,11 @@ def main() -> None:
         name = view.replace(" ", "_")
         path = write_dataset(args.work_dir / name, view, 4300)
         run_dir = args.work_dir / f"run_{name}"
-        command = [
-            sys.executable,
-            "-m",
-            "vrl",
-            "data=[jsonl]",
-            f"data.jsonl.path={path}",
-            "data.jsonl.answer_type=integer",
-            "stages=[data,sft]",
-            "stage.data.train_size=4000",
-            "stage.data.val_size=256",
-            f"stage.sft.max_steps={args.steps}",
-            "stage.sft.val_every_n_steps=100",
-            "stage.sft.response_template='<answer>{answer}</answer>'",
-            "trainer.enable_progress_bar=false",
-            f"hydra.run.dir={run_dir}",
-        ]
-        subprocess.run(command, cwd=REPO, check=True, capture_output=True)
-        metrics = json.loads((run_dir / "sft" / "DONE.json").read_text())["metrics"]
+        overrides = ["data=[jsonl]", f"data.jsonl.path={path}", "data.jsonl.answer_type=integer"]
+        overrides += ["stages=[data,sft]", "stage.data.train_size=4000", "stage.data.val_size=256"]
+        overrides += [f"stage.sft.max_steps={args.steps}", "stage.sft.val_every_n_steps=100"]
+        run_vrl(run_dir, [*overrides, "stage.sft.response_template='<answer>{answer}</answer>'"])
+        metrics = stage(run_dir, "sft")["metrics"]
         print(f"{view}: validation loss per target token {metrics['val/loss']:.4f} after {args.steps} steps")
 
 
