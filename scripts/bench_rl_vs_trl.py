@@ -164,7 +164,7 @@ def _on_policy_module(base: type) -> type:
     """`base` (RLModule) without the eval-mode old-log-prob forward: the update's own log-probs,
     detached, are the old ones (what TRL does when `num_iterations == 1`)."""
     from vrl.algorithm import policy_objective
-    from vrl.rl.batch import policy_inputs, response_logits, token_log_probs
+    from vrl.policy.log_probs import policy_inputs, response_logits, token_log_probs
 
     class OnPolicyRLModule(base):
         def _fill_old_log_probs(self, trajectories) -> None:

@@ -18,6 +18,7 @@ from collections import defaultdict
 
 from PIL import Image
 
+from vrl.answer.equivalence import symbolic_equal
 from vrl.benchmark import (
     EMMA,
     MMMU,
@@ -30,7 +31,6 @@ from vrl.benchmark import (
     VTBench,
     WeMath,
 )
-from vrl.benchmark.equivalence import symbolic_equal
 
 IMG = Image.new("RGB", (8, 8), "white")
 FILLER = "Let us look at the figure carefully and reason step by step about every quantity shown. " * 12

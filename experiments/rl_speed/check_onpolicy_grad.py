@@ -11,7 +11,7 @@ import torch
 from vrl.algorithm import Algorithm, grpo_advantages, policy_objective, ppo_clip_loss, seq_mean_token_mean
 from vrl.data.procedural import ProceduralSource
 from vrl.model import TinyQwen25VL
-from vrl.rl.batch import policy_inputs, response_log_probs, response_logits, token_log_probs
+from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.rollout import HFRolloutEngine
 
 torch.manual_seed(0)

@@ -6,17 +6,16 @@ import pytest
 import torch
 
 from vrl.algorithm import (
-    entropy_from_logits,
     kl_divergence,
     kl_k1,
     kl_k2,
     kl_k3,
     kl_reward_penalty,
-    log_probs_from_logits,
     seq_mean_token_mean,
     seq_mean_token_sum,
     token_mean,
 )
+from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
 
 LOSS = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])

@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from vrl.benchmark.judge import JudgeRequest, ModelJudge
+from vrl.answer.judge import JudgeRequest, ModelJudge
 from vrl.benchmark.judge_engine import VLMJudgeEngine
 from vrl.model import TinyQwen25VL
 from vrl.rollout import HFRolloutEngine

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from vrl.benchmark.equivalence import is_equivalent
+from vrl.answer.equivalence import is_equivalent
 from vrl.data.procedural import HOLDOUT_SEED_START
 from vrl.data.procedural.base import PALETTE
 from vrl.data.procedural.perception import (

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vrl.data.schema import Sample
+from vrl.policy.trajectory import Trajectory
 from vrl.replay import FilterReplay, NoReplay, SelectiveSampleReplay
-from vrl.rollout.trajectory import Trajectory
 
 
 def make(group, reward, advantage, name="", step=0):

@@ -4,9 +4,10 @@ with a deterministic stand-in for the rollout engine's `continue_fn`."""
 import pytest
 
 from vrl.data.schema import Sample
-from vrl.rethink import Continuation, ForcedRethink, NoRethink, cut_before_answer
+from vrl.policy.continuation import Continuation
+from vrl.policy.trajectory import Trajectory
+from vrl.rethink import ForcedRethink, NoRethink, cut_before_answer
 from vrl.reward import accuracy_reward
-from vrl.rollout.trajectory import Trajectory
 
 RIGHT, WRONG = "Add them.\n\nSo \\boxed{2}", "Add them.\n\nSo \\boxed{3}"
 VERIFY, CORRECT = "\n\nWait, let's double check", "\n\nWait, there might be a mistake"

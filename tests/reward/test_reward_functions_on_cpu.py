@@ -3,12 +3,12 @@
 import math_verify
 import pytest
 
+from vrl.answer.cues import count_cues
+from vrl.answer.final import extract_answer
 from vrl.reward import (
     accuracy_reward,
     boxed_format,
     choice_reward,
-    count_cues,
-    extract_answer,
     think_answer_format,
     vlrethinker_reward,
 )

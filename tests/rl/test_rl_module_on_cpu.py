@@ -217,7 +217,7 @@ def test_dynamic_sampling_refills_from_the_stream_and_skips_spent_batches(tiny, 
 def test_on_policy_step_skips_the_old_log_prob_pass_with_the_same_gradient(tiny, samples):
     """One PPO epoch, one mini-batch, no replay store: old log-probs come from the update's own
     forward (detached). The loss and gradient equal those with a separate eval-mode pass."""
-    from vrl.rl.batch import response_log_probs
+    from vrl.policy.log_probs import response_log_probs
 
     module = RLModule(
         tiny.model,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from vrl.rethink.base import Continuation
-from vrl.rl.batch import image_inputs
-from vrl.rollout.hf import HFRolloutEngine, eos_token_ids
+from vrl.policy.continuation import Continuation
+from vrl.policy.images import image_inputs
+from vrl.policy.tokens import eos_token_ids
+from vrl.rollout.hf import HFRolloutEngine
 
 
 def _fresh_log_probs(model, processor, trajectory, temperature):

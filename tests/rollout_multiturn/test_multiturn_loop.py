@@ -8,7 +8,7 @@ import pytest
 import torch
 from multiturn_calls import ANSWER, CODE_CALL, ZOOM_CALL
 
-from vrl.rl.batch import policy_inputs, response_log_probs, response_logits, token_log_probs
+from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.rollout.hf import HFRolloutEngine
 from vrl.rollout.multiturn import MultiTurnRollout, tool_metrics
 from vrl.sandbox import make_sandbox

@@ -6,9 +6,9 @@ import pytest
 
 from vrl.errors import ConfigError
 from vrl.model import TinyQwen25VL
+from vrl.policy.trajectory import Trajectory
 from vrl.rollout.hf import HFRolloutEngine
 from vrl.rollout.multiturn import MultiTurnRollout, cut_at_stop, tool_metrics
-from vrl.rollout.trajectory import Trajectory
 from vrl.tool import CodeTool, ZoomTool
 
 

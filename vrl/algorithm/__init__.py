@@ -1,4 +1,4 @@
-"""RL math as pure functions: advantages, policy losses, aggregation, KL, entropy, auxiliary NLL.
+"""RL math as pure functions: advantages, policy losses, aggregation, KL, auxiliary NLL.
 
 Seams (as in EasyR1's core_algos / verl's registries): every family shares one signature, a
 new variant is a new function plus a `conf/algorithm/` option, never another branch.
@@ -16,7 +16,6 @@ from vrl.algorithm.advantage import group_mean_advantages, grpo_advantages, rloo
 from vrl.algorithm.aggregation import masked_mean, seq_mean_token_mean, seq_mean_token_sum, token_mean
 from vrl.algorithm.aux_nll import masked_nll, nll_selection
 from vrl.algorithm.config import Algorithm
-from vrl.algorithm.entropy import entropy_from_logits, log_probs_from_logits
 from vrl.algorithm.kl import KL_ESTIMATORS, kl_divergence, kl_k1, kl_k2, kl_k3, kl_reward_penalty
 from vrl.algorithm.objective import policy_objective
 from vrl.algorithm.policy_loss import dual_clip_loss, gspo_loss, ppo_clip_loss
@@ -25,7 +24,6 @@ __all__ = [
     "KL_ESTIMATORS",
     "Algorithm",
     "dual_clip_loss",
-    "entropy_from_logits",
     "group_mean_advantages",
     "grpo_advantages",
     "gspo_loss",
@@ -34,7 +32,6 @@ __all__ = [
     "kl_k2",
     "kl_k3",
     "kl_reward_penalty",
-    "log_probs_from_logits",
     "masked_mean",
     "masked_nll",
     "nll_selection",

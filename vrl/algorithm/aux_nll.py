@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from vrl.reward.cues import RETHINK_CUES, count_cues
+from vrl.answer.cues import RETHINK_CUES, count_cues
 
 
 def nll_selection(
@@ -23,7 +23,7 @@ def nll_selection(
     Args:
         texts: B decoded responses.
         advantages: `[B]` (or `[B, T]`: the first token's value is used).
-        cues: lower-case substrings that count as rethinking (see `vrl.reward.cues`).
+        cues: lower-case substrings that count as rethinking (see `vrl.answer.cues`).
     """
     per_seq = advantages if advantages.dim() == 1 else advantages[:, 0]
     if len(texts) != per_seq.shape[0]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from vrl.algorithm.aggregation import token_mean
 from vrl.algorithm.kl import KL_ESTIMATORS
+from vrl.answer.cues import RETHINK_CUES
 from vrl.errors import ConfigError
-from vrl.reward.cues import RETHINK_CUES
 
 KL_MODES = ("loss", "reward")
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from vrl.answer.extraction import extract_answer_or_short
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.extraction import extract_answer_or_short
 from vrl.data.schema import Sample, Skipped
 
 PROMPT = (

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from vrl.answer.equivalence import is_equivalent, option_equal
+from vrl.answer.extraction import extract_answer_or_short, option_letters
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.equivalence import is_equivalent, option_equal
-from vrl.benchmark.extraction import extract_answer_or_short, option_letters
 from vrl.data.schema import Sample, Skipped
 
 SUBJECTS = ("Math", "Physics", "Chemistry", "Coding")

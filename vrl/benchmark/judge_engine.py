@@ -2,7 +2,7 @@
 
 Config (e.g. in conf/benchmark/mathverse.yaml):
     judge:
-      _target_: vrl.benchmark.judge.ModelJudge
+      _target_: vrl.answer.judge.ModelJudge
       name: qwen2.5-vl-72b
       engine:
         _target_: vrl.benchmark.judge_engine.VLMJudgeEngine

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from vrl.answer.equivalence import letter_set_equal
+from vrl.answer.extraction import extract_answer_or_short
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.equivalence import letter_set_equal
-from vrl.benchmark.extraction import extract_answer_or_short
 from vrl.data.schema import Sample, Skipped
 
 PROMPT = (

@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from vrl.answer.equivalence import is_equivalent, option_equal
+from vrl.answer.extraction import extract_answer_or_short
+from vrl.answer.judge import JudgeRequest, is_rule
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.equivalence import is_equivalent, option_equal
-from vrl.benchmark.extraction import extract_answer_or_short
-from vrl.benchmark.judge import JudgeRequest, is_rule
 from vrl.data.schema import Sample, Skipped
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{{}}."
@@ -43,7 +43,7 @@ class MathVerse:
         name: hub config ("testmini"; "testmini_text_only" for the text-only version).
         versions: problem versions to keep (default: the five visual versions).
         limit: first N items only.
-        judge: None (rule path) or a judge (`vrl.benchmark.judge.*`).
+        judge: None (rule path) or a judge (`vrl.answer.judge.*`).
         reference: paper numbers, model -> metric -> value.
         generation: sampling overrides for the eval stage.
         prompt_template: `{query_cot}` is the official CoT prompt; `{question}` the raw text.

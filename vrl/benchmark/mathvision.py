@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.equivalence import normalize_text, parse_number, round_equal, symbolic_equal
-from vrl.benchmark.extraction import (
+from vrl.answer.equivalence import normalize_text, parse_number, round_equal, symbolic_equal
+from vrl.answer.extraction import (
     extract_answer_or_short,
     extract_option_letter,
     match_option_text,
     option_letters,
 )
+from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{{}}."

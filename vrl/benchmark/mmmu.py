@@ -22,13 +22,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.extraction import (
+from vrl.answer.extraction import (
     extract_final_answer,
     extract_option_letter,
     match_option_text,
     option_letters,
 )
+from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
 
 SUBJECTS = (

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
+from vrl.answer.equivalence import is_equivalent
+from vrl.answer.extraction import extract_final_answer
 from vrl.benchmark.base import ItemScore
-from vrl.benchmark.equivalence import is_equivalent
-from vrl.benchmark.extraction import extract_final_answer
 from vrl.data.schema import Sample, Skipped
 
 

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from vrl.answer.equivalence import is_equivalent, option_equal
+from vrl.answer.extraction import extract_answer_or_short
+from vrl.answer.judge import JudgeRequest, is_rule
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.equivalence import is_equivalent, option_equal
-from vrl.benchmark.extraction import extract_answer_or_short
-from vrl.benchmark.judge import JudgeRequest, is_rule
 from vrl.benchmark.mathverse import parse_inline_choices
 from vrl.data.schema import Sample, Skipped
 
@@ -58,7 +58,7 @@ class VTBench:
         task: "perception", "instruction" or "reasoning".
         split: "train" (the only split).
         limit: first N items only.
-        judge: None (rule path) or a judge from `vrl.benchmark.judge`.
+        judge: None (rule path) or a judge from `vrl.answer.judge`.
         reference: paper numbers, model -> metric -> value.
         generation: sampling overrides for the eval stage.
         prompt_template: `{question}`; default per task.

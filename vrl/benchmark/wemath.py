@@ -22,8 +22,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 
+from vrl.answer.extraction import extract_final_answer, extract_option_letter
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
-from vrl.benchmark.extraction import extract_final_answer, extract_option_letter
 from vrl.data.schema import Sample, Skipped
 
 # We-Math's official inference prompt (README, "Evaluation").

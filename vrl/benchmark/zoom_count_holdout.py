@@ -13,9 +13,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 
+from vrl.answer.equivalence import is_equivalent
+from vrl.answer.extraction import extract_final_answer
 from vrl.benchmark.base import ItemScore
-from vrl.benchmark.equivalence import is_equivalent
-from vrl.benchmark.extraction import extract_final_answer
 from vrl.data.schema import Sample, Skipped
 
 _CODE = re.compile(r"<code>\s*```python\n.*?```\s*</code>", re.DOTALL)

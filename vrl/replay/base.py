@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from vrl.rollout.trajectory import Trajectory
+from vrl.policy.trajectory import Trajectory
 
 # |A| at or below this counts as a zero advantage (group-mean of equal rewards is exactly 0).
 ZERO_ADVANTAGE = 1e-6

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vrl.policy.trajectory import Trajectory
 from vrl.replay.base import effectiveness_stats, groups
-from vrl.rollout.trajectory import Trajectory
 
 
 class FilterReplay:

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
+from vrl.policy.trajectory import Trajectory
 from vrl.replay.base import advantage_of, effectiveness_stats, groups, is_effective
-from vrl.rollout.trajectory import Trajectory
 
 
 class SelectiveSampleReplay:

@@ -26,10 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from vrl.rethink.base import Continuation, ContinueFn
+from vrl.answer.cues import RETHINK_CUES, count_cues
+from vrl.policy.continuation import Continuation, ContinueFn
+from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.rethink.truncate import DEFAULT_CUT_MARKERS, cut_before_answer
-from vrl.reward.cues import RETHINK_CUES, count_cues
-from vrl.rollout.trajectory import Trajectory, reward_inputs
 
 
 class ForcedRethink:
@@ -51,7 +51,7 @@ class ForcedRethink:
         min_new_tokens, max_new_tokens: exclusive bounds on the continuation's length.
         max_per_group: rethought responses kept per query (group).
         max_cues: most rethinking cues allowed in a kept response.
-        cues: the cues counted (see `vrl.reward.cues`).
+        cues: the cues counted (see `vrl.answer.cues`).
         seed: seed of the RNG that makes every random choice (checkpointed).
     """
 

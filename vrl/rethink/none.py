@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vrl.rethink.base import ContinueFn
-from vrl.rollout.trajectory import Trajectory
+from vrl.policy.continuation import ContinueFn
+from vrl.policy.trajectory import Trajectory
 
 
 class NoRethink:

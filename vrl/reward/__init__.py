@@ -4,7 +4,7 @@ Contract (TRL's): a reward function is `fn(completions: list[str], **fields) -> 
 `fields` are lists aligned with `completions`: the `vrl.data.schema.Sample` fields (`answer`,
 `answer_type`, `choices`, `category`, `id`, ...) plus the rollout's per-response flags
 (`finished`: ended with EOS, `forced`: produced by forced rethinking); build them with
-`vrl.rollout.trajectory.reward_inputs`. A function names the fields it reads and swallows the
+`vrl.policy.trajectory.reward_inputs`. A function names the fields it reads and swallows the
 rest with `**_`. None means "no reward for this item" (not applicable, or it failed).
 
 Functions here: `accuracy_reward` (last `\\boxed{}` / `<answer>`; math-verify for symbolic and
@@ -23,28 +23,23 @@ those items, is counted in the stats, and never stops training. No torch in this
 workers stay light and the stage turns `RewardOutput.total` into a tensor.
 """
 
-from vrl.reward.accuracy import accuracy_reward, answer_is_correct, extract_answer
+from vrl.reward.accuracy import accuracy_reward
 from vrl.reward.choice import choice_reward
 from vrl.reward.code_exec import code_exec_reward
 from vrl.reward.consistency import consistency_reward
-from vrl.reward.cues import RETHINK_CUES, count_cues
 from vrl.reward.format import boxed_format, think_answer_format
 from vrl.reward.pool import RewardOutput, RewardPool
 from vrl.reward.tool_bonus import tool_bonus_reward
 from vrl.reward.vlrethinker import vlrethinker_reward, vlrethinker_score
 
 __all__ = [
-    "RETHINK_CUES",
     "RewardOutput",
     "RewardPool",
     "accuracy_reward",
-    "answer_is_correct",
     "boxed_format",
     "choice_reward",
     "code_exec_reward",
     "consistency_reward",
-    "count_cues",
-    "extract_answer",
     "think_answer_format",
     "tool_bonus_reward",
     "vlrethinker_reward",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrl.benchmark.extraction import extract_final_answer, extract_option_letter, match_option_text
-from vrl.reward.accuracy import extract_answer, gold_answer
+from vrl.answer.extraction import extract_final_answer, extract_option_letter, match_option_text
+from vrl.answer.final import extract_answer, gold_answer
 
 _SHORT = 40  # a response this short, with no boxed/tag answer, is read as the answer itself
 

@@ -1,7 +1,7 @@
 """V-Thinker's code reward: the share of a response's sandbox calls that did not error.
 
 Reads the rollout's per-response counts `tool_calls` and `tool_errors`
-(`vrl.rollout.trajectory.reward_inputs`, filled by `vrl.rollout.multiturn.MultiTurnRollout`).
+(`vrl.policy.trajectory.reward_inputs`, filled by `vrl.rollout.multiturn.MultiTurnRollout`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The reasoning tail is the last `tail_chars` of the text before the final `<answer>` (or
 `\\boxed{}`), tool calls and tool results removed: a call's code (`box[3]`, `2 * w`) is not a
 conclusion, and its digits would make every answer they contain "consistent". A judge
-(`vrl.benchmark.judge.OpenAIJudge`, or any object with `judge_many(requests) -> [bool | None]`)
+(`vrl.answer.judge.OpenAIJudge`, or any object with `judge_many(requests) -> [bool | None]`)
 decides with the benchmark answer prompt (tail as the reference, answer as the model's); when
 there is no judge or it gives no verdict, the rule decides: the normalised answer occurs in the
 tail, or the tail's last number equals it. 1.0 consistent, 0.0 not or no answer.
@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from vrl.benchmark.equivalence import is_equivalent
-from vrl.reward.accuracy import extract_answer
+from vrl.answer.equivalence import is_equivalent
+from vrl.answer.final import extract_answer
 
 _TOOL_TEXT = re.compile(r"<(sandbox_output|tool_response|code|tool_call)>.*?</\1>", re.DOTALL)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -47,7 +47,7 @@ def consistency_reward(
 ) -> list[float | None]:
     """Reward contract: 1.0 where the reasoning tail agrees with the final answer (judge, else
     rule), 0.0 otherwise or without an answer."""
-    from vrl.benchmark.judge import JudgeRequest
+    from vrl.answer.judge import JudgeRequest
 
     answers = [extract_answer(text) for text in completions]
     tails = [reasoning_tail(text, tail_chars) for text in completions]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrl.reward.accuracy import answer_is_correct
+from vrl.answer.final import answer_is_correct
 
 
 def tool_bonus_reward(

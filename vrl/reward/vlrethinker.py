@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrl.benchmark.extraction import extract_boxed
-from vrl.reward.accuracy import answer_is_correct
-from vrl.reward.cues import RETHINK_CUES, count_cues
+from vrl.answer.cues import RETHINK_CUES, count_cues
+from vrl.answer.extraction import extract_boxed
+from vrl.answer.final import answer_is_correct
 
 
 def vlrethinker_score(

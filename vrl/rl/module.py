@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from vrl.algorithm import Algorithm, kl_divergence, kl_reward_penalty, nll_selection, policy_objective
-from vrl.rl.batch import policy_inputs, response_log_probs, response_logits, token_log_probs
-from vrl.rollout.trajectory import Trajectory, reward_inputs
+from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
+from vrl.policy.trajectory import Trajectory, reward_inputs
 
 log = logging.getLogger("vrl")
 

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vrl.data.schema import Sample, chat_messages
+from vrl.data.schema import Sample
+from vrl.policy.images import encode_prompts
+from vrl.policy.tokens import eos_token_ids, trim_response, vision_token_ids
 
 if TYPE_CHECKING:
-    from vrl.rethink.base import Continuation, ContinueFn
-    from vrl.rollout.trajectory import Trajectory
+    from vrl.policy.continuation import Continuation, ContinueFn
+    from vrl.policy.trajectory import Trajectory
 
 
 class HFRolloutEngine:
@@ -120,7 +122,7 @@ class HFRolloutEngine:
         modelled, as in verl). `micro_batch_size` bounds that forward pass;
         `with_log_probs=False` leaves them None for the caller to compute (and time).
         """
-        from vrl.rl.batch import response_log_probs
+        from vrl.policy.log_probs import response_log_probs
 
         settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
         if settings["temperature"] <= 0 and with_log_probs:  # greedy trajectories have no log-probs
@@ -151,7 +153,7 @@ class HFRolloutEngine:
         first_group_id: int,
         step: int,
     ) -> list[Trajectory]:
-        from vrl.rollout.trajectory import Trajectory
+        from vrl.policy.trajectory import Trajectory
 
         inputs = encode_prompts(processor, batch, padding_side="left").to(model.device)
         output = self._sample(model, processor, inputs, n, settings, settings["temperature"])
@@ -233,8 +235,9 @@ class HFRolloutEngine:
         settings: dict[str, Any],
         temperature: float,
     ) -> list[Continuation]:
-        from vrl.rethink.base import Continuation
-        from vrl.rl.batch import left_pad, row_image_inputs
+        from vrl.policy.batch import left_pad
+        from vrl.policy.continuation import Continuation
+        from vrl.policy.images import row_image_inputs
 
         tokenizer = processor.tokenizer
         prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
@@ -255,67 +258,3 @@ class HFRolloutEngine:
             text = tokenizer.decode(new, skip_special_tokens=True)
             results.append(Continuation(text=text, token_ids=new, finished=finished, prefix_ids=prefix))
         return results
-
-
-def encode_prompts(processor: Any, samples: Sequence[Sample], padding_side: str = "left") -> Any:
-    """Processor inputs for a batch of prompts (chat template + generation prompt, images expanded)."""
-    texts = [
-        processor.apply_chat_template(chat_messages(s), add_generation_prompt=True, tokenize=False)
-        for s in samples
-    ]
-    images = [image.convert("RGB") for s in samples for image in s.images]
-    processor.tokenizer.padding_side = padding_side
-    return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
-
-
-def eos_token_ids(model: Any, processor: Any) -> set[int]:
-    """The token ids that end generation (the generation config's, else the tokenizer's EOS)."""
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if configured is None:
-        configured = processor.tokenizer.eos_token_id
-    return set(configured) if isinstance(configured, (list, tuple)) else {int(configured)}
-
-
-def cut_at_stop(token_ids: list[int], decode: Any, stops: Sequence[str]) -> tuple[list[int], str | None]:
-    """`(ids up to the token that completes the earliest stop string, that stop)`, or
-    `(token_ids, None)` when the decoded text holds none. Tokens after it (the padding a batched
-    `generate` writes once a row stopped) are dropped."""
-    text = decode(token_ids)
-    found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
-    if not found:
-        return list(token_ids), None
-    _, stop = min(found)
-    end = len(token_ids)
-    while end > 0 and stop in decode(token_ids[: end - 1]):
-        end -= 1
-    return list(token_ids[:end]), stop
-
-
-def trim_response(
-    token_ids: list[int], eos_ids: set[int], decode: Any, stops: Sequence[str]
-) -> tuple[list[int], bool]:
-    """A generated row cut where generation ended: after the first stop string (a row that
-    stopped there is padded by `generate`, and the pad id may be an EOS id) or the first EOS.
-    Returns `(ids, finished)`; finished = ended by EOS or a stop string, not by the length cap."""
-    if stops:
-        cut, stop = cut_at_stop(token_ids, decode, stops)
-        if stop is not None and not set(cut[:-1]) & eos_ids:
-            return cut, True
-    return trim_at_eos(token_ids, eos_ids)
-
-
-def trim_at_eos(token_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
-    """Generated ids up to and including the first EOS (padding after it dropped), and whether
-    there was one: `[5, 7, EOS, PAD, PAD]` -> `([5, 7, EOS], True)`."""
-    for position, token in enumerate(token_ids):
-        if token in eos_ids:
-            return token_ids[: position + 1], True
-    return list(token_ids), False
-
-
-def vision_token_ids(model: Any) -> list[int]:
-    """Placeholder tokens the processor inserts around images (`<|image_pad|>`, ...), which a
-    response must never contain: the forward pass matches them to image features."""
-    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
-    config = getattr(model, "config", None)
-    return sorted({int(v) for name in names if (v := getattr(config, name, None)) is not None})

@@ -29,8 +29,8 @@ from typing import Any
 
 from vrl.data.schema import Sample
 from vrl.errors import ConfigError
-from vrl.rollout.hf import cut_at_stop
-from vrl.rollout.trajectory import Trajectory
+from vrl.policy.tokens import cut_at_stop
+from vrl.policy.trajectory import Trajectory
 from vrl.tool.base import Tool, ToolResult
 
 log = logging.getLogger("vrl")
@@ -165,7 +165,7 @@ class MultiTurnRollout:
     ) -> list[Trajectory]:
         """`n` multi-turn `Trajectory`s per sample, samples-major (see `HFRolloutEngine.rollout`):
         tool-result tokens have loss mask 0, `tool_images` / `tool_calls` / `tool_errors` set."""
-        from vrl.rl.batch import response_log_probs
+        from vrl.policy.log_probs import response_log_probs
 
         settings = {k: v for k, v in sampling.items() if v is not None}
         temperature = float(settings.get("temperature", self.defaults.get("temperature", 1.0)))

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from vrl.data.schema import Sample, chat_messages
 
 if TYPE_CHECKING:
-    from vrl.rethink.base import Continuation, ContinueFn
-    from vrl.rollout.trajectory import Trajectory
+    from vrl.policy.continuation import Continuation, ContinueFn
+    from vrl.policy.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,8 @@ class VLLMRolloutEngine:
         `old_log_probs` are recomputed with the trainer's `model` at the sampling temperature
         (`with_log_probs=False` leaves them None for the caller to compute and time).
         """
-        from vrl.rl.batch import response_log_probs
-        from vrl.rollout.trajectory import Trajectory
+        from vrl.policy.log_probs import response_log_probs
+        from vrl.policy.trajectory import Trajectory
 
         settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
         if settings["temperature"] <= 0 and with_log_probs:  # greedy trajectories have no log-probs
@@ -242,7 +242,7 @@ class VLLMRolloutEngine:
         settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
 
         def continue_prefixes(items: list[tuple[Trajectory, str]], temperature: float) -> list[Continuation]:
-            from vrl.rethink.base import Continuation
+            from vrl.policy.continuation import Continuation
 
             llm = self.start(model)
             self.wake_up()

@@ -7,7 +7,7 @@ Three kinds, one per difficulty level, drawn per seed:
 
 Objects sit on a 7x7 grid of cells (16 px at the base size of 112 px), so every gold point is
 a cell centre or grid point: coordinate answers are exact integers (answer_type "coordinates",
-scored exactly by `vrl.benchmark.equivalence`) and `coordinates_close` also accepts answers
+scored exactly by `vrl.answer.equivalence`) and `coordinates_close` also accepts answers
 within half a cell (`metadata["tolerance"]`), the way V-Perception scores points.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from vrl.benchmark.equivalence import parse_number, split_items
+from vrl.answer.equivalence import parse_number, split_items
 from vrl.errors import ConfigError
 
 from ..schema import IMAGE_PLACEHOLDER, Sample, Skipped

@@ -1,11 +1,7 @@
-"""Trajectories -> policy-forward tensors, and per-token log-probs of responses under a model.
+"""Per-token log-probs of responses under a model: the one place the RL side computes them.
 
 A training row is `prompt_ids + response_ids` as `TrajectoryBatch` pads them (prompts
-left-padded to P, responses right-padded to T). The policy forward also needs the row's
-images: `pixel_values` and `image_grid_thw` come from the processor's image processor on
-`Trajectory.images` (the prompt's, then any a tool returned inside the response; rows in
-order, as `encode_prompts` feeds them), and `mm_token_type_ids` marks the (already expanded)
-image tokens in `input_ids`, tool images' included.
+left-padded to P, responses right-padded to T); its images come from `row_image_inputs`.
 
 Alignment: logits at position j predict token j + 1, so response token t (at position P + t)
 is scored by the logits at position P + t - 1; the response's logits are positions
@@ -19,49 +15,10 @@ from typing import Any
 
 import torch
 
-from vrl.algorithm.entropy import entropy_from_logits, log_probs_from_logits
-from vrl.data.schema import Sample
-from vrl.rollout.trajectory import Trajectory, TrajectoryBatch
-
-
-def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(input_ids [B, L], attention_mask [B, L])`, each row right-aligned (generation layout)."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if sequence:
-            ids[row, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
-            mask[row, width - len(sequence) :] = 1
-    return ids, mask
-
-
-def image_inputs(
-    model: Any, processor: Any, samples: Sequence[Sample], input_ids: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """The image keys of a policy forward for rows whose prompts are `samples` (row order).
-
-    Returns `mm_token_type_ids` `[B, L]` (1 on image tokens) and, if any sample has images,
-    `pixel_values` `[patches, D]` and `image_grid_thw` `[images, 3]`.
-    """
-    return row_image_inputs(model, processor, [sample.images for sample in samples], input_ids)
-
-
-def row_image_inputs(
-    model: Any, processor: Any, row_images: Sequence[Sequence[Any]], input_ids: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """`image_inputs` for rows given their own images, each row's in token order (a tool
-    trajectory: the prompt's images, then those its tools returned inside the response)."""
-    out: dict[str, torch.Tensor] = {}
-    image_token_id = getattr(model.config, "image_token_id", None)
-    if image_token_id is not None:
-        out["mm_token_type_ids"] = (input_ids == image_token_id).long()
-    images = [image.convert("RGB") for row in row_images for image in row]
-    if images:
-        encoded = processor.image_processor(images=images, return_tensors="pt")
-        out["pixel_values"] = encoded["pixel_values"]
-        out["image_grid_thw"] = encoded["image_grid_thw"]
-    return out
+from vrl.policy.batch import TrajectoryBatch
+from vrl.policy.images import row_image_inputs
+from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
+from vrl.policy.trajectory import Trajectory
 
 
 def policy_inputs(

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vrl.benchmark.equivalence import (
+from vrl.answer.equivalence import (
     is_equivalent,
     is_word_answer,
     letter_set_equal,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vrl.benchmark.extraction import (
+from vrl.answer.extraction import (
     extract_answer_line,
     extract_answer_or_short,
     extract_answer_tag,

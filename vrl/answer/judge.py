@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from vrl.benchmark.equivalence import is_equivalent
+from vrl.answer.equivalence import is_equivalent
 
 
 @dataclass(frozen=True)

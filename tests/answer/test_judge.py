@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vrl.answer.judge import JudgeRequest, ModelJudge, OpenAIJudge, RuleJudge, parse_verdict
 from vrl.benchmark import MathVerse, VTBench
-from vrl.benchmark.judge import JudgeRequest, ModelJudge, OpenAIJudge, RuleJudge, parse_verdict
 
 F = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from vrl.data.schema import Sample
-from vrl.rl.batch import left_pad, policy_inputs, response_log_probs, response_logits, token_log_probs
-from vrl.rollout.hf import trim_at_eos, trim_response
-from vrl.rollout.trajectory import Trajectory
+from vrl.policy.batch import left_pad
+from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
+from vrl.policy.tokens import trim_at_eos, trim_response
+from vrl.policy.trajectory import Trajectory
 
 VOCAB, PAD, IMAGE = 16, 0, 9
 

@@ -16,7 +16,7 @@ import re
 import threading
 from functools import lru_cache
 
-from vrl.benchmark.extraction import extract_letter_set, extract_option_letter, match_option_text
+from vrl.answer.extraction import extract_letter_set, extract_option_letter, match_option_text
 
 _LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}")

@@ -1,10 +1,11 @@
-"""Trajectory padding and reward inputs (vrl/rollout/trajectory.py; tested here, next to its users)."""
+"""Trajectory padding and reward inputs (vrl/policy/trajectory.py, vrl/policy/batch.py)."""
 
 import pytest
 import torch
 
 from vrl.data.schema import Sample
-from vrl.rollout.trajectory import Trajectory, TrajectoryBatch, reward_inputs
+from vrl.policy.batch import TrajectoryBatch
+from vrl.policy.trajectory import Trajectory, reward_inputs
 
 SAMPLE = Sample(id="q0", images=[], prompt=[], answer="2", answer_type="integer", choices=["1", "2"])
 

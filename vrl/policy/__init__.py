@@ -1,0 +1,12 @@
+"""The policy's data: what flows between rollout, rewards, replay and the loss.
+
+The bottom layer of the RL path (it imports only `vrl.data.schema`, `vrl.errors`, torch):
+- `trajectory`: `Trajectory` (one response and what is learnt about it), `reward_inputs`.
+- `batch`: `TrajectoryBatch` (trajectories padded to tensors), `left_pad`.
+- `images`: processor inputs for prompts, image tensors for training rows.
+- `tokens`: EOS ids, stop strings, placeholder tokens a response must never hold.
+- `log_probs`: per-token log-probs of responses under a model, the one place the RL side
+  computes the log-probs its loss uses.
+- `continuation`: `Continuation`, `ContinueFn`, the engine's continuation boundary.
+- `sampling`: `Sampling`, and the one rule that changes it for a purpose.
+"""

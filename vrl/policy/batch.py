@@ -1,0 +1,86 @@
+"""Trajectories padded to tensors: the layout every policy forward (log-probs, loss) uses.
+
+A row is `prompt_ids + response_ids`: prompts left-padded to P, responses right-padded to T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from vrl.policy.trajectory import Trajectory
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(input_ids [B, L], attention_mask [B, L])`, each row right-aligned (generation layout)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        if sequence:
+            ids[row, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+            mask[row, width - len(sequence) :] = 1
+    return ids, mask
+
+
+@dataclass
+class TrajectoryBatch:
+    """Trajectories padded to tensors: prompts left-padded to P, responses right-padded to T.
+
+    Attributes:
+        input_ids: `[B, P + T]` prompt then response tokens.
+        attention_mask: `[B, P + T]` 1 on real tokens.
+        response_mask: `[B, T]` 1 on real response tokens (policy and tool output).
+        loss_mask: `[B, T]` 1 on policy tokens only: the mask for losses and aggregation.
+        old_log_probs: `[B, T]` float32 (0 on padding), or None unless every trajectory has them.
+        advantages: `[B]` float32 (0 where unset).
+        rewards: `[B]` float32 (0 where unset).
+        prompt_length: P; the response logits are those at positions P-1 .. P+T-2.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor
+    loss_mask: torch.Tensor
+    old_log_probs: torch.Tensor | None
+    advantages: torch.Tensor
+    rewards: torch.Tensor
+    prompt_length: int
+
+    @classmethod
+    def from_trajectories(cls, trajectories: Sequence[Trajectory], pad_token_id: int) -> TrajectoryBatch:
+        if not trajectories:
+            raise ValueError("cannot pad an empty list of trajectories")
+        b = len(trajectories)
+        p = max(len(t.prompt_ids) for t in trajectories)
+        t_len = max(max(len(t.response_ids) for t in trajectories), 1)
+        input_ids = torch.full((b, p + t_len), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((b, p + t_len), dtype=torch.long)
+        loss_mask = torch.zeros((b, t_len), dtype=torch.float32)
+        have_old = all(t.old_log_probs is not None for t in trajectories)
+        old = torch.zeros((b, t_len), dtype=torch.float32) if have_old else None
+        for i, traj in enumerate(trajectories):
+            n_prompt, n_resp = len(traj.prompt_ids), len(traj.response_ids)
+            input_ids[i, p - n_prompt : p] = torch.tensor(traj.prompt_ids, dtype=torch.long)
+            input_ids[i, p : p + n_resp] = torch.tensor(traj.response_ids, dtype=torch.long)
+            attention_mask[i, p - n_prompt : p + n_resp] = 1
+            loss_mask[i, :n_resp] = torch.tensor(traj.loss_mask, dtype=torch.float32)
+            if old is not None:
+                old[i, :n_resp] = torch.tensor(traj.old_log_probs, dtype=torch.float32)
+        return cls(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            response_mask=attention_mask[:, p:].float(),
+            loss_mask=loss_mask,
+            old_log_probs=old,
+            advantages=torch.tensor([t.advantage or 0.0 for t in trajectories], dtype=torch.float32),
+            rewards=torch.tensor([t.reward or 0.0 for t in trajectories], dtype=torch.float32),
+            prompt_length=p,
+        )
+
+    @property
+    def response_ids(self) -> torch.Tensor:
+        """`[B, T]` response tokens (padding where `response_mask` is 0)."""
+        return self.input_ids[:, self.prompt_length :]

@@ -1,0 +1,95 @@
+"""`Sampling`: how a rollout engine samples, and the one rule that changes it for a purpose.
+
+The `rollout` group owns the run's sampling (`rollout.sampling`): RL rollouts use it as it is.
+Whoever samples for another purpose states only what differs, as overrides, and they are
+applied in this order, each with `Sampling.override` (later wins, `None` leaves a value alone):
+
+    rollout.sampling                         the run's sampling (RL rollouts)
+      <- stage.eval.sampling                 eval's purpose: greedy decoding
+      <- benchmark.<name>.sampling           a benchmark's own needs: its answer length
+      <- stage.eval.max_new_tokens           a cap for quick looks (min, not an override)
+    and, inside a rollout:
+      <- rethink.sampling                    forced rethinking's continuation temperature
+      <- rollout.tool.code_sampling          GRPO-ATS: the code of a tool call, greedy
+
+Every value is checked where it is set (one line naming the field), so a bad `top_p` stops
+the run before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings of one generate call.
+
+    Attributes:
+        max_new_tokens: response length cap, in tokens (per generation round of a tool loop).
+        temperature: softmax temperature; 0 = greedy decoding. RL rollouts must sample (> 0):
+            the policy's log-probs are taken at this temperature.
+        top_p: nucleus sampling, in (0, 1]; 1 = off.
+        top_k: top-k sampling; 0 = off.
+        repetition_penalty: > 1 discourages repeats; 1 = off.
+        stop: extra stop strings besides EOS; the response keeps the stop string.
+    """
+
+    max_new_tokens: int = 1024
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    stop: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stop", tuple(str(s) for s in self.stop or ()))
+        checks = (
+            ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
+            ("temperature", self.temperature >= 0, ">= 0 (0 = greedy)"),
+            ("top_p", 0 < self.top_p <= 1, "in (0, 1] (1 = off)"),
+            ("top_k", self.top_k >= 0, ">= 0 (0 = off)"),
+            ("repetition_penalty", self.repetition_penalty > 0, "> 0 (1 = off)"),
+        )
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"sampling.{name}={getattr(self, name)} must be {rule}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+    def override(self, **changes: Any) -> Sampling:
+        """A copy with `changes` applied (`None` values ignored); unknown keys are refused."""
+        unknown = sorted(set(changes) - FIELDS)
+        if unknown:
+            raise ConfigError(
+                f"sampling has no {', '.join(unknown)} (known: {', '.join(sorted(FIELDS))}); fix the key"
+            )
+        given = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **given) if given else self
+
+    def capped(self, max_new_tokens: int | None) -> Sampling:
+        """A copy whose length is at most `max_new_tokens` (None = unchanged)."""
+        if max_new_tokens is None or max_new_tokens >= self.max_new_tokens:
+            return self
+        return dataclasses.replace(self, max_new_tokens=max_new_tokens)
+
+
+FIELDS = frozenset(field.name for field in dataclasses.fields(Sampling))
+
+
+def check_overrides(key: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` as a plain dict after checking them against a default `Sampling` (so a bad
+    key or value in `key` is reported where it is configured, before any work starts)."""
+    plain = dict(overrides or {})
+    try:
+        Sampling().override(**plain)
+    except ConfigError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    return plain

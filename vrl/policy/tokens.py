@@ -1,0 +1,59 @@
+"""Where a generated response ends: EOS ids, stop strings, and the placeholder tokens it must never hold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def eos_token_ids(model: Any, processor: Any) -> set[int]:
+    """The token ids that end generation (the generation config's, else the tokenizer's EOS)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if configured is None:
+        configured = processor.tokenizer.eos_token_id
+    return set(configured) if isinstance(configured, (list, tuple)) else {int(configured)}
+
+
+def cut_at_stop(token_ids: list[int], decode: Any, stops: Sequence[str]) -> tuple[list[int], str | None]:
+    """`(ids up to the token that completes the earliest stop string, that stop)`, or
+    `(token_ids, None)` when the decoded text holds none. Tokens after it (the padding a batched
+    `generate` writes once a row stopped) are dropped."""
+    text = decode(token_ids)
+    found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
+    if not found:
+        return list(token_ids), None
+    _, stop = min(found)
+    end = len(token_ids)
+    while end > 0 and stop in decode(token_ids[: end - 1]):
+        end -= 1
+    return list(token_ids[:end]), stop
+
+
+def trim_response(
+    token_ids: list[int], eos_ids: set[int], decode: Any, stops: Sequence[str]
+) -> tuple[list[int], bool]:
+    """A generated row cut where generation ended: after the first stop string (a row that
+    stopped there is padded by `generate`, and the pad id may be an EOS id) or the first EOS.
+    Returns `(ids, finished)`; finished = ended by EOS or a stop string, not by the length cap."""
+    if stops:
+        cut, stop = cut_at_stop(token_ids, decode, stops)
+        if stop is not None and not set(cut[:-1]) & eos_ids:
+            return cut, True
+    return trim_at_eos(token_ids, eos_ids)
+
+
+def trim_at_eos(token_ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
+    """Generated ids up to and including the first EOS (padding after it dropped), and whether
+    there was one: `[5, 7, EOS, PAD, PAD]` -> `([5, 7, EOS], True)`."""
+    for position, token in enumerate(token_ids):
+        if token in eos_ids:
+            return token_ids[: position + 1], True
+    return list(token_ids), False
+
+
+def vision_token_ids(model: Any) -> list[int]:
+    """Placeholder tokens the processor inserts around images (`<|image_pad|>`, ...), which a
+    response must never contain: the forward pass matches them to image features."""
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    config = getattr(model, "config", None)
+    return sorted({int(v) for name in names if (v := getattr(config, name, None)) is not None})
