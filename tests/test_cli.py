@@ -44,7 +44,8 @@ def test_help_lists_groups():
 def test_cfg_job_prints_the_composed_config():
     result = run_vrl(["--cfg", "job", "+experiment=default"], cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "_target_: vrl.stages.SFTStage" in result.stdout
+    assert "_target_: vrl.sft.settings.SFTSettings" in result.stdout
+    assert "  lr: 0.001" in result.stdout and "weight_decay: 0.0" in result.stdout  # typed defaults shown
     assert "stages:" in result.stdout
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from omegaconf import OmegaConf
-from vrl_testing import CONF_DIR, REPO, compose
+from vrl_testing import CONF_DIR, compose
 
 from vrl.config_check import check_targets, target_nodes
 from vrl.errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
-SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (CONF_DIR / "sweeps").glob("*.yaml"))
 
 
 def _missing_keys(cfg) -> set[str]:
@@ -78,7 +78,7 @@ def test_every_option_of_every_group_composes(group):
 def test_check_targets_names_the_misspelt_key():
     cfg = compose(["+stage.sft.learning_rate=0.1"])
     with pytest.raises(
-        ConfigError, match=r"'stage.sft.learning_rate' is not a parameter of vrl.stages.SFTStage"
+        ConfigError, match=r"'stage.sft.learning_rate' is not a parameter of vrl.sft.settings.SFTSettings"
     ):
         check_targets(cfg)
 

@@ -8,7 +8,7 @@ from vrl.errors import ConfigError
 
 
 def node(**values):
-    return OmegaConf.create({"_target_": "vrl.stages.SFTStage", **values})
+    return OmegaConf.create({"_target_": "vrl.sft.settings.SFTSettings", **values})
 
 
 def test_accepts_valid_keys_and_types():

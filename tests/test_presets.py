@@ -20,14 +20,13 @@ TINY = [
     "logger.wandb_mode=disabled",
     "trainer.enable_progress_bar=false",
     "stage.eval.limit=2",
-    "rollout.max_new_tokens=8",
+    "rollout.sampling.max_new_tokens=8",
     "stage.eval.max_new_tokens=8",
     "rollout.batch_size=4",
     "stage.data.val_size=1",
     "stage.rl.max_steps=1",
     "stage.rl.prompts_per_step=2",
     "stage.rl.group_size=2",
-    "stage.rl.max_new_tokens=8",
     "stage.rl.micro_batch_size=4",
 ]
 BENCH_FIXTURES = {  # benchmark option -> (fixture dir, extra overrides)
@@ -54,8 +53,10 @@ EXTRA = {
     "vthinker_7b": [
         "stage.sft_perception.accumulate_grad_batches=1",
         "stage.sft_perception.batch_size=2",
+        "stage.sft_perception.num_workers=0",
         "stage.sft_interaction.accumulate_grad_batches=1",
         "stage.sft_interaction.batch_size=2",
+        "stage.sft_interaction.num_workers=0",
         "stage.sft_interaction.max_epochs=1",
         "stage.sft_interaction.max_steps=2",
         # The flywheel's problem-setter is a strong model behind an HTTP endpoint, not reachable
@@ -106,7 +107,7 @@ def test_vlrethinker_presets_follow_the_paper(preset):
     assert (loss.eps_low, loss.eps_high) == (0.2, 0.35)
     assert cfg.algorithm.kl_estimator is None and cfg.algorithm.kl_coef == 0.0
     assert cfg.stage.rl.group_size == 8 and cfg.stage.rl.lr == 1e-6
-    assert cfg.stage.rl.temperature == 1.0 and cfg.stage.rl.top_p == 0.95
+    assert cfg.rollout.sampling.temperature == 1.0 and cfg.rollout.sampling.top_p == 0.95
     assert cfg.replay._target_ == "vrl.replay.SelectiveSampleReplay"
     assert cfg.rethink._target_ == "vrl.rethink.ForcedRethink"
     assert "vlrethinker" in cfg.reward.functions and cfg.reward.weights.vlrethinker == 1.0
@@ -127,19 +128,12 @@ def test_vlrethinker_presets_follow_the_paper(preset):
     ],
 )
 def test_tool_presets_roll_out_with_their_tool_and_weights(preset, tool, turns, weights, monkeypatch):
-    from vrl.rollout.multiturn import MultiTurnRollout
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = compose([f"+experiment={preset}"])
-    assert cfg.tool.tool._target_ == tool and cfg.tool.max_turns == turns
+    assert cfg.rollout.tool_loop.tool._target_ == tool and cfg.rollout.tool_loop.max_turns == turns
     assert dict(cfg.reward.weights) == weights and "rl" in cfg.stages
-    components = build_components(compose(stand_in_overrides(preset)))
-    try:
-        assert isinstance(components.rollout, MultiTurnRollout)
-        assert type(components.tool).__name__ == tool.rsplit(".", 1)[1]
-    finally:
-        if components.sandbox is not None:
-            components.sandbox.close()
+    with build_components(compose(stand_in_overrides(preset))).closing() as components:
+        assert type(components.rollout.tool_loop.tool).__name__ == tool.rsplit(".", 1)[1]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from vrl.config_check import check_targets
 from vrl.data.procedural import HOLDOUT_SEED_START
 from vrl.data.procedural.perception import PerceptionSource
 from vrl.errors import ConfigError
-from vrl.stages import DataStage
+from vrl.stages import DataSettings, DataStage
 from vrl.stages.base import StageContext
 
 STAGES = [
@@ -28,7 +28,6 @@ STAGES = [
 ]
 SHRINK = [
     "debug=smoke",
-    "~benchmark.procedural_holdout",  # the smoke overlay shrinks the default benchmark, absent here
     "logger.wandb_mode=disabled",
     "trainer.enable_progress_bar=false",
     "stage.data_perception.train_size=24",
@@ -47,7 +46,7 @@ SHRINK = [
     "stage.rl.max_steps=2",
     "stage.rl.prompts_per_step=2",
     "stage.rl.group_size=2",
-    "stage.rl.max_new_tokens=12",
+    "rollout.sampling.max_new_tokens=12",
     "benchmark.zoom_count_holdout.num_samples=6",
     "stage.eval.max_new_tokens=12",
 ]
@@ -62,18 +61,18 @@ def test_experiment_composes_with_two_data_and_two_sft_stages():
     assert cfg.stage.sft_interaction.dataset == cfg.stage.data_interaction.train_product
     assert cfg.stage.data_perception.train_product != cfg.stage.data_interaction.train_product
     assert cfg.objective == "eval/zoom_count_holdout/accuracy"
-    assert cfg.tool._target_ == "vrl.rollout.multiturn.MultiTurnRollout" and cfg.sandbox.backend == "auto"
+    assert cfg.rollout.tool_loop._target_ == "vrl.rollout.ToolLoop" and cfg.sandbox.backend == "auto"
     assert cfg.stage.rl.dataset == cfg.stage.data_interaction.train_product
     assert list(cfg.reward.weights) == ["format", "accuracy", "consistency", "code_exec"]
     # the same-budget baseline of experiments/thinking_with_images: only the tool differs
     baseline = compose(["+experiment=vthinker_tiny", "tool=none", "data.interaction.variant=direct"])
     check_targets(baseline)
-    assert not baseline.tool and baseline.data.interaction.variant == "direct"
+    assert baseline.rollout.tool_loop is None and baseline.data.interaction.variant == "direct"
     assert baseline.stage == cfg.stage and baseline.reward == cfg.reward
 
 
 def test_data_stage_names_unknown_sources(tmp_path):
-    stage = DataStage(train_size=4, val_size=1, sources=["perception", "nope"])
+    stage = DataStage(DataSettings(train_size=4, val_size=1, sources=["perception", "nope"]))
     context = StageContext(
         name="data_x",
         run_dir=tmp_path,
@@ -82,7 +81,7 @@ def test_data_stage_names_unknown_sources(tmp_path):
         seed=0,
     )
     with pytest.raises(ConfigError, match=r"stage.data_x.sources: \['nope'\]"):
-        stage.run(context, {})
+        stage.check(context)
 
 
 def test_holdout_benchmark_loads_unseen_seeds_and_scores_the_final_answer():

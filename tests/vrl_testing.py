@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CONF_DIR = REPO / "conf"
+CONF_DIR = REPO / "vrl" / "conf"
 
 
 def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
@@ -16,6 +16,9 @@ def compose(overrides: list[str] | None = None, return_hydra_config: bool = Fals
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from vrl.defaults import register
+
+    register()
     # `paths.run_dir` defaults to Hydra's runtime output dir, which only exists inside an app.
     overrides = ["paths.run_dir=/tmp/vrl-compose-test", *(overrides or [])]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -37,3 +40,46 @@ def run_vrl(
         text=True,
         timeout=timeout,
     )
+
+
+def option_node(group: str, option: str):
+    """One option file (vrl/conf/<group>/<option>.yaml) as Hydra composes it: the typed
+    defaults its `/settings@<key>: <name>` entries pull in, then the file's own values."""
+    from omegaconf import OmegaConf
+
+    from vrl.defaults import TYPED, defaults_of
+
+    raw = OmegaConf.load(CONF_DIR / group / f"{option}.yaml")
+    node = OmegaConf.create({})
+    for entry in raw.pop("defaults", []):
+        if entry == "_self_":
+            continue
+        [(where, name)] = entry.items()
+        key = where.split("@", 1)[1]
+        typed = OmegaConf.create(defaults_of(TYPED[name]))
+        node = OmegaConf.merge(node, typed if key == "_here_" else {key: typed})
+    # Interpolations such as ${rethink_cues} or ${seed} resolve against the primary config's own keys.
+    primary = OmegaConf.load(CONF_DIR / "config.yaml")
+    root = {k: v for k, v in primary.items() if k not in ("defaults", "hydra", "products")}
+    return OmegaConf.merge(root, {"option": OmegaConf.merge(node, raw)}).option
+
+
+def component(group: str, option: str, **overrides):
+    """Instantiate one option of `group` with `overrides` merged in."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    return instantiate(OmegaConf.merge(option_node(group, option), overrides), _convert_="all")
+
+
+def inline_reward(option: str = "math_verify", **overrides):
+    """A reward option whose functions run in the caller (no worker processes)."""
+    return component("reward", option, pool={"num_workers": 0}, **overrides)
+
+
+def hf_engine(batch_size: int = 8, **sampling):
+    """The hf engine sampling with `sampling` (a `vrl.policy.sampling.Sampling` field each)."""
+    from vrl.policy.sampling import Sampling
+    from vrl.rollout.hf import HFRolloutEngine
+
+    return HFRolloutEngine(batch_size=batch_size, sampling=Sampling(**sampling))

@@ -10,11 +10,15 @@ import hydra
 from omegaconf import DictConfig
 
 from vrl.cli_errors import one_line_error
+from vrl.defaults import register
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+register()  # every typed default, as Hydra's `settings/<name>` nodes (vrl/defaults.py)
+
+# The config tree ships inside the package (vrl/conf); users extend it with hydra.searchpath.
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
     from vrl.run import run
 

@@ -1,15 +1,41 @@
-"""The run's swappable parts, built once from config in a fixed, logged order."""
+"""The run's swappable parts, built once from config in a fixed, logged order, and closed once.
+
+Each config group's option instantiates one component by `_target_`. A component that runs
+model-written code asks for the run's sandbox by naming `sandbox` as a constructor parameter
+(the rollout engine does, for its tool loop); the builder passes it, so no pair of groups
+needs wiring code. The run loop owns the components that hold processes or memory (sandbox,
+rollout engine, reward pool): `Components.closing()` closes them, in reverse build order, when
+the run ends, however it ends.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
-from vrl.errors import ConfigError
+from vrl.algorithm import Algorithm
+from vrl.benchmark.base import Benchmark
+from vrl.data.mixture import DataSource
+from vrl.errors import ConfigError, VrlError
+from vrl.flywheel.flywheel import Flywheel
+from vrl.loggers import RunLoggers
+from vrl.model.base import VLMSpec
+from vrl.replay.base import Replay
+from vrl.rethink.base import Rethink
+from vrl.reward.pool import RewardPool
+from vrl.rollout.base import RolloutEngine
+from vrl.sandbox import Sandbox
+from vrl.settings import SettingError
+from vrl.trainer import TrainerSettings
 
 log = logging.getLogger("vrl")
 
@@ -18,9 +44,8 @@ BUILD_ORDER = (
     "model",
     "data",
     "flywheel",
-    "rollout",
     "sandbox",
-    "tool",
+    "rollout",
     "reward",
     "algorithm",
     "replay",
@@ -31,55 +56,99 @@ BUILD_ORDER = (
 )
 # Groups whose option is a dict of named components (several selected at once).
 NAMED_GROUPS = ("data", "benchmark")
+# Components another may ask for by naming them as a constructor parameter.
+SHARED = ("sandbox",)
 
 
 @dataclass
 class Components:
-    """Instantiated components. `None` means the group is switched off (`<group>: none`)."""
+    """Instantiated components. `None` (or empty) means the group is switched off (`<group>: none`)."""
 
-    model: Any = None
-    data: dict[str, Any] = field(default_factory=dict)
-    flywheel: Any = None
-    rollout: Any = None
-    sandbox: Any = None
-    tool: Any = None
-    reward: Any = None
-    algorithm: Any = None
-    replay: Any = None
-    rethink: Any = None
-    benchmark: dict[str, Any] = field(default_factory=dict)
-    trainer: Any = None
-    logger: Any = None
+    model: VLMSpec | None = None
+    data: dict[str, DataSource] = field(default_factory=dict)
+    flywheel: Flywheel | None = None
+    sandbox: Sandbox | None = None
+    rollout: RolloutEngine | None = None
+    reward: RewardPool | None = None
+    algorithm: Algorithm | None = None
+    replay: Replay | None = None
+    rethink: Rethink | None = None
+    benchmark: dict[str, Benchmark] = field(default_factory=dict)
+    trainer: TrainerSettings | None = None
+    logger: RunLoggers | None = None
+
+    def close(self) -> None:
+        """Close what holds processes or memory, in reverse build order (idempotent)."""
+        for resource in (self.reward, self.rollout, self.sandbox):
+            if resource is not None:
+                resource.close()
+
+    @contextmanager
+    def closing(self) -> Iterator[Components]:
+        """`with components.closing():` closes them when the block ends, however it ends."""
+        try:
+            yield self
+        finally:
+            self.close()
 
 
 def build_components(cfg: DictConfig) -> Components:
-    """Instantiate every group in BUILD_ORDER and log each `_target_`."""
+    """Instantiate every group in BUILD_ORDER and log each `_target_`. If one fails, those
+    already built are closed before the error goes on."""
     built: dict[str, Any] = {}
-    for group in BUILD_ORDER:
-        node = cfg.get(group)
-        if group in NAMED_GROUPS:
-            built[group] = {name: _build(f"{group}.{name}", sub) for name, sub in (node or {}).items()}
-        else:
-            built[group] = _build(group, node)
-        if group == "tool" and built["tool"] is not None:
-            # The tool option is a partial `MultiTurnRollout`: it becomes the rollout engine,
-            # wrapping the configured one, so the rl and eval stages use tools unchanged.
-            wrapper = built["tool"](engine=built["rollout"], sandbox=built["sandbox"])
-            log.info(
-                "build %-22s -> %s around %s",
-                "rollout",
-                type(wrapper).__name__,
-                type(built["rollout"]).__name__,
-            )
-            built["rollout"], built["tool"] = wrapper, wrapper.tool
+    try:
+        for group in BUILD_ORDER:
+            node = cfg.get(group)
+            if group in NAMED_GROUPS:
+                built[group] = {name: build(f"{group}.{name}", sub) for name, sub in (node or {}).items()}
+            else:
+                shared = {name: built[name] for name in SHARED if built.get(name) is not None}
+                built[group] = build(group, node, shared)
+    except BaseException:
+        Components(**built).close()
+        raise
     return Components(**built)
 
 
-def _build(key: str, node: Any) -> Any:
+def build(key: str, node: Any, shared: dict[str, Any] | None = None) -> Any:
+    """Instantiate the node at `key` (None for an empty or null node), passing each of `shared`
+    that its target names as a parameter and the config does not set."""
     if node is None or (isinstance(node, DictConfig) and len(node) == 0):
         log.info("build %-22s -> (none)", key)
         return None
     if not isinstance(node, DictConfig) or "_target_" not in node:
         raise ConfigError(f"'{key}' has no _target_: pick an option, e.g. {key.split('.')[0]}=<option>")
-    log.info("build %-22s -> %s", key, node._target_)
-    return instantiate(OmegaConf.create(OmegaConf.to_container(node, resolve=True)), _convert_="all")
+    params = _parameters(node._target_)
+    given = {name: value for name, value in (shared or {}).items() if name in params and name not in node}
+    log.info("build %-22s -> %s%s", key, node._target_, f" (with {', '.join(given)})" if given else "")
+    try:
+        plain = OmegaConf.create(OmegaConf.to_container(node, resolve=True, throw_on_missing=True))
+    except MissingMandatoryValue as error:
+        missing = error.full_key if error.full_key.startswith(f"{key}.") else f"{key}.{error.full_key}"
+        raise ConfigError(f"missing required value '{missing}': set it, e.g. {missing}=<value>") from None
+    try:
+        return instantiate(plain, _convert_="all", **given)
+    except InstantiationException as error:
+        cause = _user_error(error)
+        if isinstance(cause, SettingError):
+            raise cause.at(key) from None
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def _parameters(target: str) -> set[str]:
+    try:
+        return set(inspect.signature(get_object(target)).parameters)
+    except (TypeError, ValueError, ImportError, AttributeError):
+        return set()
+
+
+def _user_error(error: BaseException) -> VrlError | None:
+    """The `VrlError` a constructor raised (a user's mistake), however deep Hydra wrapped it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, VrlError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -1,8 +1,9 @@
-"""`run(cfg)`: the whole study. Check config -> build components -> run stages -> summarise.
+"""`run(cfg)`: the whole study. Check config -> build components -> pre-flight -> run stages -> summarise.
 
 Stages run in the order of `cfg.stages`; each one's products (paths) feed the next. A stage
 whose `<run_dir>/<stage>/DONE.json` exists is skipped, so re-running a run directory resumes
 it (`python -m vrl hydra.run.dir=<run_dir>`); stages that checkpoint (SFT, RL) resume inside.
+The components are closed when the run ends, however it ends (`Components.closing`).
 """
 
 from __future__ import annotations
@@ -10,18 +11,18 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from vrl.components import build_components
+from vrl.components import build, build_components
 from vrl.config_check import check_targets
 from vrl.errors import ConfigError
 from vrl.report import StageRecord, write_summary
+from vrl.stages import Stage, stage_for
 from vrl.stages.base import StageContext, read_done, write_done
 
 log = logging.getLogger("vrl")
@@ -39,16 +40,75 @@ def run(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["logger_group"] = _wandb_group(cfg)
+    stages = {name: stage_for(name, build(f"stage.{name}", cfg.stage[name])) for name in stage_names}
     components = build_components(cfg)
-    if components.logger is not None:
-        components.logger.group = components.logger.group or resolved["logger_group"]
-        components.logger.tags = list(components.logger.tags or []) + list(cfg.get("tags") or [])
-        components.logger.run_name = cfg.name
-    stages = {name: _build_stage(name, cfg.stage[name]) for name in stage_names}
+    with components.closing():
+        if components.logger is not None:
+            components.logger.group = components.logger.group or resolved["logger_group"]
+            components.logger.tags = [*components.logger.tags, *(cfg.get("tags") or [])]
+            components.logger.run_name = cfg.name
+        given = {k: str(v) for k, v in (cfg.get("products") or {}).items() if v}
 
-    products: dict[str, str] = {k: str(v) for k, v in (cfg.get("products") or {}).items() if v}
+        def context(name: str) -> StageContext:
+            return StageContext(
+                name=name, run_dir=run_dir, components=components, config=resolved, seed=cfg.seed
+            )
+
+        preflight(stages, given, run_dir, context)
+        records = _run_stages(stages, given, run_dir, context)
+    write_summary(run_dir, cfg.name, records, command=" ".join(sys.argv))
+    objective = cfg.get("objective")
+    metrics = {k: v for r in records for k, v in r.metrics.items()}
+    return float(metrics[objective]) if objective and objective in metrics else None
+
+
+def preflight(
+    stages: dict[str, Stage], given: dict[str, str], run_dir: Path, context: Callable[[str], StageContext]
+) -> None:
+    """Before any work: every stage's own check, and that each stage's products are made
+    before it needs them (by an earlier stage in `stages`, a finished one, or `products.*`).
+
+    A stage that only reads a product it may go without (eval reads `model`, else it scores the
+    configured model) must not run before the stage that makes it, unless another stage uses
+    the product afterwards (`[eval, sft, eval_after]` compares before and after; `[data, eval,
+    sft]` would score the untrained model and train one nobody scores).
+    """
+    order = list(stages.items())
+    known = set(given)
+    for position, (name, stage) in enumerate(order):
+        done = read_done(run_dir / name)
+        if done is not None:
+            known |= set(done["products"])
+            continue
+        stage.check(context(name))
+        for key in stage.requires:
+            if key not in known:
+                makers = [other for other, s in order[position + 1 :] if key in s.writes]
+                hint = (
+                    f"stage {makers[0]!r} makes it but runs later: reorder `stages`"
+                    if makers
+                    else f"add the stage that makes it to `stages`, or pass products.{key}=<path>"
+                )
+                raise ConfigError(
+                    f"stage {name!r} needs product {key!r}, which nothing before it makes: {hint}"
+                )
+        for key in set(stage.reads) - known - set(stage.writes):
+            makers = [i for i, (_, s) in enumerate(order) if i > position and key in s.writes]
+            if makers and not any(key in s.reads for _, s in order[makers[-1] + 1 :]):
+                maker = order[makers[-1]][0]
+                raise ConfigError(
+                    f"stage {name!r} would use the configured {key}, but {maker!r} makes the {key!r} product "
+                    f"later and no stage uses it: put {maker!r} before {name!r} in `stages`"
+                )
+        known |= set(stage.writes)
+
+
+def _run_stages(
+    stages: dict[str, Stage], given: dict[str, str], run_dir: Path, context: Callable[[str], StageContext]
+) -> list[StageRecord]:
+    products = dict(given)
     records: list[StageRecord] = []
-    for name in stage_names:
+    for name, stage in stages.items():
         stage_dir = run_dir / name
         done = read_done(stage_dir)
         if done is not None:
@@ -60,10 +120,7 @@ def run(cfg: DictConfig) -> float | None:
             continue
         log.info("stage %s: starting", name)
         start = time.perf_counter()
-        context = StageContext(
-            name=name, run_dir=run_dir, components=components, config=resolved, seed=cfg.seed
-        )
-        result = stages[name].run(context, dict(products))
+        result = stage.run(context(name), dict(products))
         seconds = time.perf_counter() - start
         products.update(result.products)
         write_done(
@@ -77,16 +134,7 @@ def run(cfg: DictConfig) -> float | None:
         )
         records.append(StageRecord(name, "ran", seconds, result.metrics, result.tables))
         log.info("stage %s: done in %.1f s", name, seconds)
-
-    write_summary(run_dir, cfg.name, records, command=" ".join(sys.argv))
-    objective = cfg.get("objective")
-    metrics = {k: v for r in records for k, v in r.metrics.items()}
-    return float(metrics[objective]) if objective and objective in metrics else None
-
-
-def _build_stage(name: str, node: DictConfig) -> Any:
-    log.info("build stage.%-16s -> %s", name, node._target_)
-    return instantiate(node, _convert_="all")
+    return records
 
 
 def _check_stage_names(cfg: DictConfig, stage_names: list[str]) -> None:

@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
+from vrl_testing import option_node
 
 from vrl.algorithm import Algorithm
 from vrl.replay import FilterReplay, NoReplay, SelectiveSampleReplay
 from vrl.rethink import ForcedRethink, NoRethink
 from vrl.reward import RewardPool
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "vrl" / "conf"
 OPTIONS = sorted(
     (group, path.stem)
     for group in ("algorithm", "reward", "replay", "rethink")
@@ -44,7 +45,7 @@ def _check_keys(node, where):
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}/{o}" for g, o in OPTIONS])
 def test_option_keys_match_signature_and_instantiate(group, option):
-    cfg = OmegaConf.load(CONF / group / f"{option}.yaml")
+    cfg = option_node(group, option)
     if group in ("algorithm", "reward") and option == "none":
         assert not cfg  # empty on purpose: the stage reads a falsy node as "off"
         return
@@ -58,23 +59,28 @@ def test_option_keys_match_signature_and_instantiate(group, option):
 
 
 def test_the_paper_options_carry_the_paper_values():
-    algo = instantiate(OmegaConf.load(CONF / "algorithm" / "dr_grpo.yaml"))
+    algo = instantiate(option_node("algorithm", "dr_grpo"))
     assert algo.advantage(torch.tensor([1.0, 0.0]), 2).tolist() == [0.5, -0.5]
     assert algo.policy_loss.keywords == {"eps_low": 0.2, "eps_high": 0.35}
     assert (algo.kl_estimator, algo.entropy_coef, algo.aux_nll_coef) == (None, 0.0, 0.05)
 
-    pool = instantiate(OmegaConf.load(CONF / "reward" / "vlrethinker.yaml"), num_workers=0)
+    pool = instantiate(option_node("reward", "vlrethinker"), pool={"num_workers": 0})
     fields = dict(answer=["2"], answer_type=["integer"], finished=[True], forced=[False])
     out = pool([r"Wait, yes. \boxed{2}"], **fields)
     assert out.total == [pytest.approx(1.1)] and out.rewards["accuracy"] == [1.0]  # accuracy logged, weight 0
 
-    ssr = instantiate(OmegaConf.load(CONF / "replay" / "ssr.yaml"))
+    ssr = instantiate(option_node("replay", "ssr"))
     assert (ssr.alpha, ssr.eps, ssr.capacity) == (1.0, 1e-4, None)
     assert (ssr.pos_ratio, ssr.output_fraction) == (0.1, 0.5)
 
-    forced = instantiate(OmegaConf.load(CONF / "rethink" / "forced.yaml"))
+    forced = instantiate(option_node("rethink", "forced"))
     assert forced.generic_triggers == ("\n\nWait", "\n\nWait, does it seem right?")
-    assert (forced.skip_prob, forced.temperature, forced.max_per_group, forced.max_cues) == (0.35, 0.9, 2, 4)
+    assert (forced.skip_prob, forced.sampling, forced.max_per_group, forced.max_cues) == (
+        0.35,
+        {"temperature": 0.9},
+        2,
+        4,
+    )
     assert forced.cut_markers == ("last:Wait", "last:\\boxed", "first:answer")
 
 

@@ -15,7 +15,7 @@ from hydra.utils import get_class, instantiate
 REPO = Path(__file__).resolve().parents[2]
 F = REPO / "tests" / "fixtures" / "benchmarks"
 GENERATED = {"procedural_holdout", "perception_holdout", "zoom_count_holdout"}  # vrl's own, no files to load
-MINE = sorted(p.stem for p in (REPO / "conf" / "benchmark").glob("*.yaml") if p.stem not in GENERATED)
+MINE = sorted(p.stem for p in (REPO / "vrl" / "conf" / "benchmark").glob("*.yaml") if p.stem not in GENERATED)
 FIXTURE = {  # option -> (fixture path, extra overrides)
     "mathvista": ("mathvista", []),
     "mathverse": ("mathverse", []),
@@ -39,7 +39,7 @@ FIXTURE = {  # option -> (fixture path, extra overrides)
 def composed(tmp_path_factory):
     """The benchmark group composed on its own (other groups are not this test's business)."""
     root = tmp_path_factory.mktemp("conf")
-    shutil.copytree(REPO / "conf" / "benchmark", root / "benchmark")
+    shutil.copytree(REPO / "vrl" / "conf" / "benchmark", root / "benchmark")
     (root / "config.yaml").write_text("defaults:\n  - benchmark: [mathvista]\n  - _self_\n")
     overrides = [f"benchmark=[{','.join(MINE)}]"]
     for option in MINE:
@@ -55,7 +55,7 @@ def test_every_option_has_a_fixture():
 
 @pytest.mark.parametrize("option", MINE)
 def test_option_file(option):
-    text = (REPO / "conf" / "benchmark" / f"{option}.yaml").read_text()
+    text = (REPO / "vrl" / "conf" / "benchmark" / f"{option}.yaml").read_text()
     assert text.splitlines()[0] == f"# @package benchmark.{option}"
     node = yaml.safe_load(text)
     params = inspect.signature(get_class(node["_target_"])).parameters

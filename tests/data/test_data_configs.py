@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from vrl.data import ProceduralSource
 
-CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
+CONF_DATA = Path(__file__).resolve().parents[2] / "vrl" / "conf" / "data"
 OPTIONS = sorted(p.stem for p in CONF_DATA.glob("*.yaml"))
 
 

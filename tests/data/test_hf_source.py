@@ -13,7 +13,7 @@ from vrl.data import HFSource, Sample, Skipped
 from vrl.data.records import infer_answer_type, strip_boxed
 from vrl.errors import ConfigError, MissingFileError
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
+CONF = Path(__file__).resolve().parents[2] / "vrl" / "conf" / "data"
 
 
 def _virl39k(path: Path, **overrides) -> HFSource:

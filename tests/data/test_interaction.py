@@ -149,16 +149,14 @@ def test_difficulty_levels_follow_the_count():
     assert levels == {1, 2, 3}
 
 
-def test_sft_collator_trains_the_policy_text_and_feeds_the_real_tool_image(tool_samples, tmp_path):
+def test_sft_collator_trains_the_policy_text_and_feeds_the_real_tool_image(tool_samples, tiny_models):
     """The schema contract with `vrl.sft.collate`: code and answer trained, sandbox output masked,
     the tool image's pixels after the prompt image's."""
     import torch
 
-    from vrl.model import TinyQwen25VL
     from vrl.sft.collate import SFTCollator
 
-    spec = TinyQwen25VL()
-    processor = spec.load(spec.resolve(tmp_path / "tiny", InteractionSource().corpus())).processor
+    processor = tiny_models.processor(list(InteractionSource().corpus()))
     sample = tool_samples[0]
     example = SFTCollator(processor, "<answer>{answer}</answer>", max_length=512).encode(sample)
     ids, mask = example["input_ids"], example["loss_mask"].bool()

@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny Qwen2.5-VL built per test session (~0.2 s) and loaded once."""
+"""Model-test fixtures: the tiny Qwen2.5-VL on a small chat corpus (built by tests/conftest.py's
+factory, loaded once per session), and image/chat helpers."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ def _user_turn(question: str) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory) -> Path:
-    return Path(TinyQwen25VL().resolve(tmp_path_factory.mktemp("tiny"), CORPUS))
+def tiny_dir(tiny_models) -> Path:
+    return tiny_models.dir(CORPUS)
 
 
 @pytest.fixture(scope="session")

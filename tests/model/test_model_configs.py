@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from vrl.model import VLMSpec
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
+CONF = Path(__file__).resolve().parents[2] / "vrl" / "conf" / "model"
 OPTIONS = sorted(CONF.glob("*.yaml"))
 
 

@@ -30,7 +30,9 @@ def slow_reward(completions, answer, **_):
 
 
 def test_weighted_total_and_stats_inline():
-    pool = RewardPool({"acc": accuracy_reward, "len": length_reward}, weights={"len": 0.5}, num_workers=0)
+    pool = RewardPool(
+        {"acc": accuracy_reward, "len": length_reward}, weights={"len": 0.5}, pool={"num_workers": 0}
+    )
     out = pool([r"\boxed{1}", r"\boxed{2}"], answer=["1", "1"], answer_type=["integer", "integer"])
     # acc = [1, 0], len = [9, 9]; weights acc 1.0 (default), len 0.5 -> total [1 + 4.5, 0 + 4.5]
     assert out.rewards == {"acc": [1.0, 0.0], "len": [9.0, 9.0]}
@@ -41,7 +43,9 @@ def test_weighted_total_and_stats_inline():
 
 
 def test_raising_items_become_none_and_are_counted():
-    with RewardPool({"fragile": fragile_reward}, num_workers=1, chunk_size=4, timeout_s=10) as pool:
+    with RewardPool(
+        {"fragile": fragile_reward}, pool={"num_workers": 1, "chunk_size": 4, "timeout_s": 10}
+    ) as pool:
         out = pool(["a", "b", "c", "d"], answer=["ok", "boom", "skip", "ok"])
     # the chunk raised; the worker retried item by item: only "boom" fails, "skip" is a legit None
     assert out.rewards["fragile"] == [1.0, None, None, 1.0]
@@ -51,7 +55,9 @@ def test_raising_items_become_none_and_are_counted():
 
 
 def test_timeout_gives_none_counts_it_and_the_pool_recovers():
-    with RewardPool({"slow": slow_reward, "len": length_reward}, num_workers=2, timeout_s=1.0) as pool:
+    with RewardPool(
+        {"slow": slow_reward, "len": length_reward}, pool={"num_workers": 2, "timeout_s": 1.0}
+    ) as pool:
         start = time.monotonic()
         out = pool(["x", "yy", "zzz"], answer=["fast", "slow", "fast"])
         assert time.monotonic() - start < 4.0  # did not wait for the 5 s sleep
@@ -64,18 +70,18 @@ def test_timeout_gives_none_counts_it_and_the_pool_recovers():
 
 
 def test_all_none_mean_is_nan_and_config_errors():
-    out = RewardPool({"f": fragile_reward}, num_workers=0)(["a"], answer=["skip"])
+    out = RewardPool({"f": fragile_reward}, pool={"num_workers": 0})(["a"], answer=["skip"])
     assert math.isnan(out.stats["reward/f/mean"])
     with pytest.raises(ConfigError, match="not in reward.functions"):
         RewardPool({"f": fragile_reward}, weights={"g": 1.0})
     with pytest.raises(ConfigError, match="cannot be sent"):
         RewardPool({"f": lambda completions, **_: [1.0] * len(completions)}).start()
     with pytest.raises(ValueError, match="answer"):
-        RewardPool({"f": fragile_reward}, num_workers=0)(["a", "b"], answer=["x"])
+        RewardPool({"f": fragile_reward}, pool={"num_workers": 0})(["a", "b"], answer=["x"])
 
 
 def test_a_worker_that_died_while_idle_is_replaced():
-    with RewardPool({"len": length_reward}, num_workers=1) as pool:
+    with RewardPool({"len": length_reward}, pool={"num_workers": 1}) as pool:
         pool._workers[0].process.kill()
         pool._workers[0].process.join()
         assert pool(["ab"]).rewards["len"] == [2.0]

@@ -8,20 +8,14 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from vrl_testing import component, hf_engine, inline_reward
 
+from vrl.policy.log_probs import response_log_probs
+from vrl.rethink import NoRethink
 from vrl.rl.checkpoint import RLCheckpoint
 from vrl.rl.data import PromptStream, RLDataModule
 from vrl.rl.module import RLModule
-from vrl.rollout.hf import HFRolloutEngine
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
-
-
-def _component(group: str, option: str, **overrides):
-    node = OmegaConf.merge(OmegaConf.load(CONF / group / f"{option}.yaml"), overrides)
-    return instantiate(node, _convert_="all")
+from vrl.rl.settings import RLSettings
 
 
 def brevity(completions, **fields):
@@ -31,22 +25,18 @@ def brevity(completions, **fields):
 
 
 def _module(tiny, max_steps: int, rethink=None) -> RLModule:
-    reward = _component("reward", "math_verify", num_workers=0)
+    reward = inline_reward()
     reward.functions["brevity"], reward.weights["brevity"] = brevity, 1.0
     tiny.model.train()
     return RLModule(
         tiny.model,
         tiny.processor,
-        HFRolloutEngine(batch_size=8),
+        hf_engine(max_new_tokens=8, temperature=1.0, top_p=1.0),
         reward,
-        _component("algorithm", "grpo", mini_batch_size=4),
-        _component("replay", "ssr"),
-        rethink,
-        group_size=4,
-        max_steps=max_steps,
-        lr=1e-2,
-        micro_batch_size=2,
-        sampling={"max_new_tokens": 8, "temperature": 1.0, "top_p": 1.0},
+        component("algorithm", "grpo", mini_batch_size=4),
+        component("replay", "ssr"),
+        rethink or NoRethink(),
+        RLSettings(group_size=4, max_steps=max_steps, lr=1e-2, micro_batch_size=2),
     )
 
 
@@ -150,18 +140,43 @@ def test_prompt_stream_is_a_function_of_position(train_dir):
     assert [s.id for s in next(iter(later))["samples"]] == first[7]
 
 
-@pytest.mark.parametrize("group", ["reward", "algorithm"])
-def test_rl_stage_refuses_without_reward_or_algorithm(group, tmp_path):
+@pytest.mark.parametrize("group", ["reward", "algorithm", "rollout", "replay", "rethink"])
+def test_rl_stage_check_refuses_a_missing_component_before_any_work(group, tmp_path):
     from vrl.components import Components
     from vrl.errors import ConfigError
     from vrl.stages import RLStage
     from vrl.stages.base import StageContext
 
-    components = Components(reward=object(), algorithm=object(), rollout=object(), replay=object())
-    setattr(components, group, None)
+    parts = {"model": object(), "reward": object(), "algorithm": object(), "replay": object()}
+    parts |= {"rollout": hf_engine(), "rethink": NoRethink(), "trainer": object(), "logger": object()}
+    components = Components(**{**parts, group: None})
     context = StageContext(name="rl", run_dir=tmp_path, components=components, config={}, seed=0)
-    with pytest.raises(ConfigError, match=f"needs a {group} component"):
-        RLStage().run(context, {})
+    with pytest.raises(ConfigError, match=f"the rl stage needs a {group}: e.g. {group}="):
+        RLStage(RLSettings()).check(context)
+
+
+def test_rl_stage_check_refuses_greedy_rollouts_and_rethinking_a_tool_loop(tmp_path):
+    from vrl.components import Components
+    from vrl.errors import ConfigError
+    from vrl.rethink import ForcedRethink
+    from vrl.stages import RLStage
+    from vrl.stages.base import StageContext
+
+    parts = {"model": object(), "reward": object(), "algorithm": object(), "replay": object()}
+    parts |= {"rethink": NoRethink(), "trainer": object(), "logger": object()}
+
+    def check(**more):
+        components = Components(**{**parts, **more})
+        RLStage(RLSettings()).check(StageContext("rl", tmp_path, components, {}, 0))
+
+    check(rollout=hf_engine(temperature=1.0))
+    with pytest.raises(ConfigError, match="RL rollouts must sample"):
+        check(rollout=hf_engine(temperature=0.0))
+    loop = component("tool", "zoom")
+    engine = hf_engine()
+    engine.tool_loop = loop
+    with pytest.raises(ConfigError, match="rethink=forced with a tool loop is not supported"):
+        check(rollout=engine, rethink=ForcedRethink(always_right))
 
 
 def always_right(completions, **fields):
@@ -184,11 +199,9 @@ def test_a_step_with_forced_rethinking_logs_its_stats_and_fills_missing_old_log_
     assert "timing_s/rethink" in trainer.callback_metrics
 
     # a rethought response arrives without old log-probs: the module computes them
-    [traj] = HFRolloutEngine().rollout(
-        tiny.model, tiny.processor, [rethink_sample(train_dir)], n=1, temperature=1.0
-    )
-    expected = list(traj.old_log_probs)
-    traj.old_log_probs = None
+    [traj] = hf_engine().rollout(tiny.model, tiny.processor, [rethink_sample(train_dir)], n=1)
+    assert traj.old_log_probs is None  # engines sample; the RL side computes log-probs
+    expected = response_log_probs(tiny.model, tiny.processor, [traj], 1.0)[0]
     module._fill_old_log_probs([traj])
     assert traj.old_log_probs == pytest.approx(expected, abs=1e-5)
 
@@ -217,27 +230,19 @@ def test_dynamic_sampling_refills_from_the_stream_and_skips_spent_batches(tiny, 
 def test_on_policy_step_skips_the_old_log_prob_pass_with_the_same_gradient(tiny, samples):
     """One PPO epoch, one mini-batch, no replay store: old log-probs come from the update's own
     forward (detached). The loss and gradient equal those with a separate eval-mode pass."""
-    from vrl.policy.log_probs import response_log_probs
-
+    engine = hf_engine(max_new_tokens=6, temperature=1.0)
+    settings = RLSettings(group_size=4, micro_batch_size=8)
+    parts = (inline_reward(), component("algorithm", "dr_grpo", aux_nll_coef=0.0))
     module = RLModule(
-        tiny.model,
-        tiny.processor,
-        HFRolloutEngine(batch_size=8),
-        _component("reward", "math_verify", num_workers=0),
-        _component("algorithm", "dr_grpo", aux_nll_coef=0.0),
-        _component("replay", "none"),
-        group_size=4,
-        micro_batch_size=8,
-        sampling={"max_new_tokens": 6, "temperature": 1.0},
+        tiny.model, tiny.processor, engine, *parts, component("replay", "none"), NoRethink(), settings
     )
     assert not module._needs_old_log_probs_now
-    assert RLModule(
-        tiny.model, tiny.processor, None, None, module.algorithm, _component("replay", "ssr")
-    )._needs_old_log_probs_now
-    torch.manual_seed(0)
-    trajectories = module.engine.rollout(
-        tiny.model, tiny.processor, samples[:2], 4, with_log_probs=False, max_new_tokens=6, temperature=1.0
+    replaying = RLModule(
+        tiny.model, tiny.processor, engine, *parts, component("replay", "ssr"), NoRethink(), settings
     )
+    assert replaying._needs_old_log_probs_now
+    torch.manual_seed(0)
+    trajectories = module.engine.rollout(tiny.model, tiny.processor, samples[:2], 4)
     for t, advantage in zip(trajectories, [1.0, -1.0, 0.5, -0.5] * 2):
         t.advantage = advantage
     totals = {

@@ -17,18 +17,23 @@ RL_ARGS = [
     "stage.rl.max_steps=2",
     "stage.rl.prompts_per_step=4",
     "stage.rl.group_size=4",
-    "stage.rl.max_new_tokens=8",
+    "rollout.sampling.max_new_tokens=8",
     "logger=csv",
 ]
 
 
-def test_rl_stage_composes_with_every_key_commented():
+def test_rl_stage_composes_to_its_settings_and_the_rollout_owns_sampling():
+    from hydra.utils import instantiate
+
+    from vrl.rl.settings import RLSettings
+
     cfg = compose(RL_ARGS)
-    assert cfg.stage.rl._target_ == "vrl.stages.RLStage"
+    settings = instantiate(cfg.stage.rl)
+    assert isinstance(settings, RLSettings)
+    assert (settings.max_steps, settings.prompts_per_step, settings.group_size) == (2, 4, 4)
     assert cfg.algorithm._target_ == "vrl.algorithm.Algorithm"
-    lines = (REPO / "conf" / "stage" / "rl.yaml").read_text().splitlines()
-    keys = [line for line in lines if line and not line.startswith(("#", " ", "_target_"))]
-    assert keys and all("#" in line for line in keys)
+    assert cfg.rollout.sampling.max_new_tokens == 8
+    assert not {"temperature", "top_p", "max_new_tokens"} & set(cfg.stage.rl), "sampling lives in rollout"
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ processed_path = os.path.join(output_dir, "crop.png")
 crop.save(processed_path)
 print("cropped", crop.size)
 """
-CONF = Path(__file__).resolve().parents[2] / "conf" / "sandbox"
+CONF = Path(__file__).resolve().parents[2] / "vrl" / "conf" / "sandbox"
 
 
 def test_crop_and_save_returns_the_image(sandbox, image):

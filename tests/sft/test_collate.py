@@ -4,13 +4,11 @@ import pytest
 import torch
 
 from vrl.data.procedural import generate
-from vrl.model import TinyQwen25VL
 from vrl.sft.collate import ResponseSegment, SFTCollator, pad_batch
 
 
 @pytest.fixture(scope="module")
-def processor(tmp_path_factory):
-    spec = TinyQwen25VL()
+def processor(tiny_models):
     samples = [generate("count", i) for i in range(8)]
     corpus = [s.question for s in samples] + [
         "\\boxed{1}",
@@ -19,7 +17,7 @@ def processor(tmp_path_factory):
         "\\boxed{4}",
         "tool said",
     ]
-    return spec.load(spec.resolve(tmp_path_factory.mktemp("tiny"), corpus)).processor
+    return tiny_models.processor(corpus)
 
 
 def _decode(processor, ids, mask, keep):

@@ -2,30 +2,31 @@
 
 import json
 
+from vrl_testing import hf_engine
+
 from vrl.benchmark.procedural_holdout import ProceduralHoldout
 from vrl.components import Components
 from vrl.loggers import RunLoggers
 from vrl.model import TinyQwen25VL
-from vrl.rollout import HFRolloutEngine
 from vrl.stages.base import StageContext
-from vrl.stages.eval import EvalStage
+from vrl.stages.eval import EvalSettings, EvalStage
 
 
 def test_eval_resumes_from_its_item_cache(tmp_path):
     components = Components(
         model=TinyQwen25VL(),
-        rollout=HFRolloutEngine(batch_size=4, max_new_tokens=4),
+        rollout=hf_engine(batch_size=4, max_new_tokens=4),
         benchmark={"procedural_holdout": ProceduralHoldout(num_samples=6)},
         logger=RunLoggers(wandb_mode="disabled"),
     )
     context = StageContext(name="eval", run_dir=tmp_path, components=components, config={}, seed=0)
-    EvalStage(limit=3, max_new_tokens=4).run(context, {})
+    EvalStage(EvalSettings(limit=3, max_new_tokens=4)).run(context, {})
     cache = tmp_path / "eval" / "procedural_holdout" / "items.jsonl"
     first = cache.read_text().splitlines()
     assert len(first) == 3
     cache.write_text("\n".join(first) + '\n{"id": "procedural/cut-off-mid-wri')  # a crash mid-write
 
-    result = EvalStage(max_new_tokens=4).run(context, {})
+    result = EvalStage(EvalSettings(max_new_tokens=4)).run(context, {})
     lines = cache.read_text().splitlines()
     assert lines[:3] == first, "cached items must not be regenerated"
     assert len(lines) == 6 and len({json.loads(line)["id"] for line in lines}) == 6

@@ -9,17 +9,15 @@ import torch
 from PIL import Image
 
 from vrl.data.procedural import generate
-from vrl.model import TinyQwen25VL
 from vrl.sft.collate import SFTCollator, pad_batch, response_segments
 
 CALL = "<code>\n```python\nprint(1)\n```\n</code>"
 
 
 @pytest.fixture(scope="module")
-def processor(tmp_path_factory):
-    spec = TinyQwen25VL()
+def processor(tiny_models):
     corpus = [generate("count", i).question for i in range(8)] + [CALL, "<sandbox_output></sandbox_output>"]
-    return spec.load(spec.resolve(tmp_path_factory.mktemp("tiny"), corpus)).processor
+    return tiny_models.processor(corpus)
 
 
 def _tool_sample(images=1):

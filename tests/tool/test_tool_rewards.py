@@ -50,7 +50,7 @@ def test_consistency_rule_judge_and_fallback():
 
 
 def test_paper_pools_compose_with_their_weights():
-    vthinker = compose(["reward=vthinker", "reward.num_workers=0"]).reward
+    vthinker = compose(["reward=vthinker", "reward.pool.num_workers=0"]).reward
     assert dict(vthinker.weights) == {"format": 0.5, "accuracy": 1.0, "consistency": 0.5, "code_exec": 0.3}
     pool = instantiate(vthinker, _convert_="all")
     text = "<think>I ran code; the count is 3</think> <answer>3</answer>"
@@ -62,7 +62,7 @@ def test_paper_pools_compose_with_their_weights():
         "tool_images": [1],
     }
     assert pool([text], **fields).total == [0.5 + 1.0 + 0.5 + 0.3 * 0.5]
-    deepeyes = instantiate(compose(["reward=deepeyes", "reward.num_workers=0"]).reward, _convert_="all")
+    deepeyes = instantiate(compose(["reward=deepeyes", "reward.pool.num_workers=0"]).reward, _convert_="all")
     assert deepeyes.weights == {"accuracy": 0.8, "format": 0.2, "tool_bonus": 1.2}
     assert deepeyes([text], **fields).total == [0.8 + 0.2 + 1.2]
     assert deepeyes([text], **{**fields, "tool_images": [0]}).total == [0.8 + 0.2]

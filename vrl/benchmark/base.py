@@ -48,7 +48,7 @@ class Benchmark(Protocol):
 
     name: str
     reference: dict[str, dict[str, float]]  # paper numbers: model -> metric -> value
-    generation: dict  # sampling overrides, e.g. {"temperature": 0.0, "max_new_tokens": 4096}
+    sampling: dict  # overrides of the eval stage's sampling, e.g. {"max_new_tokens": 4096}
 
     def load(self) -> Iterator[Sample | Skipped]: ...
 

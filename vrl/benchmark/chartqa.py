@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from vrl.answer.extraction import extract_answer_or_short
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 PROMPT = (
     "{query}\nThink step by step, then give the final answer as a single word or number within \\boxed{{}}."
@@ -35,7 +36,8 @@ class ChartQA:
         limit: first N items only.
         judge: unused (rule-based protocol); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{query}`.
         tolerance: relative tolerance of relaxed accuracy (0.05 officially).
     """
@@ -49,13 +51,13 @@ class ChartQA:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = PROMPT,
         tolerance: float = 0.05,
     ):
         self.path, self.split, self.limit, self.judge = path, split, limit, judge
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 2048})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 2048}))
         self.prompt_template = prompt_template
         self.tolerance = tolerance
 

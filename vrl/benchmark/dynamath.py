@@ -22,6 +22,7 @@ from vrl.answer.equivalence import normalize_text, numbers_equal, parse_number
 from vrl.answer.extraction import extract_answer_or_short, extract_json_field, extract_option_letter
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 VARIANTS = [f"sample_variant{i}" for i in range(1, 11)]
 # Paraphrase of DynaMath's JSON-answer prompt (solution + short answer) with its per-type hints.
@@ -46,7 +47,8 @@ class DynaMath:
         limit: first N items only (counted over all variants).
         judge: unused (rule-based protocol); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{question}` and `{hint}` (the per-answer-type instruction).
     """
 
@@ -59,13 +61,13 @@ class DynaMath:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = PROMPT,
     ):
         self.splits = [split] if isinstance(split, str) else list(split or VARIANTS)
         self.path, self.limit, self.judge = path, limit, judge
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
         self.prompt_template = prompt_template
 
     def load(self) -> Iterator[Sample | Skipped]:

@@ -20,6 +20,7 @@ from vrl.answer.equivalence import is_equivalent, option_equal
 from vrl.answer.extraction import extract_answer_or_short, option_letters
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 SUBJECTS = ("Math", "Physics", "Chemistry", "Coding")
 # EMMA's CoT instructions (boxed answer, step by step).
@@ -44,7 +45,8 @@ class EMMA:
         limit: first N items only.
         judge: unused (rule-based protocol); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
     """
 
     name = "emma"
@@ -57,12 +59,12 @@ class EMMA:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
     ):
         self.path, self.split, self.limit, self.judge = path, split, limit, judge
         self.subjects = list(subjects or SUBJECTS)
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
 
     def load(self) -> Iterator[Sample | Skipped]:
         rows = (

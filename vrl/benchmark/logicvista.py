@@ -21,6 +21,7 @@ from vrl.answer.equivalence import letter_set_equal
 from vrl.answer.extraction import extract_answer_or_short
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 PROMPT = (
     "{question}\nSolve the problem step by step. Then give the label(s) of the correct choice(s) "
@@ -39,7 +40,8 @@ class LogicVista:
         limit: first N items only.
         judge: unused (rule-based); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{question}`.
     """
 
@@ -52,12 +54,12 @@ class LogicVista:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = PROMPT,
     ):
         self.path, self.split, self.limit, self.judge = path, split, limit, judge
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
         self.prompt_template = prompt_template
 
     def load(self) -> Iterator[Sample | Skipped]:

@@ -26,6 +26,7 @@ from vrl.answer.extraction import extract_answer_or_short
 from vrl.answer.judge import JudgeRequest, is_rule
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{{}}."
 VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only")
@@ -45,7 +46,8 @@ class MathVerse:
         limit: first N items only.
         judge: None (rule path) or a judge (`vrl.answer.judge.*`).
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{query_cot}` is the official CoT prompt; `{question}` the raw text.
     """
 
@@ -60,13 +62,13 @@ class MathVerse:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = "{query_cot}\n" + BOXED_INSTRUCTION,
     ):
         self.path, self.split, self.config, self.limit, self.judge = path, split, name, limit, judge
         self.versions = list(versions or VERSIONS)
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
         self.prompt_template = prompt_template
 
     def load(self) -> Iterator[Sample | Skipped]:

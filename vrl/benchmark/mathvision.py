@@ -25,6 +25,7 @@ from vrl.answer.extraction import (
 )
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{{}}."
 
@@ -38,7 +39,8 @@ class MathVision:
         limit: first N items only.
         judge: unused (the official scorer is rule-based); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{question}` and `{options}` ("(A) ...\\n(B) ..." or "").
     """
 
@@ -51,13 +53,13 @@ class MathVision:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = "{question}\n{options}" + BOXED_INSTRUCTION,
     ):
         self.path, self.split, self.limit, self.judge = path, split, limit, judge
         self.name = "mathvision" if split == "test" else f"mathvision_{split}"
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
         self.prompt_template = prompt_template
 
     def load(self) -> Iterator[Sample | Skipped]:

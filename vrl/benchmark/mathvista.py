@@ -31,6 +31,7 @@ from vrl.answer.extraction import (
 )
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{{}}."
 BREAKDOWNS = (
@@ -58,7 +59,8 @@ class MathVista:
         judge: unused (MathVista's official extractor is GPT-4, its scorer is rule-based);
             kept so every benchmark takes the same keys.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: format string; `{query}` is the official prompt with its hint.
     """
 
@@ -71,12 +73,12 @@ class MathVista:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = "{query}\n" + BOXED_INSTRUCTION,
     ):
         self.path, self.split, self.limit, self.judge = path, split, limit, judge
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
         self.prompt_template = prompt_template
 
     def load(self) -> Iterator[Sample | Skipped]:

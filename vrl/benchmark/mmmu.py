@@ -30,6 +30,7 @@ from vrl.answer.extraction import (
 )
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 SUBJECTS = (
     "Accounting Agriculture Architecture_and_Engineering Art Art_Theory Basic_Medical_Science Biology "
@@ -66,7 +67,8 @@ class MMMU:
         limit: first N items only.
         judge: unused (rule-based protocol); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class MMMU:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
     ):
         if variant not in ("val", "pro_standard", "pro_vision"):
             raise ValueError(
@@ -90,7 +92,7 @@ class MMMU:
             variant
         ]
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
 
     def _rows(self) -> Iterator[dict]:
         if self.variant != "val":

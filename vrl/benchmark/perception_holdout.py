@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 from vrl.answer.equivalence import is_equivalent
 from vrl.answer.extraction import extract_final_answer
-from vrl.benchmark.base import ItemScore
+from vrl.benchmark.base import ItemScore, plain
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 
 def score_perception(response: str, sample: Sample) -> ItemScore:
@@ -35,7 +36,8 @@ class PerceptionHoldout:
         num_samples: held-out items (seeds from HOLDOUT_SEED_START).
         image_size: image side in px; match the training data.
         reference: paper numbers (none for a procedural set).
-        generation: sampling overrides (greedy by default).
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
     """
 
     name = "perception_holdout"
@@ -45,7 +47,7 @@ class PerceptionHoldout:
         num_samples: int = 96,
         image_size: int = 112,
         reference: dict[str, dict[str, float]] | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
     ) -> None:
         from vrl.data.procedural.perception import PerceptionSource
         from vrl.data.procedural.registry import HOLDOUT_SEED_START
@@ -54,7 +56,7 @@ class PerceptionHoldout:
             num_samples=num_samples, seed_start=HOLDOUT_SEED_START, image_size=image_size, holdout=True
         )
         self.reference = dict(reference or {})
-        self.generation = dict(generation or {"temperature": 0.0, "max_new_tokens": 32})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 32}))
 
     def load(self) -> Iterator[Sample | Skipped]:
         return self.source.iter_samples()

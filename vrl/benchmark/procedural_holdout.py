@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 from vrl.answer.equivalence import is_equivalent
 from vrl.answer.extraction import extract_final_answer
-from vrl.benchmark.base import ItemScore
+from vrl.benchmark.base import ItemScore, plain
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 
 class ProceduralHoldout:
@@ -19,7 +20,8 @@ class ProceduralHoldout:
         num_samples: items to evaluate.
         image_size: pixels per side; match the training data.
         reference: paper numbers (none for a procedural set).
-        generation: sampling overrides for this benchmark (greedy by default).
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
     Metrics are percentages, like every benchmark's: accuracy, accuracy/<family>, chance, chance/<family>.
     """
 
@@ -31,7 +33,7 @@ class ProceduralHoldout:
         num_samples: int = 256,
         image_size: int = 56,
         reference: dict[str, dict[str, float]] | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
     ) -> None:
         from vrl.data.procedural import HOLDOUT_SEED_START, ProceduralSource
 
@@ -43,7 +45,7 @@ class ProceduralHoldout:
             holdout=True,
         )
         self.reference = dict(reference or {})
-        self.generation = dict(generation or {"temperature": 0.0})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 16}))
 
     def load(self) -> Iterator[Sample | Skipped]:
         return self.source.iter_samples()

@@ -37,6 +37,7 @@ from vrl.answer.judge import JudgeRequest, is_rule
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.benchmark.mathverse import parse_inline_choices
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 TASKS = ("perception", "instruction", "reasoning")
 PROMPTS = {
@@ -60,7 +61,8 @@ class VTBench:
         limit: first N items only.
         judge: None (rule path) or a judge from `vrl.answer.judge`.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{question}`; default per task.
         pixel_tolerance: pixels of slack when matching changed regions (rule path).
     """
@@ -73,7 +75,7 @@ class VTBench:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str | None = None,
         pixel_tolerance: int = 6,
     ):
@@ -82,7 +84,7 @@ class VTBench:
         self.path, self.task, self.split, self.limit, self.judge = path, task, split, limit, judge
         self.name = f"vtbench_{task}"
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 8192})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 8192}))
         self.prompt_template = prompt_template or PROMPTS[task]
         self.pixel_tolerance = pixel_tolerance
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from vrl.answer.extraction import extract_final_answer, extract_option_letter
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 # We-Math's official inference prompt (README, "Evaluation").
 PROMPT = (
@@ -44,7 +45,8 @@ class WeMath:
         limit: first N items only (the four-dimensional metrics need whole problems).
         judge: unused (rule-based protocol); accepted for a uniform config.
         reference: paper numbers, model -> metric -> value.
-        generation: sampling overrides for the eval stage.
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
         prompt_template: `{question}` and `{option}`.
     """
 
@@ -57,12 +59,12 @@ class WeMath:
         limit: int | None = None,
         judge=None,
         reference: dict | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
         prompt_template: str = PROMPT,
     ):
         self.path, self.split, self.limit, self.judge = path, split, limit, judge
         self.reference = plain(reference, {})
-        self.generation = plain(generation, {"temperature": 0.0, "max_new_tokens": 4096})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 4096}))
         self.prompt_template = prompt_template
 
     def load(self) -> Iterator[Sample | Skipped]:

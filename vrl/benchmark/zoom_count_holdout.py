@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 from vrl.answer.equivalence import is_equivalent
 from vrl.answer.extraction import extract_final_answer
-from vrl.benchmark.base import ItemScore
+from vrl.benchmark.base import ItemScore, plain
 from vrl.data.schema import Sample, Skipped
+from vrl.policy.sampling import check_overrides
 
 _CODE = re.compile(r"<code>\s*```python\n.*?```\s*</code>", re.DOTALL)
 
@@ -28,7 +29,8 @@ class ZoomCountHoldout:
         num_samples: held-out items.
         image_size: image side in px; match the training data.
         reference: paper numbers (none for a procedural set).
-        generation: sampling overrides (greedy, room for a tool call by default).
+        sampling: overrides of the eval's sampling for this benchmark (`vrl.policy.sampling`):
+            its answer length by default (the eval stage decodes greedily).
     """
 
     name = "zoom_count_holdout"
@@ -38,7 +40,7 @@ class ZoomCountHoldout:
         num_samples: int = 128,
         image_size: int = 224,
         reference: dict[str, dict[str, float]] | None = None,
-        generation: dict | None = None,
+        sampling: dict | None = None,
     ) -> None:
         from vrl.data.procedural.interaction import InteractionSource
         from vrl.data.procedural.registry import HOLDOUT_SEED_START
@@ -52,7 +54,7 @@ class ZoomCountHoldout:
             holdout=True,
         )
         self.reference = dict(reference or {})
-        self.generation = dict(generation or {"temperature": 0.0, "max_new_tokens": 256})
+        self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 256}))
 
     def load(self) -> Iterator[Sample | Skipped]:
         for sample in self.source.iter_samples():

@@ -53,6 +53,10 @@ class _FileSource:
     def _records(self) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
 
+    def corpus(self) -> Iterator[str]:
+        """Nothing beyond the records themselves (the tokenizer reads them from the dataset)."""
+        return iter(())
+
     def iter_samples(self) -> Iterator[Sample | Skipped]:
         for count, (index, record) in enumerate(self._records()):
             if self.num_samples is not None and count >= self.num_samples:

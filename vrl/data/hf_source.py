@@ -93,6 +93,10 @@ class HFSource:
         n = len(self.dataset)
         return n if self.num_samples is None else min(n, self.num_samples)
 
+    def corpus(self) -> Iterator[str]:
+        """Nothing beyond the records themselves (the tokenizer reads them from the dataset)."""
+        return iter(())
+
     def iter_samples(self) -> Iterator[Sample | Skipped]:
         limit = len(self)
         for index, row in enumerate(self.dataset):

@@ -24,6 +24,11 @@ class DataSource(Protocol):
 
     def iter_samples(self) -> Iterator[Sample | Skipped]: ...
 
+    def corpus(self) -> Iterator[str]:
+        """Texts a generator will show the model (its templates), for a tokenizer built
+        locally; empty for sources of recorded data (their texts are read from the dataset)."""
+        ...
+
 
 def mix(sources: Sequence[DataSource], total: int | None = None, seed: int = 0) -> Iterator[Sample | Skipped]:
     """Draw items from `sources`, each draw picking a source with probability proportional to its weight.

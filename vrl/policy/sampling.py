@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vrl.errors import ConfigError
+from vrl.settings import SettingError, require
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,7 @@ class Sampling:
             ("repetition_penalty", self.repetition_penalty > 0, "> 0 (1 = off)"),
         )
         for name, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"sampling.{name}={getattr(self, name)} must be {rule}")
+            require(ok, f"sampling.{name}", getattr(self, name), rule)
 
     @property
     def greedy(self) -> bool:
@@ -68,8 +67,8 @@ class Sampling:
         """A copy with `changes` applied (`None` values ignored); unknown keys are refused."""
         unknown = sorted(set(changes) - FIELDS)
         if unknown:
-            raise ConfigError(
-                f"sampling has no {', '.join(unknown)} (known: {', '.join(sorted(FIELDS))}); fix the key"
+            raise SettingError(
+                f"sampling has no {', '.join(unknown)} (it has {', '.join(sorted(FIELDS))}); fix the key"
             )
         given = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **given) if given else self
@@ -84,12 +83,12 @@ class Sampling:
 FIELDS = frozenset(field.name for field in dataclasses.fields(Sampling))
 
 
-def check_overrides(key: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`overrides` as a plain dict after checking them against a default `Sampling` (so a bad
-    key or value in `key` is reported where it is configured, before any work starts)."""
+def check_overrides(field: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`overrides` as a plain dict after checking them against a default `Sampling`, so a bad
+    key or value is reported as `<field>.<key>=...` where it is configured, before any work."""
     plain = dict(overrides or {})
     try:
         Sampling().override(**plain)
-    except ConfigError as error:
-        raise ConfigError(f"{key}: {error}") from None
+    except SettingError as error:
+        raise SettingError(field + error.message.removeprefix("sampling")) from None
     return plain

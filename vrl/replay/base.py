@@ -25,6 +25,8 @@ class Replay(Protocol):
     # True if `select` may return trajectories of earlier steps: they need the old log-probs
     # of the policy that sampled them, so the stage must compute those at sampling time.
     keeps_old_samples: bool
+    # Trajectories the step trains on at most (dynamic sampling fills up to it); None = all.
+    target_size: int | None
 
     def select(self, batch: list[Trajectory], step: int) -> list[Trajectory]: ...
 

@@ -12,6 +12,7 @@ class NoReplay:
     """Returns the batch unchanged; still reports how much of it carries a gradient."""
 
     keeps_old_samples = False  # see vrl.replay.base.Replay
+    target_size = None  # trains on everything it selects
 
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}

@@ -42,6 +42,7 @@ class SelectiveSampleReplay:
     """
 
     keeps_old_samples = True  # see vrl.replay.base.Replay
+    target_size = None  # its own output_fraction sizes the batch
 
     def __init__(
         self,

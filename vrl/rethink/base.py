@@ -14,8 +14,11 @@ class Rethink(Protocol):
     `augment` returns the batch with the same length and order (a rethought response takes
     its original's slot) and `rethink/...` stats. `continue_fn` is the rollout engine's
     continuation boundary (`vrl.policy.continuation.ContinueFn`). `state_dict` (the RNG) goes
-    into checkpoints.
+    into checkpoints. `active` is False for a policy that never rewrites (`NoRethink`): the
+    RL step then skips the call, and a tool loop (which cannot be rethought) is allowed.
     """
+
+    active: bool
 
     def augment(
         self, batch: list[Trajectory], continue_fn: ContinueFn

@@ -10,7 +10,8 @@ Per response of a fresh rollout (before rewards):
 3. Append a trigger: with probability `generic_prob` one of `generic_triggers` (weights
    `generic_weights`), else a self-verification trigger if the original is correct or a
    self-correction trigger if it is wrong.
-4. Continue all prefixes in one `continue_fn` call at `temperature`.
+4. Continue all prefixes in one `continue_fn` call, sampling with the rollout's settings and
+   `sampling`'s overrides (the paper continues at temperature 0.9).
 5. Accept a continuation only if min_new_tokens < new tokens < max_new_tokens, it finished
    (EOS), the whole new response has at most `max_cues` cues, its answer is correct, and its
    group has fewer than `max_per_group` accepted ones. It replaces the original in its slot
@@ -28,6 +29,7 @@ from typing import Any
 
 from vrl.answer.cues import RETHINK_CUES, count_cues
 from vrl.policy.continuation import Continuation, ContinueFn
+from vrl.policy.sampling import check_overrides
 from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.rethink.truncate import DEFAULT_CUT_MARKERS, cut_before_answer
 
@@ -47,13 +49,16 @@ class ForcedRethink:
         generic_triggers, generic_weights: the generic triggers and their probabilities.
         verification_triggers: for correct originals (self-verification), chosen uniformly.
         correction_triggers: for wrong originals (self-correction), chosen uniformly.
-        temperature: sampling temperature of the continuation.
+        sampling: overrides of the rollout's sampling for the continuations
+            (`vrl.policy.sampling`); the paper's temperature is 0.9.
         min_new_tokens, max_new_tokens: exclusive bounds on the continuation's length.
         max_per_group: rethought responses kept per query (group).
         max_cues: most rethinking cues allowed in a kept response.
         cues: the cues counted (see `vrl.answer.cues`).
         seed: seed of the RNG that makes every random choice (checkpointed).
     """
+
+    active = True  # see vrl.rethink.base.Rethink
 
     def __init__(
         self,
@@ -68,7 +73,7 @@ class ForcedRethink:
         generic_weights: Sequence[float] = (0.4, 0.6),
         verification_triggers: Sequence[str] = ("\n\nWait, let's double check",),
         correction_triggers: Sequence[str] = ("\n\nWait, there might be a mistake",),
-        temperature: float = 0.9,
+        sampling: dict[str, Any] | None = None,
         min_new_tokens: int = 30,
         max_new_tokens: int = 1024,
         max_per_group: int = 2,
@@ -89,7 +94,7 @@ class ForcedRethink:
         self.generic_weights = tuple(float(w) for w in generic_weights)
         self.verification_triggers = tuple(verification_triggers)
         self.correction_triggers = tuple(correction_triggers)
-        self.temperature = temperature
+        self.sampling = check_overrides("rethink.sampling", {"temperature": 0.9, **(sampling or {})})
         self.min_new_tokens = min_new_tokens
         self.max_new_tokens = max_new_tokens
         self.max_per_group = max_per_group
@@ -119,7 +124,7 @@ class ForcedRethink:
             attempts.append((slot, base + self._trigger(correct[slot])))
 
         continuations = (
-            continue_fn([(batch[slot], prefix) for slot, prefix in attempts], self.temperature)
+            continue_fn([(batch[slot], prefix) for slot, prefix in attempts], **self.sampling)
             if attempts
             else []
         )

@@ -9,6 +9,10 @@ from vrl.policy.trajectory import Trajectory
 
 
 class NoRethink:
+    """Rethinks nothing (the RL step does not even ask for a continuation function)."""
+
+    active = False  # see vrl.rethink.base.Rethink
+
     def augment(
         self, batch: list[Trajectory], continue_fn: ContinueFn
     ) -> tuple[list[Trajectory], dict[str, float]]:

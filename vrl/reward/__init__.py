@@ -17,8 +17,8 @@ rewards read the per-response counts `tool_calls`, `tool_errors`, `tool_images`.
 Design: every `conf/reward/<name>.yaml` is one `RewardPool`, a weighted sum of named functions
 (`functions:` name -> `_partial_` function, `weights:` name -> weight), so an experiment says
 `reward: vlrethinker` and gets the paper's weights, and can still override one weight
-(`reward.weights.format=0.2`). The pool runs the functions in warm worker processes
-(forkserver), each task under a time limit; a function that raises or times out gives None for
+(`reward.weights.format=0.2`). How the functions run is one node, `reward.pool`
+(`PoolSettings`): warm worker processes (forkserver), each task under a time limit; a function that raises or times out gives None for
 those items, is counted in the stats, and never stops training. No torch in this package: the
 workers stay light and the stage turns `RewardOutput.total` into a tensor.
 """
@@ -28,11 +28,12 @@ from vrl.reward.choice import choice_reward
 from vrl.reward.code_exec import code_exec_reward
 from vrl.reward.consistency import consistency_reward
 from vrl.reward.format import boxed_format, think_answer_format
-from vrl.reward.pool import RewardOutput, RewardPool
+from vrl.reward.pool import PoolSettings, RewardOutput, RewardPool
 from vrl.reward.tool_bonus import tool_bonus_reward
 from vrl.reward.vlrethinker import vlrethinker_reward, vlrethinker_score
 
 __all__ = [
+    "PoolSettings",
     "RewardOutput",
     "RewardPool",
     "accuracy_reward",

@@ -75,30 +75,55 @@ class _Worker:
         self.conn.close()
 
 
+@dataclass(frozen=True)
+class PoolSettings:
+    """How a `RewardPool` runs its functions (`reward.pool`; every reward option shares these).
+
+    Attributes:
+        num_workers: worker processes; 0 runs everything inline in the caller (no time limit,
+            for debugging).
+        timeout_s: limit for one task (one function on one chunk), in seconds.
+        chunk_size: completions per task; 1 isolates every item (its own deadline).
+        context: multiprocessing start method, "forkserver" or "spawn"; never "fork" (the
+            trainer holds threads and CUDA state).
+    """
+
+    num_workers: int = 2
+    timeout_s: float = 30.0
+    chunk_size: int = 1
+    context: str = "forkserver"
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0:
+            raise ConfigError(f"reward.pool.num_workers={self.num_workers} must be >= 0 (0 = inline)")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"reward.pool.timeout_s={self.timeout_s} must be > 0 (seconds per task)")
+        if self.chunk_size < 1:
+            raise ConfigError(f"reward.pool.chunk_size={self.chunk_size} must be >= 1")
+        if self.context not in ("forkserver", "spawn"):
+            raise ConfigError(f"reward.pool.context={self.context!r}: use 'forkserver' or 'spawn'")
+
+
 class RewardPool:
     """Weighted sum of reward functions `fn(completions, **fields) -> list[float | None]`.
+
+    A resource: `start()` starts the workers (the first call does too), `close()` stops them;
+    the run loop owns it and closes it once at the end.
 
     Args:
         functions: name -> reward function (module-level functions or partials of them, so
             they can be sent to the workers).
         weights: name -> weight in `total`; a missing name weighs 1.0. Weight 0 = computed and
             logged only (e.g. accuracy next to a shaped reward).
-        num_workers: worker processes; 0 runs everything inline in the caller (no time
-            limit, for debugging).
-        timeout_s: limit for one task (one function on one chunk), in seconds.
-        chunk_size: completions per task; 1 isolates every item (its own deadline).
-        context: multiprocessing start method, "forkserver" (default) or "spawn"; never
-            "fork" (the trainer holds threads and CUDA state).
+        pool: how the functions run (`PoolSettings`; a plain mapping of its fields is accepted,
+            so `+reward.pool.timeout_s=60` works on the command line).
     """
 
     def __init__(
         self,
         functions: Mapping[str, Callable[..., Any]],
         weights: Mapping[str, float] | None = None,
-        num_workers: int = 2,
-        timeout_s: float = 30.0,
-        chunk_size: int = 1,
-        context: str = "forkserver",
+        pool: PoolSettings | Mapping[str, Any] | None = None,
     ) -> None:
         self.functions = {str(name): fn for name, fn in functions.items()}
         weights = dict(weights or {})
@@ -107,29 +132,31 @@ class RewardPool:
             raise ConfigError(f"reward.weights names {unknown}, which are not in reward.functions")
         if not self.functions:
             raise ConfigError("reward.functions is empty: name at least one reward function")
-        if context not in ("forkserver", "spawn"):
-            raise ConfigError(f"reward.context={context!r}: use 'forkserver' or 'spawn'")
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
-        self.num_workers = int(num_workers)
-        self.timeout_s = float(timeout_s)
-        self.chunk_size = max(1, int(chunk_size))
-        self.context = context
+        if pool is None or not isinstance(pool, PoolSettings):
+            try:
+                pool = PoolSettings(**dict(pool or {}))
+            except TypeError as error:
+                raise ConfigError(
+                    f"reward.pool: {error}; its keys: num_workers, timeout_s, chunk_size, context"
+                ) from None
+        self.pool = pool
         self._workers: list[_Worker] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> RewardPool:
         """Start the workers now (otherwise the first call does); they stay warm until `close`."""
-        if self.num_workers > 0 and not self._workers:
-            ctx = mp.get_context(self.context)
+        if self.pool.num_workers > 0 and not self._workers:
+            ctx = mp.get_context(self.pool.context)
             try:
-                for _ in range(self.num_workers):
+                for _ in range(self.pool.num_workers):
                     self._workers.append(_Worker(ctx, self.functions))
             except (pickle.PicklingError, AttributeError, TypeError) as error:  # a lambda or a closure
                 self.close()
                 raise ConfigError(
                     f"reward functions cannot be sent to worker processes ({error}); use module-level "
-                    "functions (or partials of them), or reward.num_workers=0"
+                    "functions (or partials of them), or reward.pool.num_workers=0"
                 ) from error
         return self
 
@@ -162,9 +189,9 @@ class RewardPool:
                 raise ValueError(f"reward field {key!r} has {len(value)} values for {n} completions")
         fields = {key: list(value) for key, value in fields.items()}
         tasks = [
-            (name, start, min(start + self.chunk_size, n))
+            (name, start, min(start + self.pool.chunk_size, n))
             for name in self.functions
-            for start in range(0, n, self.chunk_size)
+            for start in range(0, n, self.pool.chunk_size)
         ]
         values = {name: [None] * n for name in self.functions}
         errors = dict.fromkeys(self.functions, 0)
@@ -180,7 +207,7 @@ class RewardPool:
             if message:
                 messages.append(f"{name}: {message}")
 
-        if self.num_workers <= 0:
+        if self.pool.num_workers <= 0:
             for task in tasks:
                 name, start, end = task
                 chunk = {key: value[start:end] for key, value in fields.items()}
@@ -189,7 +216,9 @@ class RewardPool:
             for task, outcome in self._run_in_workers(tasks, list(completions), fields):
                 if outcome is None:  # timed out or the worker died
                     timeouts[task[0]] += task[2] - task[1]
-                    messages.append(f"{task[0]}: timed out after {self.timeout_s:g} s or its worker died")
+                    messages.append(
+                        f"{task[0]}: timed out after {self.pool.timeout_s:g} s or its worker died"
+                    )
                 else:
                     record(task, *outcome)
         if messages:
@@ -215,7 +244,7 @@ class RewardPool:
                     queue.appendleft((index, (name, start, end)))
                     idle.append(self._replace(worker))
                     continue
-                running[worker.conn] = (worker, index, time.monotonic() + self.timeout_s)
+                running[worker.conn] = (worker, index, time.monotonic() + self.pool.timeout_s)
             if not running:
                 continue
             next_deadline = min(deadline for _, _, deadline in running.values())
@@ -239,7 +268,7 @@ class RewardPool:
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill a stuck or dead worker and start a fresh one in its slot."""
         worker.stop(kill=True)
-        fresh = _Worker(mp.get_context(self.context), self.functions)
+        fresh = _Worker(mp.get_context(self.pool.context), self.functions)
         self._workers[self._workers.index(worker)] = fresh
         return fresh
 

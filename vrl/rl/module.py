@@ -32,6 +32,11 @@ import torch
 from vrl.algorithm import Algorithm, kl_divergence, kl_reward_penalty, nll_selection, policy_objective
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.policy.trajectory import Trajectory, reward_inputs
+from vrl.replay.base import Replay
+from vrl.rethink.base import Rethink
+from vrl.reward.pool import RewardPool
+from vrl.rl.settings import RLSettings
+from vrl.rollout.base import RolloutEngine
 
 log = logging.getLogger("vrl")
 
@@ -43,18 +48,13 @@ class RLModule(L.LightningModule):
         model: the policy (a transformers VLM); a frozen copy is the reference when
             `algorithm.needs_reference`.
         processor: its processor.
-        engine: rollout engine with `rollout`, `continue_fn`, `sleep` and `sync_weights`
-            (`HFRolloutEngine`, `VLLMRolloutEngine`).
-        reward: `RewardPool` (`__call__(completions, **fields) -> RewardOutput`).
+        engine: the rollout engine; it samples with its own `sampling` (`rollout.sampling`),
+            whose temperature also scales the logits of every log-prob the loss uses.
+        reward: the `RewardPool`.
         algorithm: `vrl.algorithm.Algorithm`.
         replay: a `vrl.replay` policy.
-        rethink: a `vrl.rethink` policy, or None.
-        group_size: responses per prompt (n).
-        max_steps: RL steps (one rollout batch each); the module stops the Trainer after it.
-        lr, weight_decay: AdamW (constant lr).
-        gradient_clip_val: max global grad norm (0 = off).
-        micro_batch_size: responses per forward/backward pass (also for log-prob passes).
-        sampling: rollout settings passed to the engine (max_new_tokens, temperature, top_p).
+        rethink: a `vrl.rethink` policy (`NoRethink` for none).
+        settings: the stage's `RLSettings` (group size, steps, optimizer, micro-batch size).
     """
 
     automatic_optimization = False
@@ -63,30 +63,22 @@ class RLModule(L.LightningModule):
         self,
         model: Any,
         processor: Any,
-        engine: Any,
-        reward: Any,
+        engine: RolloutEngine,
+        reward: RewardPool,
         algorithm: Algorithm,
-        replay: Any,
-        rethink: Any = None,
-        *,
-        group_size: int = 4,
-        max_steps: int = 10,
-        lr: float = 1e-6,
-        weight_decay: float = 0.0,
-        gradient_clip_val: float = 1.0,
-        micro_batch_size: int = 8,
-        sampling: dict[str, Any] | None = None,
+        replay: Replay,
+        rethink: Rethink,
+        settings: RLSettings,
     ) -> None:
         super().__init__()
         self.model = model
         self.processor = processor
         self.engine, self.reward, self.algorithm = engine, reward, algorithm
         self.replay, self.rethink = replay, rethink
-        self.group_size, self.max_steps = group_size, max_steps
-        self.lr, self.weight_decay, self.gradient_clip_val = lr, weight_decay, gradient_clip_val
-        self.micro_batch_size = max(1, micro_batch_size)
-        self.sampling = dict(sampling or {})
-        self.temperature = float(self.sampling.get("temperature") or 1.0)
+        self.settings = settings
+        self.group_size, self.max_steps = settings.group_size, settings.max_steps
+        self.micro_batch_size = settings.micro_batch_size
+        self.temperature = engine.sampling.temperature
         self.reference = None
         if algorithm.needs_reference:
             self.reference = copy.deepcopy(model).eval().requires_grad_(False)
@@ -127,8 +119,8 @@ class RLModule(L.LightningModule):
             self.data_position += 1
             trajectories, rounds = trajectories + more, rounds + [more_stats]
             selected += self.replay.select(more, self.rl_step)
-        target = getattr(self.replay, "target_size", None)
-        selected = selected[:target] if target else selected
+        if self.replay.target_size:
+            selected = selected[: self.replay.target_size]
         self.engine.sleep()  # sampling is over for this step: give the engine's memory to training
 
         # 8. Reference log-probs (KL-in-loss only), for the selected batch.
@@ -177,17 +169,14 @@ class RLModule(L.LightningModule):
                 self.group_size,
                 step=self.rl_step,
                 first_group_id=self.groups_seen,
-                micro_batch_size=self.micro_batch_size,
-                with_log_probs=False,  # step 5 computes them (timed apart), with rethought ones
-                **self.sampling,
             )
         self.groups_seen += len(samples)
 
         # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
         rethink_stats: dict[str, float] = {}
-        if self.rethink is not None:
+        if self.rethink.active:
             with self._timed("rethink"):
-                continue_fn = self.engine.continue_fn(self.model, self.processor, **self.sampling)
+                continue_fn = self.engine.continue_fn(self.model, self.processor)
                 trajectories, rethink_stats = self.rethink.augment(trajectories, continue_fn)
 
         # 4. Rewards: the pool's weighted sum per response.
@@ -229,7 +218,7 @@ class RLModule(L.LightningModule):
             self.algorithm.ppo_epochs > 1
             or self.algorithm.mini_batch_size is not None
             or self.algorithm.kl_in_reward
-            or getattr(self.replay, "keeps_old_samples", True)
+            or self.replay.keeps_old_samples
         )
 
     def _fill_old_log_probs(self, trajectories: list[Trajectory]) -> None:
@@ -288,9 +277,11 @@ class RLModule(L.LightningModule):
                         counts[key] += 1
                 sums["grad_norm"] += _grad_norm(self.model)
                 counts["grad_norm"] += 1
-                if self.gradient_clip_val:
+                if self.settings.gradient_clip_val:
                     self.clip_gradients(
-                        optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm"
+                        optimizer,
+                        gradient_clip_val=self.settings.gradient_clip_val,
+                        gradient_clip_algorithm="norm",
                     )
                 optimizer.step()
                 optimizer.zero_grad()
@@ -377,15 +368,15 @@ class RLModule(L.LightningModule):
     # -- optimizer and checkpoints ---------------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        # Reward workers start here, not inside step 1, so step timings measure steps.
-        if hasattr(self.reward, "start"):
-            self.reward.start()
+        # Reward workers start here, not inside step 1, so step timings measure steps (the run
+        # loop owns the pool and closes it).
+        self.reward.start()
 
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
-            lr=self.lr,
-            weight_decay=self.weight_decay,
+            lr=self.settings.lr,
+            weight_decay=self.settings.weight_decay,
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -394,7 +385,7 @@ class RLModule(L.LightningModule):
             "groups_seen": self.groups_seen,
             "data_position": self.data_position,
             "replay": self.replay.state_dict(),
-            "rethink": self.rethink.state_dict() if self.rethink is not None else {},
+            "rethink": self.rethink.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "python": random.getstate(),
@@ -408,7 +399,7 @@ class RLModule(L.LightningModule):
         self.groups_seen = int(state["groups_seen"])
         self.data_position = int(state["data_position"])
         self.replay.load_state_dict(state["replay"])
-        if self.rethink is not None and state["rethink"]:
+        if state["rethink"]:
             self.rethink.load_state_dict(state["rethink"])
         torch.set_rng_state(state["rng"]["torch"])
         version, internal, gauss = state["rng"]["python"]

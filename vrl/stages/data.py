@@ -4,37 +4,73 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 
 from vrl.errors import ConfigError
+from vrl.settings import require
 from vrl.stages.base import StageContext, StageResult
 
 log = logging.getLogger("vrl")
 
 
-class DataStage:
-    """Writes `<run>/data/train` and `<run>/data/val` (HF datasets with `Image` features).
+@dataclass(frozen=True)
+class DataSettings:
+    """One data stage.
 
-    Args:
+    Attributes:
         train_size: samples to draw for training (None = every sample of finite sources).
         val_size: samples held back from the same mixture for validation loss.
         sources: names of the `data` sources to mix (None = all); several data stages, each
             with its own sources and product names, feed several SFT stages (V-Thinker).
         train_product, val_product: the product keys this stage writes.
+    """
+
+    train_size: int | None = None
+    val_size: int = 256
+    sources: tuple[str, ...] | None = None
+    train_product: str = "train_data"
+    val_product: str = "val_data"
+
+    def __post_init__(self) -> None:
+        if self.sources is not None:
+            object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
+        require(
+            self.train_size is None or self.train_size >= 1,
+            "train_size",
+            self.train_size,
+            ">= 1 or null (all)",
+        )
+        require(self.val_size >= 1, "val_size", self.val_size, ">= 1")
+        require(
+            self.train_product != self.val_product, "val_product", self.val_product, "unlike train_product"
+        )
+
+
+class DataStage:
+    """Writes `<run>/<stage>/train` and `<run>/<stage>/val` (HF datasets with `Image` features).
+
+    Args:
+        settings: `DataSettings`.
     Products: train_data, val_data (or the keys given). Bad records are skipped and counted by reason.
     """
 
-    def __init__(
-        self,
-        train_size: int | None = 2000,
-        val_size: int = 64,
-        sources: list[str] | None = None,
-        train_product: str = "train_data",
-        val_product: str = "val_data",
-    ) -> None:
-        self.train_size = train_size
-        self.val_size = val_size
-        self.sources = None if sources is None else [str(s) for s in sources]
-        self.train_product, self.val_product = train_product, val_product
+    requires: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+    def __init__(self, settings: DataSettings) -> None:
+        self.settings = settings
+        self.writes = (settings.train_product, settings.val_product)
+
+    def check(self, context: StageContext) -> None:
+        available = context.components.data
+        unknown = [s for s in self.settings.sources or () if s not in available]
+        if unknown:
+            raise ConfigError(
+                f"stage.{context.name}.sources: {unknown} not in data (configured: {sorted(available)}); "
+                "add them to data=[...] or fix the names"
+            )
+        if not available:
+            raise ConfigError("the data stage needs at least one source: e.g. data=[procedural]")
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from datasets import load_from_disk
@@ -42,19 +78,12 @@ class DataStage:
         from vrl.data.materialize import materialize
         from vrl.data.mixture import mix
 
+        s = self.settings
         available = context.components.data
-        unknown = [s for s in self.sources or [] if s not in available]
-        if unknown:
-            raise ConfigError(
-                f"stage.{context.name}.sources: {unknown} not in data (configured: {sorted(available)}); "
-                "add them to data=[...] or fix the names"
-            )
         sources = (
-            [available[s] for s in self.sources] if self.sources is not None else list(available.values())
+            [available[name] for name in s.sources] if s.sources is not None else list(available.values())
         )
-        if not sources:
-            raise ConfigError("the data stage needs at least one source: e.g. data=[procedural]")
-        total = None if self.train_size is None else self.train_size + self.val_size
+        total = None if s.train_size is None else s.train_size + s.val_size
         work = context.stage_dir
         report = materialize(
             mix(sources, total=total, seed=context.seed),
@@ -62,13 +91,13 @@ class DataStage:
             limit=total,
             description="materialise data",
         )
-        if report.written <= self.val_size:
+        if report.written <= s.val_size:
             raise ConfigError(
-                f"data: only {report.written} valid samples for val_size={self.val_size}; "
-                "lower stage.data.val_size or add data"
+                f"data: only {report.written} valid samples for val_size={s.val_size}; "
+                f"lower stage.{context.name}.val_size or add data"
             )
         everything = load_from_disk(str(work / "all"))
-        split = everything.train_test_split(test_size=self.val_size, seed=context.seed, shuffle=True)
+        split = everything.train_test_split(test_size=s.val_size, seed=context.seed, shuffle=True)
         for name, part in (("train", split["train"]), ("val", split["test"])):
             shutil.rmtree(work / name, ignore_errors=True)
             part.save_to_disk(str(work / name))
@@ -79,7 +108,7 @@ class DataStage:
         metrics = {"data/written": float(report.written), "data/skipped": float(sum(report.skipped.values()))}
         metrics.update({f"data/skipped/{reason}": float(n) for reason, n in report.skipped.items()})
         return StageResult(
-            products={self.train_product: str(work / "train"), self.val_product: str(work / "val")},
+            products={s.train_product: str(work / "train"), s.val_product: str(work / "val")},
             metrics=metrics,
             tables={"Data": report.to_markdown()},
         )

@@ -11,47 +11,90 @@ import csv
 import json
 import logging
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vrl.data.schema import Sample, Skipped
 from vrl.errors import ConfigError
 from vrl.loggers import finish
+from vrl.policy.sampling import check_overrides
 from vrl.report import plot_benchmark
-from vrl.stages.base import StageContext, StageResult
+from vrl.settings import require
+from vrl.stages.base import StageContext, StageResult, need
 from vrl.stages.common import load_model
 
 log = logging.getLogger("vrl")
 
 
-class EvalStage:
-    """Generate and score every benchmark in `benchmark`.
+@dataclass(frozen=True)
+class EvalSettings:
+    """One eval stage.
 
-    Args:
+    Attributes:
         limit: cap on items per benchmark (None = all).
+        sampling: overrides of the rollout's sampling for evaluation (`vrl.policy.sampling`):
+            greedy decoding; each benchmark then adds its own (its answer length).
+        max_new_tokens: cap on every benchmark's generation length (None = theirs), for quick
+            looks and tests.
         max_failure_images: failed items (with their images) logged to W&B per benchmark.
-        max_new_tokens: cap on every benchmark's own generation length (None = theirs), for
-            quick looks and tests.
     """
 
-    def __init__(
-        self, limit: int | None = None, max_failure_images: int = 16, max_new_tokens: int | None = None
-    ) -> None:
-        self.limit = limit
-        self.max_failure_images = max_failure_images
-        self.max_new_tokens = max_new_tokens
+    limit: int | None = None
+    sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0})
+    max_new_tokens: int | None = None
+    max_failure_images: int = 16
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sampling", check_overrides("sampling", self.sampling))
+        require(self.limit is None or self.limit >= 1, "limit", self.limit, ">= 1 or null (all items)")
+        require(
+            self.max_new_tokens is None or self.max_new_tokens >= 1,
+            "max_new_tokens",
+            self.max_new_tokens,
+            ">= 1 or null",
+        )
+        require(
+            self.max_failure_images >= 0,
+            "max_failure_images",
+            self.max_failure_images,
+            ">= 0",
+        )
+
+
+class EvalStage:
+    """Generate and score every benchmark in `benchmark` with the current model (the `model`
+    product, else the configured model).
+
+    Sampling per benchmark: `rollout.sampling` <- `settings.sampling` <- the benchmark's own
+    `sampling`, capped at `settings.max_new_tokens` (`vrl.policy.sampling`).
+
+    Args:
+        settings: `EvalSettings`.
+    """
+
+    requires: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ("model",)
+    writes: tuple[str, ...] = ()
+
+    def __init__(self, settings: EvalSettings) -> None:
+        self.settings = settings
+
+    def check(self, context: StageContext) -> None:
+        c = context.components
+        need(c.model, "eval", "model", "tiny_qwen2_5_vl")
+        need(c.rollout, "eval", "rollout", "hf")
+        need(c.logger, "eval", "logger", "default")
+        if not c.benchmark:
+            raise ConfigError(
+                "the eval stage needs at least one benchmark: e.g. benchmark=[procedural_holdout]"
+            )
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from rich.progress import Progress
 
         benchmarks = context.components.benchmark
-        if not benchmarks:
-            raise ConfigError(
-                "the eval stage needs at least one benchmark: e.g. benchmark=[procedural_holdout]"
-            )
         engine = context.components.rollout
-        if engine is None:
-            raise ConfigError("the eval stage needs a rollout engine: e.g. rollout=hf")
         loaded = load_model(context, products)
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
         metrics: dict[str, float] = {}
@@ -68,16 +111,15 @@ class EvalStage:
                     f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
                 )
                 start = time.perf_counter()
-                sampling = dict(getattr(benchmark, "generation", {}) or {})
-                if self.max_new_tokens is not None:
-                    sampling["max_new_tokens"] = min(
-                        self.max_new_tokens, sampling.get("max_new_tokens", 1 << 30)
-                    )
-                batch_size = getattr(engine, "batch_size", 16)
+                sampling = (
+                    engine.sampling.override(**self.settings.sampling)
+                    .override(**benchmark.sampling)
+                    .capped(self.settings.max_new_tokens)
+                )
                 tools = _ToolTally()
-                for i in range(0, len(todo), batch_size):
-                    batch = todo[i : i + batch_size]
-                    responses = engine.generate(loaded.model, loaded.processor, batch, **sampling)
+                for i in range(0, len(todo), engine.batch_size):
+                    batch = todo[i : i + engine.batch_size]
+                    responses = engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling))
                     tools.add(engine.last_stats, len(batch))
                     with cache.open("a") as handle:
                         for sample, response in zip(batch, responses):
@@ -96,7 +138,7 @@ class EvalStage:
                 _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
                 metrics.update({f"eval/{name}/{k}": v for k, v in bench_metrics.items()})
                 metrics[f"timing_s/eval/{name}"] = seconds
-                rows.extend(_summary_rows(name, bench_metrics, getattr(benchmark, "reference", {}) or {}))
+                rows.extend(_summary_rows(name, bench_metrics, benchmark.reference))
                 self._log_failures(loggers, name, scored)
                 plot_benchmark(context.run_dir, name, bench_metrics)
                 log.info("eval %s: %s", name, {k: round(v, 4) for k, v in bench_metrics.items()})
@@ -114,14 +156,14 @@ class EvalStage:
                 skipped[item.reason] = skipped.get(item.reason, 0) + 1
                 continue
             samples.append(item)
-            if self.limit is not None and len(samples) >= self.limit:
+            if self.settings.limit is not None and len(samples) >= self.settings.limit:
                 break
         return samples, skipped
 
     def _log_failures(self, loggers: list[Any], name: str, scored: list[tuple[Sample, Any]]) -> None:
         from lightning.pytorch.loggers import WandbLogger
 
-        failures = [(s, r) for s, r in scored if not r.correct][: self.max_failure_images]
+        failures = [(s, r) for s, r in scored if not r.correct][: self.settings.max_failure_images]
         for logger in loggers:
             if isinstance(logger, WandbLogger) and failures:
                 import wandb

@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from vrl.errors import ConfigError
-from vrl.stages.base import StageContext, StageResult
+from vrl.settings import require
+from vrl.stages.base import StageContext, StageResult, need
 
 log = logging.getLogger("vrl")
+
+
+@dataclass(frozen=True)
+class FlywheelSettings:
+    """One flywheel stage.
+
+    Attributes:
+        rounds: flywheel rounds to run in total (finished ones are kept on resume).
+        val_size: accepted items held back for validation loss.
+        max_items: cap on the training set (None = every accepted item).
+        train_product, val_product: the product keys this stage writes (as the data stage's).
+    """
+
+    rounds: int = 5
+    val_size: int = 64
+    max_items: int | None = None
+    train_product: str = "train_data"
+    val_product: str = "val_data"
+
+    def __post_init__(self) -> None:
+        require(self.rounds >= 1, "rounds", self.rounds, ">= 1")
+        require(self.val_size >= 1, "val_size", self.val_size, ">= 1")
+        require(self.max_items is None or self.max_items >= 1, "max_items", self.max_items, ">= 1 or null")
+        require(
+            self.train_product != self.val_product, "val_product", self.val_product, "unlike train_product"
+        )
 
 
 class FlywheelStage:
@@ -16,56 +44,38 @@ class FlywheelStage:
     resume points) and `report.md` + `growth.png`.
 
     Args:
-        rounds: flywheel rounds to run in total (finished ones are kept on resume).
-        val_size: accepted items held back for validation loss.
-        max_items: cap on the training set (null = every accepted item).
-        train_product, val_product: the product keys this stage writes (as the data stage's).
-    Products: train_data, val_data (or the keys above), flywheel_pools (the last round's dir).
+        settings: `FlywheelSettings`.
+    Products: train_data, val_data (or the keys given), flywheel_pools (the last round's dir).
     """
 
-    def __init__(
-        self,
-        rounds: int = 5,
-        val_size: int = 64,
-        max_items: int | None = None,
-        train_product: str = "train_data",
-        val_product: str = "val_data",
-    ) -> None:
-        if rounds < 1:
-            raise ConfigError(f"stage.flywheel.rounds={rounds}: run at least 1 round")
-        self.rounds, self.val_size, self.max_items = rounds, val_size, max_items
-        self.train_product, self.val_product = train_product, val_product
+    requires: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+    def __init__(self, settings: FlywheelSettings) -> None:
+        self.settings = settings
+        self.writes = (settings.train_product, settings.val_product, "flywheel_pools")
+
+    def check(self, context: StageContext) -> None:
+        need(context.components.flywheel, "flywheel", "flywheel", "procedural")
+        if context.components.sandbox is None:
+            raise ConfigError("the flywheel stage executes generated code: add sandbox=local")
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from vrl.flywheel.dataset import read_items, split_items, write_dataset
         from vrl.flywheel.flywheel import round_dirs
         from vrl.flywheel.report import rounds_table, write_report
-        from vrl.sandbox import make_sandbox
 
-        flywheel = context.components.flywheel
-        if flywheel is None:
-            raise ConfigError(
-                "the flywheel stage needs a strategy: e.g. flywheel=procedural (or flywheel=model)"
-            )
+        s = self.settings
         work = context.stage_dir
-        sandbox = context.components.sandbox
-        own = sandbox is None
-        if own:  # the flywheel always executes generated code: default to the strongest local sandbox
-            log.info("flywheel: no sandbox configured; starting sandbox=auto for this stage")
-            sandbox = make_sandbox(backend="auto", workers=flywheel.workers)
-        try:
-            stats = flywheel.run(work, sandbox, self.rounds, seed=context.seed)
-        finally:
-            if own:
-                sandbox.close()
-        rounds = round_dirs(work)[: self.rounds]
+        stats = context.components.flywheel.run(work, context.components.sandbox, s.rounds, seed=context.seed)
+        rounds = round_dirs(work)[: s.rounds]
         items = read_items(rounds)
-        if len(items) <= self.val_size:
+        if len(items) <= s.val_size:
             raise ConfigError(
-                f"flywheel: {len(items)} accepted items for val_size={self.val_size}; "
-                "run more rounds, raise flywheel.combinations_per_round or lower stage.flywheel.val_size"
+                f"flywheel: {len(items)} accepted items for val_size={s.val_size}; "
+                f"run more rounds, raise flywheel.combinations_per_round or lower stage.{context.name}.val_size"
             )
-        train, val = split_items(items, self.val_size, context.seed, self.max_items)
+        train, val = split_items(items, s.val_size, context.seed, s.max_items)
         write_dataset(train, work / "train")
         write_dataset(val, work / "val")
         seeds = (
@@ -83,8 +93,8 @@ class FlywheelStage:
         }
         return StageResult(
             products={
-                self.train_product: str(work / "train"),
-                self.val_product: str(work / "val"),
+                s.train_product: str(work / "train"),
+                s.val_product: str(work / "val"),
                 "flywheel_pools": str(rounds[-1]),
             },
             metrics=metrics,

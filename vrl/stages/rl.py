@@ -6,7 +6,8 @@ import logging
 
 from vrl.errors import ConfigError
 from vrl.loggers import finish
-from vrl.stages.base import StageContext, StageResult, require_product
+from vrl.rl.settings import RLSettings
+from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
 
 log = logging.getLogger("vrl")
@@ -16,78 +17,58 @@ class RLStage:
     """RL on the current model with the run's `rollout`, `reward`, `algorithm`, `replay`, `rethink`.
 
     Args:
-        dataset: product key of the prompt set ("train_data").
-        prompts_per_step: prompts per RL step (each answered `group_size` times).
-        group_size: responses per prompt, n.
-        max_steps: RL steps (one rollout batch each).
-        lr, weight_decay: AdamW, constant lr.
-        gradient_clip_val: max global grad norm (0 = off).
-        micro_batch_size: responses per forward/backward pass.
-        max_new_tokens, temperature, top_p: rollout sampling (override the `rollout` group's).
-        save_every_n_steps, log_every_n_steps: in RL steps.
-    PPO epochs and mini-batch size live in `algorithm`. Products: model (an HF directory at
-    `<stage>/model`). Resumes from `<stage>/checkpoints/last.ckpt` (weights, optimizer,
-    replay store, rethink RNG, global RNGs, data position).
+        settings: every setting of the stage (`vrl.rl.settings.RLSettings`); sampling is the
+            rollout's (`rollout.sampling`), PPO epochs and mini-batches the algorithm's.
+    Products: model (an HF directory at `<stage>/model`). Resumes from
+    `<stage>/checkpoints/last.ckpt` (weights, optimizer, replay store, rethink RNG, global RNGs,
+    data position).
     """
 
-    def __init__(
-        self,
-        dataset: str = "train_data",
-        prompts_per_step: int = 8,
-        group_size: int = 4,
-        max_steps: int = 100,
-        lr: float = 1e-5,
-        weight_decay: float = 0.0,
-        gradient_clip_val: float = 1.0,
-        micro_batch_size: int = 8,
-        max_new_tokens: int = 32,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        save_every_n_steps: int = 10,
-        log_every_n_steps: int = 1,
-    ) -> None:
-        self.dataset = dataset
-        self.prompts_per_step, self.group_size, self.max_steps = prompts_per_step, group_size, max_steps
-        self.lr, self.weight_decay, self.gradient_clip_val = lr, weight_decay, gradient_clip_val
-        self.micro_batch_size = micro_batch_size
-        self.sampling = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
-        self.save_every_n_steps, self.log_every_n_steps = save_every_n_steps, log_every_n_steps
+    def __init__(self, settings: RLSettings) -> None:
+        self.settings = settings
+        self.requires = (settings.dataset,)
+        self.reads = ("model",)
+        self.writes = ("model",)
+
+    def check(self, context: StageContext) -> None:
+        c = context.components
+        need(c.model, "rl", "model", "tiny_qwen2_5_vl")
+        rollout = need(c.rollout, "rl", "rollout", "hf")
+        need(c.reward, "rl", "reward", "math_verify")
+        need(c.algorithm, "rl", "algorithm", "grpo")
+        need(c.replay, "rl", "replay", "none")
+        rethink = need(c.rethink, "rl", "rethink", "none")
+        need(c.trainer, "rl", "trainer", "cpu")
+        need(c.logger, "rl", "logger", "default")
+        if rollout.sampling.greedy:
+            raise ConfigError(
+                f"rollout.sampling.temperature={rollout.sampling.temperature}: RL rollouts must sample "
+                "(the group's responses would be identical); set it > 0, e.g. 1.0"
+            )
+        if rethink.active and rollout.tool_loop is not None:
+            raise ConfigError(
+                "rethink=forced with a tool loop is not supported (it would re-tokenise the tool output "
+                "and lose its images): set rethink=none or tool=none"
+            )
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from vrl.rl.checkpoint import RLCheckpoint
         from vrl.rl.data import RLDataModule
         from vrl.rl.module import RLModule
 
-        components = context.components
-        for group in ("reward", "algorithm", "rollout", "replay"):
-            if getattr(components, group) is None:
-                example = {"reward": "math_verify", "algorithm": "grpo", "rollout": "hf", "replay": "none"}
-                raise ConfigError(f"the rl stage needs a {group} component: e.g. {group}={example[group]}")
-        train_dir = require_product(products, self.dataset, context.name)
+        s, c = self.settings, context.components
+        train_dir = require_product(products, s.dataset, context.name)
         loaded = load_model(context, products)
         module = RLModule(
-            loaded.model,
-            loaded.processor,
-            components.rollout,
-            components.reward,
-            components.algorithm,
-            components.replay,
-            components.rethink,
-            group_size=self.group_size,
-            max_steps=self.max_steps,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            gradient_clip_val=self.gradient_clip_val,
-            micro_batch_size=self.micro_batch_size,
-            sampling=self.sampling,
+            loaded.model, loaded.processor, c.rollout, c.reward, c.algorithm, c.replay, c.rethink, s
         )
-        data = RLDataModule(train_dir, self.prompts_per_step, context.seed)
-        checkpoint = RLCheckpoint(context.stage_dir / "checkpoints", self.save_every_n_steps)
-        loggers = components.logger.build(context.name, context.stage_dir, context.config)
-        trainer = components.trainer.build(
+        data = RLDataModule(train_dir, s.prompts_per_step, context.seed)
+        checkpoint = RLCheckpoint(context.stage_dir / "checkpoints", s.save_every_n_steps)
+        loggers = c.logger.build(context.name, context.stage_dir, context.config)
+        trainer = c.trainer.build(
             max_steps=-1,  # the module stops the Trainer after max_steps RL steps
             max_epochs=-1,
-            log_every_n_steps=self.log_every_n_steps,
+            log_every_n_steps=s.log_every_n_steps,
             num_sanity_val_steps=0,
             limit_val_batches=0,
             callbacks=[checkpoint],
@@ -99,16 +80,12 @@ class RLStage:
         if resume.exists():
             log.info("stage %s: resuming from %s", context.name, resume)
         module.model.train()
-        try:
-            trainer.fit(
-                module,
-                datamodule=data,
-                ckpt_path=str(resume) if resume.exists() else None,
-                weights_only=False,  # the checkpoint holds the replay store (trajectories) and RNG states
-            )
-        finally:
-            if hasattr(components.reward, "close"):
-                components.reward.close()
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=str(resume) if resume.exists() else None,
+            weights_only=False,  # the checkpoint holds the replay store (trajectories) and RNG states
+        )
         metrics = {
             k: float(v)
             for k, v in trainer.callback_metrics.items()

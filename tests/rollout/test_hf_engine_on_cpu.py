@@ -1,0 +1,87 @@
+"""`HFRolloutEngine.rollout` / `continue_fn` on the tiny model: layout, EOS, and the log-probs the
+RL side computes for what it sampled."""
+
+from __future__ import annotations
+
+import torch
+from vrl_testing import hf_engine
+
+from vrl.policy.continuation import Continuation
+from vrl.policy.images import image_inputs
+from vrl.policy.log_probs import response_log_probs
+from vrl.policy.tokens import eos_token_ids
+
+
+def _fresh_log_probs(model, processor, trajectory, temperature):
+    """log p(response token t) from one unpadded forward over prompt + response."""
+    ids = torch.tensor([trajectory.prompt_ids + trajectory.response_ids])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    inputs.update(image_inputs(model, processor, [trajectory.sample], ids))
+    with torch.no_grad():
+        logits = model(**inputs).logits[0].float() / temperature
+    p = len(trajectory.prompt_ids)
+    scored = logits[p - 1 : p + len(trajectory.response_ids) - 1]
+    return torch.log_softmax(scored, -1).gather(-1, torch.tensor(trajectory.response_ids)[:, None])[:, 0]
+
+
+def test_rollout_trajectories_and_their_log_probs_match_a_fresh_forward(tiny, samples):
+    model, processor = tiny.model, tiny.processor
+    torch.manual_seed(0)
+    engine = hf_engine(batch_size=2, max_new_tokens=12)
+    trajs = engine.rollout(model, processor, samples[:3], n=2, step=5, first_group_id=10, temperature=0.7)
+    assert all(t.old_log_probs is None for t in trajs)  # engines sample; the RL side scores
+    log_probs = response_log_probs(model, processor, trajs, 0.7, micro_batch_size=4)
+    assert len(trajs) == 6
+    assert [t.prompt_index for t in trajs] == [0, 0, 1, 1, 2, 2]  # samples-major
+    assert [t.group_id for t in trajs] == [10, 10, 11, 11, 12, 12]
+    assert all(t.step == 5 and not t.forced for t in trajs)
+    eos = eos_token_ids(model, processor)
+    image_token = model.config.image_token_id
+    for t, row in zip(trajs, log_probs):
+        assert t.sample is samples[t.prompt_index]
+        assert t.prompt_ids.count(image_token) > 1  # image placeholder expanded
+        assert processor.tokenizer.pad_token_id not in t.prompt_ids  # left padding removed
+        assert t.loss_mask == [1] * len(t.response_ids)
+        assert t.finished == (t.response_ids[-1] in eos)
+        assert not any(tok in eos for tok in t.response_ids[:-1])  # cut at the first EOS
+        assert t.finished or len(t.response_ids) == 12
+        fresh = _fresh_log_probs(model, processor, t, 0.7)
+        assert torch.allclose(torch.tensor(row), fresh, atol=1e-4)
+    assert model.training is False or model.training is True  # mode restored, whatever it was
+
+
+def test_continue_fn_generates_after_prompt_plus_prefix(tiny, samples):
+    model, processor = tiny.model, tiny.processor
+    torch.manual_seed(0)
+    engine = hf_engine(max_new_tokens=6)
+    [traj] = engine.rollout(model, processor, samples[:1], n=1, temperature=1.0)
+    outs = engine.continue_fn(model, processor)([(traj, "ab\n\nWait"), (traj, "c")], temperature=0.9)
+    assert len(outs) == 2 and all(isinstance(o, Continuation) for o in outs)
+    prefix_ids = processor.tokenizer("ab\n\nWait", add_special_tokens=False)["input_ids"]
+    assert outs[0].prefix_ids == prefix_ids
+    for out in outs:
+        assert 1 <= len(out.token_ids) <= 6
+        assert out.finished == (out.token_ids[-1] in eos_token_ids(model, processor))
+
+
+def test_rollout_at_temperature_zero_is_greedy_decoding(tiny, samples):
+    """Eval's multi-turn loop rolls out greedily: the same texts as greedy `generate` (the RL
+    stage refuses greedy rollouts before it starts: tests/rl)."""
+    model, processor = tiny.model, tiny.processor
+    engine = hf_engine(batch_size=2, max_new_tokens=8)
+    greedy = engine.rollout(model, processor, samples[:2], n=1, temperature=0.0)
+    assert [t.text for t in greedy] == engine.generate(model, processor, samples[:2], temperature=0.0)
+
+
+def test_calls_override_the_engine_sampling_and_unknown_keys_are_refused(tiny, samples):
+    import pytest
+
+    from vrl.errors import ConfigError
+
+    engine = hf_engine(batch_size=2, max_new_tokens=3, temperature=0.0)
+    [short] = engine.rollout(tiny.model, tiny.processor, samples[:1], n=1)
+    assert len(short.response_ids) <= 3
+    [longer] = engine.rollout(tiny.model, tiny.processor, samples[:1], n=1, max_new_tokens=9)
+    assert longer.response_ids[: len(short.response_ids)] == short.response_ids
+    with pytest.raises(ConfigError, match="sampling has no temprature"):
+        engine.rollout(tiny.model, tiny.processor, samples[:1], n=1, temprature=0.5)

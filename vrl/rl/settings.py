@@ -1,0 +1,60 @@
+"""`RLSettings`: every setting of an RL stage, each with its one default.
+
+Built from `conf/stage/rl.yaml` (its `_target_`), handed whole to `vrl.stages.RLStage` and to
+`vrl.rl.module.RLModule`. The defaults suit a 7B policy on GPUs (VL-Rethinker's scale); the
+embedded CPU default overrides what its tiny model needs in `conf/scale/cpu_tiny.yaml`.
+Sampling is not here: the `rollout` group owns it (`rollout.sampling`, `vrl.policy.sampling`),
+and PPO epochs and mini-batches belong to the `algorithm`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vrl.settings import require
+
+
+@dataclass(frozen=True)
+class RLSettings:
+    """One RL stage.
+
+    Attributes:
+        dataset: product key of the prompt set (e.g. "train_data").
+        prompts_per_step: prompts per RL step, each answered `group_size` times (VL-Rethinker
+            7B: 128).
+        group_size: responses per prompt, n (>= 2: group advantages compare them).
+        max_steps: RL steps, one rollout batch each.
+        lr: constant AdamW learning rate (VL-Rethinker 7B: 1e-6).
+        weight_decay: AdamW weight decay.
+        gradient_clip_val: max global gradient norm (0 = no clipping).
+        micro_batch_size: responses per forward/backward pass (and per log-prob pass).
+        save_every_n_steps: checkpoint (for resume) every N RL steps, and at the end.
+        log_every_n_steps: metrics to the loggers every N RL steps.
+    """
+
+    dataset: str = "train_data"
+    prompts_per_step: int = 128
+    group_size: int = 8
+    max_steps: int = 300
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    gradient_clip_val: float = 1.0
+    micro_batch_size: int = 8
+    save_every_n_steps: int = 10
+    log_every_n_steps: int = 1
+
+    def __post_init__(self) -> None:
+        require(bool(self.dataset), "dataset", self.dataset, "a product key, e.g. train_data")
+        require(self.prompts_per_step >= 1, "prompts_per_step", self.prompts_per_step, ">= 1")
+        require(
+            self.group_size >= 2, "group_size", self.group_size, ">= 2 (group advantages compare responses)"
+        )
+        require(
+            self.max_steps >= 1, "max_steps", self.max_steps, ">= 1 (leave rl out of `stages` to skip RL)"
+        )
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        require(self.gradient_clip_val >= 0, "gradient_clip_val", self.gradient_clip_val, ">= 0 (0 = off)")
+        require(self.micro_batch_size >= 1, "micro_batch_size", self.micro_batch_size, ">= 1")
+        require(self.save_every_n_steps >= 1, "save_every_n_steps", self.save_every_n_steps, ">= 1")
+        require(self.log_every_n_steps >= 1, "log_every_n_steps", self.log_every_n_steps, ">= 1")
