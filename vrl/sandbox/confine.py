@@ -98,11 +98,19 @@ class Prepared:
     bpf: seccomp.Program
     rules: list[tuple[int, int]]  # static Landlock rules as open O_PATH fds
     baseline_vm: int  # the worker's address-space size: RLIMIT_AS = this + memory_mb
+    landlock_abi: int  # the ABI every child restricts itself with (0 = none)
+
+
+def landlock_abi(policy: Policy) -> int:
+    """The ABI the host decided on, never more than the kernel has."""
+    kernel = landlock.abi()
+    return kernel if policy.landlock_abi is None else min(kernel, policy.landlock_abi)
 
 
 def prepare(policy: Policy, sc: seccomp.Seccomp, baseline_vm: int) -> Prepared:
     bpf = sc.compile(allow_threads=policy.max_processes > 1)
-    return Prepared(bpf, landlock.open_rules(static_rules(policy)), baseline_vm)
+    abi = landlock_abi(policy)
+    return Prepared(bpf, landlock.open_rules(static_rules(policy), abi), baseline_vm, abi)
 
 
 def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int], cpu_calls: int = 1) -> int:
@@ -123,7 +131,7 @@ def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int], 
     _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     call_rules = [(call_dir, landlock.READ_FILE | landlock.READ_DIR), (out, landlock.WRITE)]
-    abi = landlock.restrict(call_rules, prep.rules)
+    abi = landlock.restrict(call_rules, prep.rules, prep.landlock_abi)
     if abi == 0 and policy.require_landlock:
         raise OSError("Landlock is unavailable; refusing to run code without filesystem confinement")
     _close_fds(keep_fds)  # also closes the worker's rule fds and its end of the host pipes
