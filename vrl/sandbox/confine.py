@@ -79,9 +79,29 @@ def _set_limits(policy: Policy, baseline_vm: int, cpu_calls: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
-    # Counted per uid (per user namespace), so with threads on it is a bound, not a quota; with
-    # max_processes=1 seccomp refuses every clone anyway and this only pins the hard limit.
-    resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))
+    # Counted per uid (per user namespace): other tasks of the sandbox uid (parked sessions,
+    # reused processes, other workers) count too, so with threads on the limit is raised by
+    # those that exist now; a bound, not a quota. With max_processes=1 seccomp refuses every
+    # clone anyway and this only pins the hard limit.
+    nproc = policy.max_processes
+    if nproc > 1 and policy.run_as is not None:
+        nproc += _tasks_of(policy.run_as)
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads of every process whose real uid is `uid` (what RLIMIT_NPROC counts); ~2 ms."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    fields = dict(line.split(":", 1) for line in f if line.startswith(("Uid:", "Threads:")))
+                if int(fields["Uid"].split()[0]) == uid:
+                    n += int(fields["Threads"])
+            except (OSError, KeyError, ValueError):
+                continue
+    return n
 
 
 def static_rules(policy: Policy) -> list[tuple[str, int]]:
