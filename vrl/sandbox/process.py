@@ -32,6 +32,9 @@ _PROBE = (
 )
 
 
+_readable: set[tuple] = set()
+
+
 class Plan:
     """How the worker starts: interpreter, read paths, extra environment, and the code's uid."""
 
@@ -51,7 +54,18 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def nobody_can_run(executable: str, read_paths: list[str], env: dict[str, str]) -> str | None:
-    """None when uid nobody can start `executable` and read `read_paths`, else why not."""
+    """None when uid nobody can start `executable` and read `read_paths`, else why not. A success
+    is remembered for this trainer process (the probe costs ~0.3 s)."""
+    key = (executable, tuple(read_paths), tuple(sorted(env.items())))
+    if key in _readable:
+        return None
+    why = _probe(executable, read_paths, env)
+    if why is None:
+        _readable.add(key)
+    return why
+
+
+def _probe(executable: str, read_paths: list[str], env: dict[str, str]) -> str | None:
     paths = [p for p in read_paths if os.path.exists(p)]
     try:
         r = subprocess.run(
