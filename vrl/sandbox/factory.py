@@ -140,7 +140,10 @@ def resolve(
         policy.require_landlock = True
         if plan.executable != sys.executable:
             log.warning(
-                "sandbox: uid nobody cannot read %s; workers run a copy: %s", sys.base_prefix, plan.executable
+                "sandbox: uid nobody cannot read %s; workers run a copy it can read (code may import the "
+                "stdlib and numpy/Pillow/OpenCV only): %s",
+                sys.base_prefix,
+                plan.executable,
             )
 
         def start(host_dir: Path) -> tuple[list[str], dict[str, str], str]:
@@ -174,7 +177,14 @@ def make_sandbox(
     allow_weak_landlock: bool = False,
     out_dir: str | None = None,
 ) -> SandboxPool:
-    """A started sandbox; see `conf/sandbox/auto.yaml` for what each argument means."""
+    """A started sandbox; see `conf/sandbox/auto.yaml` for what each argument means, and:
+
+    max_files: entries (files, dirs, links) a call may leave in its output dir, counted by the
+        worker every 25 ms while it runs; more stops it with violation "files".
+    allow_weak_landlock: let the process backend run on Landlock ABI < 6 (Linux < 6.12), whose
+        domains do not scope signals and abstract unix sockets (seccomp still refuses the
+        known paths: kill/tgkill/F_SETOWN & co., any unix-socket address).
+    """
     chosen, policy, start = resolve(
         backend,
         cpu_s,

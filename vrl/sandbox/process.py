@@ -99,7 +99,11 @@ def plan(read_paths: list[str]) -> Plan:
         raise RuntimeError(
             f"uid nobody cannot read the interpreter ({why}) and copying it for nobody failed ({e})"
         ) from None
-    system = [p for p in read_paths if not p.startswith((sys.prefix, sys.base_prefix, sys.exec_prefix))]
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    prefixes |= {str(Path(p).resolve()) for p in prefixes} | {
+        str(Path(sys.executable).resolve().parent.parent)
+    }
+    system = [p for p in read_paths if not any(p == q or p.startswith(q + "/") for q in prefixes)]
     paths = sorted(set(copied) | set(system))
     why_copy = nobody_can_run(exe, paths, env)
     if why_copy is not None:

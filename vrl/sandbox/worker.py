@@ -301,7 +301,9 @@ def _open_output(call_dir: str) -> int | None:
     """An fd on the call's output dir, opened before the code runs: it keeps working whatever
     mode the program then gives the dir. None if it cannot be opened."""
     try:
-        return os.open(os.path.join(call_dir, "output"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        return os.open(
+            os.path.join(call_dir, "output"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
     except OSError:
         return None
 
