@@ -21,6 +21,8 @@ import logging
 import os
 import re
 import resource
+import socket
+import stat
 import statistics
 import sys
 import tempfile
@@ -221,6 +223,29 @@ ATTACKS = [
         "import os; os.symlink('/etc/passwd', 'x.png'); processed_path = 'x.png'",
     ),
     ("raw fork syscall (ctypes)", "import ctypes; print('ret', ctypes.CDLL(None).syscall(57))"),
+    # the hardening pass (tests/sandbox/test_attacks_host.py, test_attacks_output.py)
+    (
+        "chmod a root-owned 0600 host file",
+        "import os; os.chmod({secret!r}, 0o777); print(oct(os.stat({secret!r}).st_mode))",
+    ),
+    (
+        "setuid copy of /bin/sh",
+        "import os, shutil; shutil.copyfile('/bin/sh', 'sh'); os.chmod('sh', 0o4755); print(oct(os.stat('sh').st_mode))",
+    ),
+    (
+        "datagram to a host unix socket",
+        "import socket; a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); print(a.sendto(b'x', {dgram!r}))",
+    ),
+    (
+        "F_SETOWN to the trainer",
+        "import fcntl, socket; a, b = socket.socketpair(); print(fcntl.fcntl(a, 8, {host}))",
+    ),
+    (
+        "3000-level directory chain",
+        "import os\nfor i in range(3000):\n    os.mkdir('d'); os.chdir('d')\nprint('deep')",
+    ),
+    ("file flood", "i = 0\nwhile True:\n    open(f'f{{i}}', 'w').close(); i += 1"),
+    ("terminal escapes (clear, OSC 52, bidi)", "print('a\\x1b[2J\\x1b]52;c;eA==\\x07\\u202eb')"),
 ]
 
 
@@ -232,11 +257,29 @@ def attacks(backends: list[str], image: Path) -> None:
         boxes[b] = make_sandbox(backend=b, **limits)
         boxes[f"{b} reused"] = make_sandbox(backend=b, calls_per_process=1000, **limits)
     print("| attack | " + " | ".join(boxes) + " |\n|---|" + "---|" * len(boxes))
+    fd, secret = tempfile.mkstemp(prefix="vrl-bench-secret-")  # 0600, ours
+    os.close(fd)
+    dgram_dir = tempfile.mkdtemp(prefix="vrl-bench-dgram-")
+    os.chmod(dgram_dir, 0o755)
+    dgram = os.path.join(dgram_dir, "s")
+    host_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host_sock.bind(dgram)
+    os.chmod(dgram, 0o777)  # any uid may send: only the sandbox's rules can stop it
+    host_sock.setblocking(False)
     try:
         for name, code in ATTACKS:
             cells = []
             for sb in boxes.values():
-                r = sb.execute(code.format(repo=repo, host=os.getpid()), [image])
+                os.chmod(secret, 0o600)
+                args = dict(repo=repo, host=os.getpid(), secret=secret, dgram=dgram)
+                r = sb.execute(code.format(**args), [image])
+                alarm = ""
+                try:
+                    alarm += f" **host socket got {host_sock.recv(16)!r}**"
+                except BlockingIOError:
+                    pass
+                if stat.S_IMODE(os.stat(secret).st_mode) != 0o600:
+                    alarm += " **host file mode changed**"
                 after = sb.execute("print(1)", [])
                 text = r.error or r.text.strip()[:60] or "(no output)"
                 text = re.sub(r"/(sandbox|tmp/vrl-sandbox-[^/]+/[^/]+)/[0-9a-f]{16}", "W", text)
@@ -245,11 +288,15 @@ def attacks(backends: list[str], image: Path) -> None:
                 cell = (f"`{r.violation}` " if r.violation else "") + text.replace("|", "/").replace(
                     "\n", " "
                 )
-                cells.append(cell[:110] + ("" if after.text == "1\n" else " **NEXT CALL FAILED**"))
+                cells.append(cell[:110] + alarm + ("" if after.text == "1\n" else " **NEXT CALL FAILED**"))
             print(f"| {name} | " + " | ".join(cells) + " |")
     finally:
         for sb in boxes.values():
             sb.close()
+        host_sock.close()
+        os.unlink(dgram)
+        os.rmdir(dgram_dir)
+        os.unlink(secret)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from vrl.sandbox.factory import bwrap_unavailable_reason, process_unavailable_re
 SECRET = "vrl-sandbox-test-secret-2f9c"
 os.environ["VRL_SANDBOX_TEST_SECRET"] = SECRET
 
-LIMITS = dict(cpu_s=1, wall_s=1, memory_mb=256, max_output_bytes=4096)
+LIMITS = dict(cpu_s=1, wall_s=1, memory_mb=256, max_output_bytes=4096, max_files=100)
 _REASONS = {"bwrap": bwrap_unavailable_reason, "process": process_unavailable_reason}
 
 

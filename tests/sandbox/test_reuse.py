@@ -144,3 +144,40 @@ def test_a_forged_reply_does_not_leak_into_the_next_call(reused, after):
     nxt = reused.execute("print(6 * 7)", [])
     assert nxt.text == "42\n" or nxt.violation in ("protocol", "timeout"), nxt
     assert reused.execute("print(6 * 7)", []).text == "42\n"
+
+
+def test_reuse_is_announced_as_weaker_isolation(caplog):
+    with caplog.at_level("WARNING", logger="vrl.sandbox"):
+        sb = start("process", workers=1, calls_per_process=2)
+    sb.close()
+    assert "calls_per_process=2: weaker isolation between calls" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vrl.sandbox"):
+        sb = start("process", workers=1)
+    sb.close()
+    assert "weaker isolation" not in caplog.text
+
+
+# What reuse gives up, shown rather than claimed: a patched class (not a module attribute) is
+# still there in the next independent call on the same worker; with a fresh process per call
+# (the default) it is not. Module attributes, the runner and the reply protocol are restored.
+PATCH_CLASS = "from PIL import Image\nImage.Image.save = lambda self, *a, **k: print('hijacked')"
+SAVE = "from PIL import Image\nImage.new('RGB', (4, 4)).save('o.png')\nprint('saved')"
+PATCH_MACHINERY = (
+    "import builtins\nimport vrl.sandbox.protocol as p, vrl.sandbox.runner as r\n"
+    "p.send = p.recv = r.run_turn = r.find_images = builtins.compile = None"
+)
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "process"])
+def test_a_patched_class_leaks_only_with_reuse(backend):
+    for per_process, leaks in ((1, False), (100, True)):
+        sb = start(backend, workers=1, calls_per_process=per_process)
+        try:
+            assert sb.execute(PATCH_CLASS, []).error is None
+            r = sb.execute(SAVE, [])
+            assert (r.text == "hijacked\nsaved\n") is leaks, (per_process, r)
+            sb.execute(PATCH_MACHINERY, [])  # may break its own reply (fresh process: it does)
+            assert sb.execute("print(compile('1', 's', 'eval') is not None)", []).text == "True\n"
+        finally:
+            sb.close()

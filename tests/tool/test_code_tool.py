@@ -65,3 +65,98 @@ def test_current_image_is_the_latest(sandbox):
 def test_needs_a_sandbox():
     with pytest.raises(ConfigError, match="sandbox"):
         CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", None)
+
+
+# ----- produced images are decoded on the host: sizes first, errors as tool errors -------------
+def _png(path, width: int, height: int, color_type: int = 0, bit_depth: int = 8) -> None:
+    """A real all-zero PNG of any size, written row by row (never the whole image in memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    channels = {0: 1, 2: 3}[color_type]
+    row = b"\0" * (1 + (width * channels * bit_depth + 7) // 8)  # filter byte + pixels
+    z, idat = zlib.compressobj(9), []
+    for _ in range(height):
+        idat.append(z.compress(row))
+    idat.append(z.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(idat)) + chunk(b"IEND", b"")
+    )
+
+
+class _Produces:
+    """A stand-in sandbox whose program 'produced' a given file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def execute(self, code, paths, session_id):
+        from vrl.sandbox import ExecutionResult
+
+        return ExecutionResult(text="", images=[self.path])
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Fails the test if any pixel is decoded (PIL decodes in ImageFile.load)."""
+    from PIL import ImageFile
+
+    def load(self):
+        raise AssertionError(f"decoded a {self.size} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+
+
+def test_a_png_bomb_is_a_tool_error(tmp_path, no_decoding):
+    bomb = tmp_path / "bomb.png"
+    _png(bomb, 20000, 20000, bit_depth=1)  # 400 M pixels in ~50 kB: PIL raises DecompressionBombError
+    assert bomb.stat().st_size < 100_000
+    result = CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(bomb))
+    assert result.error == "unreadable image" and "20000x20000" in result.text and result.image is None
+    assert not bomb.exists()  # the copied-out file is still removed
+
+
+def test_a_huge_png_is_refused_before_decoding(tmp_path, no_decoding):
+    huge = tmp_path / "huge.png"
+    _png(huge, 13000, 13000)  # 169 M pixels, under PIL's bomb limit: it would decode 0.5 GB as RGB
+    result = CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(huge))
+    assert result.error == "unreadable image" and "pixel limit" in result.text
+
+
+def test_image_caps_are_configurable_and_checked(tmp_path):
+    small = tmp_path / "small.png"
+    _png(small, 64, 64, color_type=2)
+    ok = CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(small))
+    assert ok.ok and ok.image.size == (64, 64)
+    _png(small, 64, 64, color_type=2)
+    r = CodeTool(max_image_pixels=1000).execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(small))
+    assert r.error == "unreadable image" and "64x64" in r.text
+    _png(small, 64, 64, color_type=2)
+    r = CodeTool(max_image_bytes=10).execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(small))
+    assert r.error == "unreadable image" and "byte limit" in r.text
+    with pytest.raises(ConfigError, match="tool.tool.max_image_pixels=0"):
+        CodeTool(max_image_pixels=0)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"GIF89a" + b"\xff" * 20, b"not an image at all"],
+    ids=["empty", "bad-png", "bad-gif", "text"],
+)
+def test_any_decode_failure_is_a_tool_error(tmp_path, data):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(data)
+    result = CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(bad))
+    assert result.error == "unreadable image" and result.image is None
+
+
+def test_a_truncated_png_is_a_tool_error(tmp_path):
+    cut = tmp_path / "cut.png"
+    _png(cut, 300, 300, color_type=2)
+    cut.write_bytes(cut.read_bytes()[:-40])  # IDAT cut short: fails while decoding, not opening
+    result = CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(cut))
+    assert result.error == "unreadable image" and result.image is None

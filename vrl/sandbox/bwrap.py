@@ -3,9 +3,10 @@
 Namespaces: mount (an empty read-only root holding only the interpreter, its libraries, /dev
 basics, a private /proc and the worker's directory at /sandbox), network (no interfaces but a
 private loopback), PID, IPC, UTS and cgroup. As root, bwrap runs privileged without a user
-namespace; the worker keeps only CAP_SETUID/SETGID (the child uses them to become `nobody`)
-and CAP_KILL (to kill that child), all lost by the child when it switches uid
-(so the code never runs as host root). As a normal user it needs unprivileged user namespaces
+namespace; the worker keeps only CAP_SETUID/SETGID (the child uses them to become `nobody`),
+CAP_KILL (to kill that child) and CAP_DAC_READ_SEARCH (to count the files of an output dir the
+code made unreadable), all lost by the child when it switches uid (so the code never runs as
+host root). As a normal user it needs unprivileged user namespaces
 (`--unshare-user`) and the code keeps that user's uid. Inside, every call still gets the
 Landlock + seccomp + rlimit confinement of `confine.py`.
 
@@ -78,7 +79,8 @@ def command(policy: Policy, worker_dir: Path, python_args: list[str] | None = No
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):  # child: become nobody; worker: kill it
+        # child: become nobody; worker: kill it, count its files (`worker.py`)
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_READ_SEARCH"):
             args += ["--cap-add", cap]
     else:
         args += ["--unshare-user", "--cap-drop", "ALL"]

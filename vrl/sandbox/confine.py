@@ -79,9 +79,29 @@ def _set_limits(policy: Policy, baseline_vm: int, cpu_calls: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
-    # Counted per uid (per user namespace), so with threads on it is a bound, not a quota; with
-    # max_processes=1 seccomp refuses every clone anyway and this only pins the hard limit.
-    resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))
+    # Counted per uid (per user namespace): other tasks of the sandbox uid (parked sessions,
+    # reused processes, other workers) count too, so with threads on the limit is raised by
+    # those that exist now; a bound, not a quota. With max_processes=1 seccomp refuses every
+    # clone anyway and this only pins the hard limit.
+    nproc = policy.max_processes
+    if nproc > 1 and policy.run_as is not None:
+        nproc += _tasks_of(policy.run_as)
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads of every process whose real uid is `uid` (what RLIMIT_NPROC counts); ~2 ms."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    fields = dict(line.split(":", 1) for line in f if line.startswith(("Uid:", "Threads:")))
+                if int(fields["Uid"].split()[0]) == uid:
+                    n += int(fields["Threads"])
+            except (OSError, KeyError, ValueError):
+                continue
+    return n
 
 
 def static_rules(policy: Policy) -> list[tuple[str, int]]:
@@ -98,11 +118,19 @@ class Prepared:
     bpf: seccomp.Program
     rules: list[tuple[int, int]]  # static Landlock rules as open O_PATH fds
     baseline_vm: int  # the worker's address-space size: RLIMIT_AS = this + memory_mb
+    landlock_abi: int  # the ABI every child restricts itself with (0 = none)
+
+
+def landlock_abi(policy: Policy) -> int:
+    """The ABI the host decided on, never more than the kernel has."""
+    kernel = landlock.abi()
+    return kernel if policy.landlock_abi is None else min(kernel, policy.landlock_abi)
 
 
 def prepare(policy: Policy, sc: seccomp.Seccomp, baseline_vm: int) -> Prepared:
     bpf = sc.compile(allow_threads=policy.max_processes > 1)
-    return Prepared(bpf, landlock.open_rules(static_rules(policy)), baseline_vm)
+    abi = landlock_abi(policy)
+    return Prepared(bpf, landlock.open_rules(static_rules(policy), abi), baseline_vm, abi)
 
 
 def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int], cpu_calls: int = 1) -> int:
@@ -123,7 +151,7 @@ def confine(policy: Policy, prep: Prepared, call_dir: str, keep_fds: list[int], 
     _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     call_rules = [(call_dir, landlock.READ_FILE | landlock.READ_DIR), (out, landlock.WRITE)]
-    abi = landlock.restrict(call_rules, prep.rules)
+    abi = landlock.restrict(call_rules, prep.rules, prep.landlock_abi)
     if abi == 0 and policy.require_landlock:
         raise OSError("Landlock is unavailable; refusing to run code without filesystem confinement")
     _close_fds(keep_fds)  # also closes the worker's rule fds and its end of the host pipes

@@ -59,12 +59,12 @@ def _check(rc: int, what: str) -> int:
     return rc
 
 
-def open_rules(rules: list[tuple[str, int]]) -> list[tuple[int, int]]:
-    """[(O_PATH fd, rights)] for the paths that exist, rights trimmed to files' subset.
+def open_rules(rules: list[tuple[str, int]], version: int) -> list[tuple[int, int]]:
+    """[(O_PATH fd, rights)] for the paths that exist, rights trimmed to files' subset and to
+    what ABI `version` knows.
 
     A warm worker opens its static rules once; each child then only adds its call dir.
     """
-    version = abi()
     fs = _FS_BY_ABI.get(version, _FS_BY_ABI[5]) if version else 0
     opened = []
     for path, rights in rules:
@@ -79,13 +79,16 @@ def open_rules(rules: list[tuple[str, int]]) -> list[tuple[int, int]]:
     return opened
 
 
-def restrict(rules: list[tuple[str, int]], opened: list[tuple[int, int]] = ()) -> int:
-    """Confine the calling process to `rules` [(path, rights)] plus `opened` [(fd, rights)].
+def restrict(
+    rules: list[tuple[str, int]], opened: list[tuple[int, int]] = (), version: int | None = None
+) -> int:
+    """Confine the calling process to `rules` [(path, rights)] plus `opened` [(fd, rights)],
+    using at most ABI `version` (None: the kernel's).
 
     Missing paths are skipped. Returns the ABI used (0 = Landlock unavailable, nothing done).
     Irreversible. The fds in `opened` stay open (the caller owns them).
     """
-    version = abi()
+    version = abi() if version is None else min(version, abi())
     if version == 0:
         return 0
     fs = _FS_BY_ABI.get(version, _FS_BY_ABI[5])
@@ -99,7 +102,7 @@ def restrict(rules: list[tuple[str, int]], opened: list[tuple[int, int]] = ()) -
         _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
         "create_ruleset",
     )
-    mine = open_rules(rules)
+    mine = open_rules(rules, version)
     try:
         for fd, allowed in [*opened, *mine]:
             rule = _PathBeneath(allowed=allowed & fs, parent_fd=fd)

@@ -50,6 +50,10 @@ class Policy:
     """uid/gid the program switches to (when started as root); None keeps the uid, minus capabilities."""
     require_landlock: bool = False
     """Refuse to run model code when the kernel has no Landlock (the process backend relies on it)."""
+    landlock_abi: int | None = None
+    """Landlock ABI the host checked and the workers use (at most the kernel's); None = the kernel's."""
+    max_files: int = 1000
+    """Entries (files, dirs, links) the program may have in its output dir; more stops it ("files")."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -63,5 +67,6 @@ def interpreter_paths() -> list[str]:
     """Directories the confined interpreter must read to import modules and load libraries."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     prefixes.add(str(Path(sys.executable).resolve().parent.parent))
+    prefixes |= {str(Path(p).resolve()) for p in prefixes}  # a symlinked venv: its target too
     system = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ld.so.cache"]
     return sorted({str(Path(p)) for p in prefixes} | set(system))

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
-from . import files, protocol
+from . import files, protocol, text
 from .policy import Policy
 from .result import ExecutionResult
 
@@ -195,8 +195,8 @@ class SandboxPool:
     # ----- Sandbox protocol ---------------------------------------------------------------
     def execute(self, code: str, image_paths: list[Path], session_id: str | None = None) -> ExecutionResult:
         t0 = time.monotonic()
-        images = [Path(p) for p in image_paths]
-        for p in images:
+        inputs = [Path(p) for p in image_paths]
+        for p in inputs:
             if not p.is_file():
                 raise FileNotFoundError(f"sandbox input image not found: {p}")
         session = session_id if self.policy.persistent else None
@@ -209,7 +209,7 @@ class SandboxPool:
             elif call is None:
                 call = files.make_call_dir(w.host_dir, self.policy.run_as)
             sandbox_call = f"{w.sandbox_dir}/{call.name}"
-            names = files.add_inputs(call, images)
+            names = files.add_inputs(call, inputs)
             msg = {"op": "exec", "dir": sandbox_call, "code": code, "session": session}
             msg["images"] = [f"{sandbox_call}/input/{n}" for n in names]
             try:
@@ -218,7 +218,12 @@ class SandboxPool:
                 w = self._restart(w, f"{type(e).__name__} {e}")
                 reply = {"error": "the sandbox worker failed and was restarted", "violation": "worker_lost"}
             stem = f"{int(time.time() * 1000)}_{secrets.token_hex(4)}"
-            out = files.copy_out(call, sandbox_call, list(reply.get("images", [])), self.out_dir, stem)
+            images = files.copy_out(call, sandbox_call, list(reply.get("images", [])), self.out_dir, stem)
+            if reply.get("violation") == "files" and session is not None:
+                try:  # else the session's next call is over the limit again
+                    files.clear_dir(call / "output")
+                except OSError:
+                    pass
         finally:
             try:
                 if reuse and call is not None and call.parent == w.host_dir:  # (else a restart removed it)
@@ -228,13 +233,14 @@ class SandboxPool:
                     files.remove_tree(call)
             finally:
                 self._release(w)
-        error = reply.get("error")
-        text = str(reply.get("text", ""))
+        # Untrusted text on its way to logs and terminals: no escape sequences (`text.py`).
+        error = None if reply.get("error") is None else text.clean(str(reply["error"]))
+        out = text.clean(str(reply.get("text", "")))
         return ExecutionResult(
-            text=(text if not text or text.endswith("\n") else text + "\n") + error if error else text,
-            images=out,
+            text=(out if not out or out.endswith("\n") else out + "\n") + error if error else out,
+            images=images,
             error=error,
-            violation=reply.get("violation"),
+            violation=None if reply.get("violation") is None else text.clean(str(reply["violation"])),
             wall_s=time.monotonic() - t0,
         )
 

@@ -5,8 +5,9 @@ same worker: `os.chdir`, a patched `open` or `PIL.Image.open`, `numpy.set_printo
 lowered rlimit, an alarm. `Baseline` snapshots that state once, right after confinement, and
 restores it after every call; when it cannot (a hard rlimit was lowered, the cwd is gone) the
 process asks to be recycled. This undoes accidents, not attacks: code that wants to leave
-something behind for later calls (a patched class, an object reachable from `gc`) can, which is
-why `calls_per_process: 1` (a fresh process per call) stays the default.
+something behind for later calls (a patched class such as `PIL.Image.Image`, the `Baseline`
+class itself, an object reachable from `gc`) can, which is why `calls_per_process: 1` (a fresh
+process per call) stays the default and reuse is logged as a WARNING at start.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ MODULES = (
     "PIL.ImageFont",
     "PIL.ImageChops",
     "cv2",
+    # the sandbox's own modules: the runner (its `compile`, `exec`), the reply protocol
+    "vrl.sandbox.runner",
+    "vrl.sandbox.protocol",
+    "vrl.sandbox.worker",
+    "vrl.sandbox.reset",
 )
 LIMITS = tuple(
     getattr(resource, n)

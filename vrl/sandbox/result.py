@@ -12,14 +12,15 @@ class ExecutionResult:
     """The outcome of one `Sandbox.execute` call."""
 
     text: str
-    """stdout (truncated to max_output_bytes), followed by the short error when there is one."""
+    """stdout (truncated to max_output_bytes), followed by the short error when there is one;
+    terminal escape sequences removed, other control characters shown escaped (`text.py`)."""
     images: list[Path] = field(default_factory=list)
     """Produced images, copied out of the sandbox into a caller-owned directory."""
     error: str | None = None
     """Short error text (last traceback line, truncated), None if the code ran cleanly."""
     violation: str | None = None
-    """The limit that was hit: "timeout" | "cpu_time" | "memory" | "output_limit" | "killed" |
-    "protocol" | "setup" | "worker_lost"; None otherwise."""
+    """The limit that was hit: "timeout" | "cpu_time" | "memory" | "output_limit" | "files" |
+    "killed" | "protocol" | "setup" | "worker_lost"; None otherwise."""
     wall_s: float = 0.0
     """Wall-clock seconds of the whole call as seen by the caller (queueing included)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import io
+import itertools
 import math
 import os
 import re
@@ -20,7 +21,12 @@ import traceback
 
 from .policy import ERROR_CHARS, IMAGE_SUFFIXES, MAX_IMAGES, Policy
 
-_PRINTED_PATH = re.compile(r"[^\s'\"(),\[\]]+\.(?:" + "|".join(s[1:] for s in IMAGE_SUFFIXES) + r")\b", re.I)
+# A printed image path is a run of non-separators ending in `.png` etc. Found in two linear
+# passes (split into runs, then the last suffix in each run) rather than by one regex like
+# `[^\s...]+\.png\b`, which backtracks to every position of a long run: quadratic, so 70 kB of
+# unbroken output held a worker for its whole wall limit.
+_SEPARATORS = re.compile(r"[\s'\"(),\[\]]+")
+_SUFFIX = re.compile(r"\.(?:" + "|".join(s[1:] for s in IMAGE_SUFFIXES) + r")\b", re.I)
 
 
 class OutputLimit(BaseException):
@@ -76,15 +82,33 @@ def short_error(exc: BaseException) -> str:
     return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 3] + "..."
 
 
+def printed_paths(text: str) -> list[str]:
+    """Image paths in printed text, in order, in linear time: in each run of non-separators, the
+    run up to its last image suffix (if something precedes that suffix); the same matches as the
+    regex `[^<separators>]+<suffix><word boundary>` that this replaces."""
+    found = []
+    for run in _SEPARATORS.split(text):
+        end = None
+        for m in _SUFFIX.finditer(run):
+            if m.start() > 0:
+                end = m.end()
+        if end is not None:
+            found.append(run[:end])
+    return found
+
+
 def _snapshot(root: str, limit: int = 2000) -> dict[str, tuple[int, int]]:
-    """{path: (mtime_ns, size)} of the files under `root` (symlinks not followed)."""
+    """{path: (mtime_ns, size)} of the files under `root` (symlinks not followed); at most
+    `limit` entries (files and dirs) are visited, however the program nested them."""
     seen: dict[str, tuple[int, int]] = {}
     stack = [root]
-    while stack and len(seen) < limit:
+    visited = 0
+    while stack and visited < limit:
         try:
-            entries = list(os.scandir(stack.pop()))
+            entries = list(itertools.islice(os.scandir(stack.pop()), limit - visited))
         except OSError:
             continue
+        visited += len(entries)
         for e in entries:
             try:
                 if e.is_dir(follow_symlinks=False):
@@ -109,7 +133,7 @@ def find_images(ns: dict, stdout: str, before: dict, output_dir: str) -> list[st
         values = value if isinstance(value, (list, tuple)) else [value]
         candidates = [os.fspath(v) for v in values if isinstance(v, (str, os.PathLike))]
     if not candidates:
-        candidates = _PRINTED_PATH.findall(stdout)
+        candidates = printed_paths(stdout)
     if not candidates:
         after = _snapshot(output_dir)
         changed = [p for p, sig in after.items() if before.get(p) != sig]

@@ -4,9 +4,15 @@ The filter allows by default and refuses, with an errno so Python raises a reada
 syscalls a confined image-editing program never needs and an attacker always wants: creating
 processes (fork, vfork, clone without CLONE_THREAD, clone3, execve), sockets and io_uring,
 debugging or signalling other processes (ptrace, process_vm_*, pidfd_*, kill/tgkill on any pid
-but its own, prlimit64 on any pid but 0 = itself), namespaces and mounts, identity changes (set*uid, capset), kernel modules,
-bpf, perf, keyrings, clocks and terminal injection (TIOCSTI). Syscalls of a foreign architecture
-(i386 via int 0x80, x32) kill the process: libseccomp's "bad arch" action.
+but its own, prlimit64 on any pid but 0 = itself, SIGIO/SIGURG via F_SETOWN / F_SETOWN_EX /
+F_SETSIG / FIOSETOWN / SIOCSPGRP), namespaces and mounts, identity changes (set*uid, capset),
+kernel modules, bpf, perf, keyrings, clocks and terminal injection (TIOCSTI). Unix sockets: only
+`socketpair` can make one, and nothing may name an address (connect, bind, sendto with an
+address, sendmsg/sendmmsg whose address we cannot inspect): Landlock does not mediate path-named
+unix sockets, so this is what keeps datagrams from reaching host services. Files: no setuid or
+setgid bit, by chmod or at creation (a set-id file left in the output dir could be run by a local
+user). Syscalls of a foreign architecture (i386 via int 0x80, x32) kill the process: libseccomp's
+"bad arch" action.
 
 libseccomp is the C library behind Docker/systemd filters; Debian ships it as `libseccomp2`, which
 `apt` itself depends on, so it is present in every Debian image. No PyPI package is needed.
@@ -27,6 +33,13 @@ _ATTR_ACT_BADARCH = 2
 _CMP_NE, _CMP_EQ, _CMP_MASKED_EQ = 1, 4, 7
 _CLONE_THREAD = 0x00010000
 _TIOCSTI = 0x5412
+_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902  # ioctl forms of F_SETOWN
+_F_SETOWN, _F_SETSIG, _F_SETOWN_EX = 8, 10, 15
+_S_ISUID, _S_ISGID = 0o4000, 0o2000
+# Syscalls an older libseccomp may not name; numbers >= 424 are the same on every architecture.
+_FALLBACK_NUMBERS = {"openat2": 437, "fchmodat2": 452}
+# The mode argument (0-based index) of each call that sets or creates a file's mode.
+_MODE_ARG = {"chmod": 1, "fchmod": 1, "fchmodat": 2, "open": 2, "openat": 3, "creat": 1}
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 PID_PLACEHOLDER = 0x7FFE_F00D  # > pid_max (2**22): never a real pid
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -89,8 +102,12 @@ class Seccomp:
         self.numbers = {
             n: self.lib.seccomp_syscall_resolve_name(n.encode())
             for n in [*DENIED, "clone", "clone3", "socket", "kill", "tkill", "tgkill"]
-            + ["rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64", "ioctl"]
+            + ["rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64", "ioctl", "fcntl", "fcntl64"]
+            + ["connect", "bind", "sendto", "sendmsg", "sendmmsg", "openat2", "fchmodat2", *_MODE_ARG]
         }
+        for name, nr in _FALLBACK_NUMBERS.items():
+            if self.numbers[name] < 0:
+                self.numbers[name] = nr
 
     def _rule(self, ctx: int, action: int, name: str, *cmps: tuple[int, int, int, int]) -> None:
         nr = self.numbers.get(name, -1)
@@ -121,7 +138,22 @@ class Seccomp:
             for name in ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
                 self._rule(ctx, eperm, name, (0, _CMP_NE, pid, 0))
             self._rule(ctx, eperm, "prlimit64", (0, _CMP_NE, 0, 0))  # pid 0 = itself (what glibc passes)
-            self._rule(ctx, eperm, "ioctl", (1, _CMP_MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
+            for cmd in (_TIOCSTI, _FIOSETOWN, _SIOCSPGRP):
+                self._rule(ctx, eperm, "ioctl", (1, _CMP_MASKED_EQ, 0xFFFFFFFF, cmd))
+            # F_SETOWN & co. make the kernel signal another process on I/O: the `kill` rules'
+            # bypass (and Landlock < 6 does not scope it).
+            for name in ("fcntl", "fcntl64"):
+                for cmd in (_F_SETOWN, _F_SETSIG, _F_SETOWN_EX):
+                    self._rule(ctx, eperm, name, (1, _CMP_EQ, cmd, 0))
+            for name in ("connect", "bind", "sendmsg", "sendmmsg"):
+                self._rule(ctx, eperm, name)
+            self._rule(ctx, eperm, "sendto", (4, _CMP_NE, 0, 0))  # an address: not its own pair
+            # Their mode/flags live in structs a filter cannot read: glibc falls back on ENOSYS.
+            for name in ("openat2", "fchmodat2"):
+                self._rule(ctx, act_errno(errno.ENOSYS), name)
+            for name, arg in _MODE_ARG.items():  # any mode with a set-id bit (glibc passes 0 if unused)
+                for bits in (_S_ISUID, _S_ISGID, _S_ISUID | _S_ISGID):
+                    self._rule(ctx, eperm, name, (arg, _CMP_MASKED_EQ, _S_ISUID | _S_ISGID, bits))
             r, w = os.pipe()
             try:
                 rc = self.lib.seccomp_export_bpf(ctx, w)

@@ -8,7 +8,8 @@ a persistent session, parked until the session's next call; or, with `calls_per_
 kept as the worker's "spare" to serve the next independent calls in the same work dir (a fresh
 namespace per call, no fork). A child that hits a limit, dies or sends garbage is killed: the
 process that ran the code is what gets recycled. The worker enforces wall time with SIGKILL
-and reports `violation`.
+and reports `violation`; while it waits it also counts the entries of the call's output dir
+every `POLL_S` (and once after the reply) and kills a child that made more than `max_files`.
 
 Requests: {"op": "exec", "dir", "code", "images", "session"}, {"op": "close", "session"},
 {"op": "ping"}. Replies: {"text", "error", "violation", "images", "reset"} / {"ok": true}.
@@ -26,7 +27,7 @@ import signal
 import sys
 import time
 
-from . import landlock, protocol, seccomp
+from . import files, protocol, seccomp
 from .confine import confine, cpu_hard_limit, prepare
 from .policy import REUSED_CPU_CALLS, SESSION_CPU_CALLS, Policy
 from .preload import preload
@@ -34,6 +35,13 @@ from .reset import Baseline
 from .runner import run_turn
 
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
+# How often the output dir is counted while a call runs: a program creating files as fast as it
+# can overshoots `max_files` by what it makes in this time (~1-2k empty files), then is killed.
+POLL_S = 0.025
+
+
+class TooManyFiles(Exception):
+    """The call's output dir holds more than `max_files` entries."""
 
 
 def _reseed() -> None:
@@ -99,8 +107,8 @@ class Worker:
         sc = seccomp.load()
         if sc is None:
             raise OSError("libseccomp.so.2 not found: install the Debian package libseccomp2")
-        self.landlock = landlock.abi()
         self.prep = prepare(policy, sc, _vm_bytes())
+        self.landlock = self.prep.landlock_abi
         self.sessions: dict[str, Child] = {}
         self.spare: Child | None = None  # a reusable process that served fewer than calls_per_process
         self.dead: list[int] = []  # killed children not reaped yet
@@ -168,9 +176,18 @@ class Worker:
         limit = 4 * self.policy.max_output_bytes + (1 << 20)
         turn = {"code": req["code"], "images": req.get("images", []), "turn": child.served}
         cpu_left = 0.0
+        out_fd = _open_output(req["dir"])
+        if out_fd is None:  # nothing could bound its files: do not run it
+            self._drop(child)
+            return {
+                **_failure("sandbox setup failed: cannot open the output dir", "setup"),
+                "reset": child.keep_vars,
+            }
         try:
             protocol.send_nonblocking(child.req_w, turn, deadline)
+            self._await(child.res_r, deadline, out_fd)
             raw = protocol.recv(child.res_r, deadline, limit)
+            self._count(out_fd)  # what it made just before replying
             if raw.get("turn") != child.served:  # a late reply to an earlier call of a reused process
                 raise protocol.ProtocolError("reply to another call")
             reply = {
@@ -184,6 +201,10 @@ class Worker:
         except TimeoutError:
             self._drop(child)
             reply = _failure(f"timeout: the code ran longer than {self.policy.wall_s:g} s", "timeout")
+        except TooManyFiles:
+            self._drop(child)
+            n = self.policy.max_files
+            reply = _failure(f"too many files: over {n} entries (or 64 levels) in the output dir", "files")
         except (EOFError, OSError):  # died before replying
             status, cpu = child.kill()
             reply = self._death(status, cpu, child.cpu_calls)
@@ -204,9 +225,29 @@ class Worker:
                     child.idle_ticks = _cpu_ticks(child.pid)
                     return {**reply, "reset": False}
             self._drop(child)
+        finally:
+            os.close(out_fd)
         if child.keep_vars and reply["violation"] is not None and reply["error"]:
             reply["error"] += " (the session's variables were reset)"
         return {**reply, "reset": child.keep_vars}
+
+    def _await(self, fd: int, deadline: float, out_fd: int) -> None:
+        """Until `fd` is readable: TimeoutError at `deadline`, TooManyFiles as soon as seen."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if select.select([fd], [], [], min(POLL_S, left))[0]:
+                return
+            self._count(out_fd)
+
+    def _count(self, out_fd: int) -> None:
+        try:
+            over = files.count_entries(out_fd, self.policy.max_files) > self.policy.max_files
+        except OSError:  # fail closed: what we cannot count may be anything
+            over = True
+        if over:
+            raise TooManyFiles
 
     def _death(self, status: int, cpu: float, calls: int) -> dict:
         if os.WIFSIGNALED(status):
@@ -254,6 +295,17 @@ def _cpu_ticks(pid: int) -> int:
         return int(fields[11]) + int(fields[12])
     except (OSError, IndexError, ValueError):
         return 1 << 62
+
+
+def _open_output(call_dir: str) -> int | None:
+    """An fd on the call's output dir, opened before the code runs: it keeps working whatever
+    mode the program then gives the dir. None if it cannot be opened."""
+    try:
+        return os.open(
+            os.path.join(call_dir, "output"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
+    except OSError:
+        return None
 
 
 def _failure(error: str, violation: str) -> dict:
