@@ -99,3 +99,74 @@ def test_math_verify_off_the_main_thread():
     thread.start()
     thread.join(30)
     assert out == {"eq": True, "neq": False}
+
+
+# ----------------------------------------------------------------- regressions on released outputs
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("\\$13.00", 13.0),  # was None: "$" went first and left "\13.00"
+        ("\\$16386.17", 16386.17),  # Math-Verify test_math_extraction_edge_cases
+        ("28 percent", 28.0),  # Math-Verify test_percent_notation
+        ("28 pct", 28.0),
+        ("$28$ percent", 28.0),
+        ("28 percentage", 28.0),
+        ("125\\textnormal{ miles}", 125.0),
+        ("$14{,}916$", 14916.0),
+        ("1 000", 1000.0),
+        ("0,111", None),  # was 111: a leading 0 groups no thousands (and no decimal commas)
+        ("1,22", None),
+        ("3cm", 3.0),
+    ],
+)
+def test_parse_number_regressions(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(
+    ("answer", "word"),
+    [
+        ("\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}", False),  # was a word: "pmatrix"
+        ("\\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right]", False),
+        ("5\\text{ cm}", False),  # a unit after a number
+        ("6 \\text{ and } 8", False),  # Math-Verify numina: "\boxed{6 \text{ and } 8}"
+        ("(11,7)or(7,11)", False),
+        ("AB=4,CD=5", False),  # point names next to an operator (Math-Verify numina)
+        ("\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}", False),
+        ("|AB|=1", False),
+        ("AB", True),  # alone it may be a word: never math-verify
+        ("Yes", True),
+        ("Yes or no", True),
+        ("and", True),  # "and" alone would reach math-verify as a*n*d
+        ("\\text{Yes}", True),
+        ("W(x)=1orW(x)=-1", True),
+    ],
+)
+def test_is_word_answer_regressions(answer, word):
+    assert is_word_answer(answer) is word
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        (
+            "\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}",
+            "\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}",
+        ),
+        ("4, 5", "AB=4,CD=5"),  # Math-Verify numina
+        ("6,8", "6 \\text{ and } 8"),
+        ("28 percent", "28\\%"),
+        ("\\$16386.17", "16386.17"),
+        ("1", "|AB|=1"),  # Math-Verify open_thoughts
+    ],
+)
+def test_reach_math_verify_after_the_word_fix(pred, gold):
+    assert is_equivalent(pred, gold, "expression")
+
+
+def test_option_equal_by_value():
+    assert option_equal("13", "B", ["12°", "13°", "14°"])  # "13" vs "13°"
+    assert option_equal("18", "D", ["9", "12", "18", "18"])  # either copy of a duplicated option
+    assert not option_equal("18", "A", ["9", "12", "18", "18"])

@@ -18,6 +18,7 @@ from vrl.answer.extraction import (
     extract_letter_set,
     extract_option_letter,
     match_option_text,
+    names_several_options,
 )
 
 
@@ -131,3 +132,76 @@ def test_no_marker_no_answer(text):
     lowered = text.lower()
     if "answer" not in lowered and "box" not in lowered:
         assert found is None
+
+
+# ----------------------------------------------------------------- regressions on released outputs
+# Each case is trimmed from a released model output (MathVista `results/`, MMMU `example_outputs/`
+# and `mmmu-pro/output/`); tests/benchmark/test_scorer_agreement.py runs the whole releases.
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("(A) or (B)", None),  # a hedge names two options: no letter, not the first one
+        ("(B), (C), and (D)", None),  # qwen_vl MMMU validation_Music_20
+        ("B or C", None),
+        ("A, E", None),  # gpt-4o MMMU-Pro "Answer: A, E"
+        ("(B)(D)", None),
+        ("AC", None),  # "Answer: AC"
+        ("C (145°)", "C"),  # the letter, then its option text in brackets
+        ("C (Frogs)", "C"),
+        ('B, "no."', "B"),  # mplug-owl: the letter, a comma, the option text
+        ("B - quarter", "B"),
+        ("B正确", "B"),  # chatgpt (Chinese): "B is correct"
+        ("（D）10", "D"),  # full-width brackets
+        ("选项 (A) 1", "A"),  # "option (A) 1"
+        ("(D) (a)", "D"),  # an option whose text is a bracketed label is no hedge
+        ("C, a circle", "C"),
+    ],
+)
+def test_option_letter_hedges_and_option_text(answer, expected):
+    assert extract_option_letter(answer, 5) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is **32**.", "32"),  # was "32**"
+        ("so the answer is 12. This is because the bars add up.", "12"),  # the sentence ends
+        ("Final Answer: The final answer is $14{,}916$. I hope it is correct.", "$14{,}916$"),
+        ("所以答案是(B) 12.", "(B) 12"),  # chatgpt, MathVista (Chinese): "so the answer is (B) 12"
+        ("答案：(B) 20m", "(B) 20m"),
+        ("因此，答案是无法确定，选项为(E) 无法确定。", "(E) 无法确定"),  # the last marker on the line
+        ("The correct option is (C) Linear.", "(C) Linear"),
+        ("The correct option letter is C.", "C"),
+        ("The answer is definitely **(A) Yes**.", "(A) Yes"),  # bard
+        ("Thus, the correct answer is:\n\\[ \\text{Answer: D} \\]", "D"),  # gpt-4o MMMU-Pro
+        ("The Laplace transform becomes:\n\nAnswer: \\(E\\)", "E"),
+        ("The correct option that matches is:\n\nAnswer: \\( \\text{I} \\)", "\\text{I}"),
+        ("Therefore, the correct answer is:\n\nJ. \\( 2 \\pi \\)", "J. \\( 2 \\pi \\)"),  # next line
+        ("4.</s>", None),  # no marker: the short-reply path below reads it
+    ],
+)
+def test_answer_phrases_and_lines(text, expected):
+    assert extract_final_answer(text) == expected
+
+
+def test_short_reply_drops_end_of_sequence_token():
+    assert extract_answer_or_short("4.</s>") == "4"  # minigpt4, MathVista pid 591
+
+
+def test_nested_text_answer_in_box():
+    boxed = extract_final_answer("\\boxed{\\text{\\(\\text{Answer: A}\\)}}")  # gpt-4o MMMU-Pro vision
+    assert extract_option_letter(boxed, 10) == "A"
+
+
+def test_option_text_numbers_latex_and_duplicates():
+    assert match_option_text("13", ["12°", "13°", "14°"]) == "B"  # a value names its option
+    assert match_option_text("18", ["9", "12", "18", "18"]) == "C"  # listed twice (MathVista pid 781)
+    assert (
+        match_option_text("\\frac{5}{3}\\pi", ["\\frac { 3 } { 5 } \\pi", "\\frac { 5 } { 3 } \\pi"]) == "B"
+    )
+    assert match_option_text("\\frac{3\\sqrt{5}}{2}", ["\\frac{21}{2}", "\\frac{3√{5}}{2}"]) == "B"
+    assert match_option_text("38.5", ["3.85", "38.5"]) == "B"  # full stops are not spacing
+    assert match_option_text("2", ["2 cm", "2 m"]) is None  # two different options: ambiguous
+    assert names_several_options("(A) or (B)", 4) and not names_several_options("F. [H+]", 10)

@@ -16,18 +16,31 @@ import re
 import threading
 from functools import lru_cache
 
-from vrl.answer.extraction import extract_letter_set, extract_option_letter, match_option_text
+from vrl.answer.extraction import extract_letter_set, extract_option_letter, matching_options
 
-_LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textrm|textnormal|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}")
 _UNIT_TAIL = re.compile(
-    r"\s*(?:units?|degrees?|deg|cm\^?2?|mm|km|m\^?[23]?|meters?|inches|inch|feet|ft|kg|g|s|seconds?|"
-    r"hours?|minutes?|dollars?|cents?|yuan|years?|days?|points?|people|students?)\.?$",
+    r"\s*(?<![A-Za-z])(?:units?|degrees?|deg|cm\^?2?|mm|km|m\^?[23]?|meters?|inches|inch|feet|ft|kg|g|s|seconds?|"
+    r"hours?|minutes?|miles?|dollars?|cents?|yuan|years?|days?|points?|people|students?)\.?$",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 # Function names and constants that may appear in a symbolic answer without making it a word.
 _MATH_WORDS = re.compile(r"\b(?:sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|log|ln|exp|sqrt|pi|infty|inf)\b")
+_PERCENT_WORD = re.compile(r"\s*(?:\\%|%|percentage|percent|pct)\s*$", re.IGNORECASE)
+_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|[-+]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
+# What a symbolic answer may hold that is not a word (see is_word_answer).
+_ENVIRONMENT = re.compile(
+    r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?"
+)  # \begin{pmatrix}, \begin{array}{cc}
+_TEXT_BLOCK = re.compile(r"\\(?:text|textrm|textnormal|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
+_CONNECTIVE = re.compile(r"^\s*(?:and|or|,|;)?\s*$", re.IGNORECASE)
+_UNIT_WORD = re.compile(
+    r"^\s*(?:units?|cm|mm|km|m|meters?|inch(?:es)?|feet|ft|kg|g|s|seconds?|minutes?|hours?|miles?)\s*$"
+)
+_BETWEEN_MATH = re.compile(r"(?<=[\d)\]}$])\s*\b(?:and|or)\b\s*(?=[-\d(\[{$\\])")
+_OPERATOR = re.compile(r"[=<>+\-*/^_\d]")
 
 
 def normalize_text(s: str) -> str:
@@ -39,19 +52,22 @@ def normalize_text(s: str) -> str:
 
 
 def parse_number(s: str | float | int | None) -> float | None:
-    """A float from "1,234.5", "45%", "145°", "3 cm", "\\frac{1}{2}", "-3/4", "$13.00"; else None."""
+    """A float from "1,234.5", "1 000", "45%", "28 percent", "145°", "3 cm", "\\frac{1}{2}",
+    "-3/4", "$13.00", "\\$13.00"; else None. Commas only group thousands ("0,111" and
+    "1,22" are not numbers: no decimal commas)."""
     if s is None:
         return None
     if isinstance(s, (int, float)) and not isinstance(s, bool):
         return float(s)
     t = _LATEX_WRAPPERS.sub(r"\1", str(s)).strip()
-    t = t.replace("$", "").replace("\\%", "%").replace("\\$", "").replace("\\!", "").replace("\\,", "")
+    # "\$" before "$": dropping "$" first would leave the backslash ("\$13.00" -> "\13.00").
+    t = t.replace("\\$", "").replace("$", "").replace("\\!", "").replace("\\,", "").replace("{,}", ",")
     t = re.sub(r"\^\s*\{?\\circ\}?|°|\\degree", "", t)
     t = t.replace("−", "-").strip().rstrip(".").strip()
+    t = _PERCENT_WORD.sub("", t).strip()  # "45%" reads as 45: golds are written both ways
     t = _UNIT_TAIL.sub("", t).strip()
-    t = t.rstrip("%").strip()  # "45%" reads as 45: golds are written both ways
-    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
-        t = t.replace(",", "")
+    if _THOUSANDS.fullmatch(t):
+        t = t.replace(",", "").replace(" ", "")
     frac = _FRAC.fullmatch(t) or re.fullmatch(r"([-+]?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)", t)
     neg_frac = re.fullmatch(r"-\s*" + _FRAC.pattern, t)
     value: float | None = None
@@ -91,9 +107,13 @@ def relaxed_match(pred: str, gold: str, tolerance: float = 0.05) -> bool:
 
 
 def option_equal(pred: str, gold_letter: str, choices: list[str]) -> bool:
-    """True if `pred` names the gold option by letter ("B", "(B)") or by its exact text."""
-    letter = extract_option_letter(pred, len(choices)) or match_option_text(pred, choices)
-    return letter is not None and letter == gold_letter.strip().upper()
+    """True if `pred` names the gold option by letter ("B", "(B)") or by its text or value
+    (an option listed twice counts for either letter)."""
+    gold = gold_letter.strip().upper()
+    letter = extract_option_letter(pred, len(choices))
+    if letter is not None:
+        return letter == gold
+    return bool(gold) and gold in matching_options(pred, choices)
 
 
 def letter_set_equal(pred: str, gold: str, labels: str) -> bool:
@@ -103,10 +123,26 @@ def letter_set_equal(pred: str, gold: str, labels: str) -> bool:
 
 
 def is_word_answer(s: str) -> bool:
-    """True if `s` contains a word (two or more letters that are not a LaTeX command or a
-    math function name): such answers must never reach math-verify."""
-    t = re.sub(r"\\[A-Za-z]+", " ", str(s))
+    """True if `s` contains a word: such answers must never reach math-verify.
+
+    A word is two or more letters that are none of: a LaTeX command or environment name
+    (`\\begin{pmatrix}`), a math function name, `\\text{ and }` / "and" / "or" between two
+    mathematical parts ("1 and 2", "(1,2) or (2,1)"), a unit in `\\text{}` after a number
+    (`5\\text{ cm}`), or capitals naming points or segments next to an operator or a digit
+    ("AB=4", "\\frac{NO}{BO}"). "Yes", "sey", "not a function", "AB" alone stay words.
+    """
+    t = _ENVIRONMENT.sub(" ", str(s))
+    t = _TEXT_BLOCK.sub(lambda m: " " if _CONNECTIVE.match(m.group(1)) else m.group(0), t)
+    t = re.sub(
+        r"(?<=[\d}])\s*" + _TEXT_BLOCK.pattern,
+        lambda m: "" if _UNIT_WORD.match(m.group(1)) else m.group(0),
+        t,
+    )
+    t = re.sub(r"\\[A-Za-z]+", " ", t)
     t = _MATH_WORDS.sub(" ", t)
+    t = _BETWEEN_MATH.sub(" ", t)
+    if _OPERATOR.search(t):
+        t = re.sub(r"(?<![A-Za-z])[A-Z]{2,4}(?![A-Za-z])", " ", t)
     return re.search(r"[A-Za-z]{2,}", t) is not None
 
 

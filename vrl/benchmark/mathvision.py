@@ -20,7 +20,7 @@ from vrl.answer.equivalence import normalize_text, parse_number, round_equal, sy
 from vrl.answer.extraction import (
     extract_answer_or_short,
     extract_option_letter,
-    match_option_text,
+    matching_options,
     option_letters,
 )
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
@@ -103,7 +103,7 @@ class MathVision:
             if letter is not None:
                 return letter == sample.answer
             text = sample.choices[ord(sample.answer) - 65]
-            return match_option_text(extracted, sample.choices) == sample.answer or value_equal(
+            return sample.answer in matching_options(extracted, sample.choices) or value_equal(
                 extracted, text
             )
         return value_equal(extracted, sample.answer)

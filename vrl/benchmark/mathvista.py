@@ -6,10 +6,10 @@ answer_type (text|integer|float|list), metadata{category, context, grade, img_he
 img_width, language, skills, source, split, task}, query (the official prompt with its hint).
 
 Scoring follows `evaluation/calculate_score.py` of lupantech/MathVista after extraction:
-- multi_choice: the gold is the option *text*; a letter ("B", "(B)") maps to its option text,
-  otherwise the answer must equal an option's text. The official script then snaps anything
-  else to the Levenshtein-nearest option; we do not (it credits non-answers: "E" would become
-  "Asia"), and an unanswerable response is wrong.
+- multi_choice: the gold is the option *text*; a letter ("B", "(B)", "C (145°)") maps to its
+  option text, otherwise the answer must equal an option's text (or value: "13" is "13°"). The
+  official script snaps anything else to the Levenshtein-nearest option; we do not (it credits
+  non-answers: "E" would become "Asia"), and an unanswerable response is wrong.
 - integer: `str(int(float(x))) == answer` (truncation is the official rule).
 - float: equal after rounding both to the item's `precision` decimals.
 - list: element-wise equality of the parsed lists.
@@ -134,10 +134,11 @@ class MathVista:
 
     def score(self, response: str, sample: Sample) -> ItemScore:
         extracted = extract_answer_or_short(response)
-        correct = extracted is not None and self._correct(extracted, sample)
+        correct = extracted is not None and self.is_correct(extracted, sample)
         return ItemScore(extracted, correct, float(correct))
 
-    def _correct(self, extracted: str, sample: Sample) -> bool:
+    def is_correct(self, extracted: str, sample: Sample) -> bool:
+        """Whether an already extracted answer is right (the official normalise-and-compare step)."""
         meta = sample.metadata
         if meta["question_type"] == "multi_choice":
             letter = extract_option_letter(extracted, len(sample.choices)) or match_option_text(

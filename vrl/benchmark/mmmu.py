@@ -9,10 +9,12 @@ answer, topic_difficulty, subject. MMMU-Pro vision: id, image (the question as a
 options, answer, subject. `<image k>` in the text marks where image_k goes.
 
 Scoring reimplements MMMU's `eval/eval_utils.py` (parse_multi_choice_response,
-parse_open_response, eval_open) with one change: when no option can be found the official
-parser picks a random letter; here the item is wrong, deterministically. An explicit answer
-("Answer: B", `\\boxed{B}`, the MMMU-Pro CoT format) is read first; the official free-text
-parse is the fallback. Metrics: accuracy, by subject, subfield / difficulty (percent).
+parse_open_response, eval_open) with two changes: when no option can be found the official
+parser picks a random letter, and when an answer names several options ("(B), (C), and (D)")
+it takes the last one; here both items are wrong, deterministically. An explicit answer
+("Answer: B", `\\boxed{B}`, the MMMU-Pro CoT format) is read first, then a one-line reply as a
+whole ("A. James Irvine", MMMU-Pro's direct format); the official free-text parse is the
+fallback. Metrics: accuracy, by subject, subfield / difficulty (percent).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from vrl.answer.extraction import (
     extract_final_answer,
     extract_option_letter,
     match_option_text,
+    names_several_options,
     option_letters,
 )
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
@@ -149,10 +152,17 @@ class MMMU:
         if sample.metadata["question_type"] == "multiple-choice":
             n = len(sample.choices)
             index2ans = dict(zip(option_letters(n), sample.choices))
+            one_line = response.strip() if "\n" not in response.strip() else None
             letter = None
+            if explicit is not None and names_several_options(explicit, n):
+                # A hedge ("(B), (C), and (D)") is a wrong answer, not a missing one: the official
+                # parser would credit its last letter.
+                return ItemScore(None, False, 0.0, details={"explicit": explicit, "hedge": True})
             if explicit is not None:
                 letter = extract_option_letter(explicit, n) or match_option_text(explicit, sample.choices)
                 letter = letter or parse_multi_choice_response(explicit, index2ans)
+            if letter is None and one_line:  # a one-line reply is its own answer: "A. James Irvine"
+                letter = extract_option_letter(one_line, n)
             if letter is None:
                 letter = parse_multi_choice_response(response, index2ans)
             correct = letter is not None and letter == sample.answer
@@ -232,8 +242,12 @@ def parse_open_response(response: str) -> list:
     keys = []
     for i, sub in enumerate(subs):
         marks = indicators + (["="] if i == len(subs) - 1 else [])
-        tails = [sub.split(m)[-1].strip() for m in marks if m in sub]
-        shortest = min(tails, key=len) if tails else None
+        shortest = ""
+        for tail in (sub.split(m)[-1].strip() for m in marks if m in sub):
+            # The official loop: an empty tail so far is replaced by the next one found, whatever
+            # its length ("so the answer is " keeps "is"); otherwise the shorter tail wins.
+            if not shortest or len(tail) < len(shortest):
+                shortest = tail
         if shortest and shortest not in (":", ",", ".", "!", "?", ";", "'"):
             keys.append(shortest)
     keys = keys or [response]
