@@ -16,11 +16,12 @@ the median over steps 2..N (steady state). `setup` is model load + trainer const
 
     python scripts/bench_rl_vs_trl.py --steps 10          # needs `pip install -e .[bench]` (trl)
 
-A side `vrl_onpolicy` (in `--order`) is vrl without its old-log-prob forward pass (the update's
-own log-probs, detached, as TRL does with one iteration): a prototype of the fix measured in
-experiments/rl_speed. Prints a table, `ratio vrl/trl (median step, steps 2..N): X.XXx` and the
-same ratio of process CPU seconds per step (steadier on a shared machine); `--out DIR` also
-writes `results.json`, `steps.png` and, with `--profile`, cProfile listings of each side.
+The vrl side is the real rl stage, `python -m vrl stages=[rl]` in a subprocess, timed by
+vrl's own `vrl.trainer.StepTimer` callback (`+trainer.callbacks=[...]`); its `setup` also
+counts the interpreter and imports, which TRL's in-process setup does not. Prints a table,
+`ratio vrl/trl (median step, steps 2..N): X.XXx` and the same ratio of process CPU seconds per
+step (steadier on a shared machine); `--out DIR` also writes `results.json`, `steps.png` and,
+with `--profile`, cProfile listings of each side.
 """
 
 from __future__ import annotations
@@ -33,17 +34,15 @@ import os
 import pstats
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-# Heavy imports (torch, lightning, transformers, trl) stay inside functions: vrl's RewardPool
-# starts its workers through a forkserver, which re-imports this `__main__` module first, so
-# top-level imports here would be paid again at the first reward call (as they would by any
-# entry point; `python -m vrl`'s own `__main__` is light).
+# Heavy imports (torch, transformers, trl) stay inside functions, so `--help` and a bad `--order`
+# answer at once.
 PHASES_VRL = ("rollout", "reward", "old_logprob", "update")
 PHASES_TRL = ("generate", "reward", "generate_and_score", "loss_forward", "training_step", "optimizer")
 
@@ -94,136 +93,61 @@ def maybe_profile(enabled: bool, sink: dict[str, str], key: str):
             sink[key] = text.getvalue()
 
 
-def run_vrl(
-    args, model_dir: str, train_dir: Path, profiles: dict[str, str], on_policy: bool = False
-) -> dict[str, Any]:
-    """N RL steps through `RLModule` + `RLDataModule` + a Lightning Trainer, as the rl stage builds them.
-
-    `on_policy`: the `vrl_onpolicy` side, `RLModule` with the old-log-prob pass replaced by
-    `log_probs.detach()` (valid here: one PPO epoch, one mini-batch) -- a prototype of the fix.
-    """
-    import torch
-
-    from vrl.algorithm import Algorithm, grpo_advantages, ppo_clip_loss, seq_mean_token_mean
-    from vrl.model import TinyQwen25VL
-    from vrl.replay import NoReplay
-    from vrl.reward import RewardPool
-    from vrl.reward.accuracy import accuracy_reward
-    from vrl.rl.data import RLDataModule
-    from vrl.rl.module import RLModule
-    from vrl.rollout import HFRolloutEngine
-    from vrl.trainer import TrainerSettings
-
-    start = time.perf_counter()
-    torch.manual_seed(args.seed)
-    loaded = TinyQwen25VL().load(model_dir)
-    batch = args.prompts * args.group_size
-    algorithm = Algorithm(
-        advantage=partial(grpo_advantages, eps=1e-6),
-        policy_loss=partial(ppo_clip_loss, eps_low=0.2, eps_high=0.2),
-        aggregation=partial(seq_mean_token_mean),
-        kl_estimator=None,
-    )
-    reward = RewardPool({"accuracy": partial(accuracy_reward)}, num_workers=args.reward_workers)
-    module = (_on_policy_module(RLModule) if on_policy else RLModule)(
-        loaded.model,
-        loaded.processor,
-        HFRolloutEngine(batch_size=32, max_new_tokens=args.max_new_tokens, temperature=1.0),
-        reward,
-        algorithm,
-        NoReplay(),
-        group_size=args.group_size,
-        max_steps=args.steps,
-        lr=args.lr,
-        micro_batch_size=args.micro_batch_size or batch,
-        sampling={"max_new_tokens": args.max_new_tokens, "temperature": 1.0, "top_p": 1.0},
-    )
-    timer = _lightning_step_timer()
-    trainer = TrainerSettings(enable_progress_bar=False).build(
-        max_steps=-1,
-        max_epochs=-1,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[timer],
-        enable_checkpointing=False,
-        logger=False,
-        default_root_dir=str(train_dir.parent / "lightning"),
-    )
-    module.model.train()
-    timer.setup_s = time.perf_counter() - start
-    try:
-        with maybe_profile(args.profile, profiles, "vrl_onpolicy" if on_policy else "vrl"):
-            trainer.fit(module, datamodule=RLDataModule(train_dir, args.prompts, args.seed))
-    finally:
-        reward.close()
-    timer.total_s = time.perf_counter() - start
-    return timer.result()
-
-
-def _on_policy_module(base: type) -> type:
-    """`base` (RLModule) without the eval-mode old-log-prob forward: the update's own log-probs,
-    detached, are the old ones (what TRL does when `num_iterations == 1`)."""
-    from vrl.algorithm import policy_objective
-    from vrl.policy.log_probs import policy_inputs, response_logits, token_log_probs
-
-    class OnPolicyRLModule(base):
-        def _fill_old_log_probs(self, trajectories) -> None:
-            algorithm = self.algorithm  # the conditions under which old == current policy, exactly
-            assert algorithm.ppo_epochs == 1 and algorithm.mini_batch_size is None
-            assert algorithm.kl_estimator is None and algorithm.aux_nll_coef == 0
-            for trajectory in trajectories:  # placeholders; the loss uses log_probs.detach()
-                trajectory.old_log_probs = trajectory.old_log_probs or [0.0] * len(trajectory.response_ids)
-
-        def _micro_batch_loss(self, trajectories, ref_log_probs, nll_rows, totals):
-            batch, inputs = policy_inputs(self.model, self.processor, trajectories)
-            logits = response_logits(self.model, inputs, batch)
-            log_probs, entropy = token_log_probs(
-                logits, batch.response_ids, self.temperature, with_entropy=True
-            )
-            return policy_objective(
-                self.algorithm,
-                log_probs,
-                log_probs.detach(),
-                batch.advantages,
-                batch.loss_mask,
-                entropy=entropy.detach(),
-                **totals,
-            )
-
-    return OnPolicyRLModule
-
-
-def _lightning_step_timer():
-    """A Lightning callback: wall time between step ends, and the module's `timing_s/*` per RL step."""
-    import lightning as L
-
-    class StepTimer(L.Callback):
-        def __init__(self) -> None:
-            self.walls: list[float] = []
-            self.cpus: list[float] = []
-            self.phases: dict[str, list[float]] = {p: [] for p in (*PHASES_VRL, "step")}
-            self.lengths: list[float] = []
-            self.setup_s = self.total_s = 0.0
-            self._last = self._last_cpu = 0.0
-
-        def on_train_start(self, trainer, pl_module) -> None:
-            self._last, self._last_cpu = time.perf_counter(), time.process_time()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            now, cpu = time.perf_counter(), time.process_time()
-            metrics = trainer.callback_metrics
-            if pl_module.rl_step > len(self.walls) and "timing_s/step" in metrics:
-                self.walls.append(now - self._last)
-                self.cpus.append(cpu - self._last_cpu)
-                for name in self.phases:
-                    self.phases[name].append(float(metrics.get(f"timing_s/{name}", 0.0)))
-                self.lengths.append(float(metrics["rollout/response_length_mean"]))
-            self._last, self._last_cpu = now, cpu
-
-        def result(self) -> dict[str, Any]:
-            return _summary(self.walls, self.cpus, self.phases, self.lengths, self.setup_s, self.total_s)
-
-    return StepTimer()
+def run_vrl(args, model_dir: str, train_dir: Path, work: Path, profiles: dict[str, str]) -> dict[str, Any]:
+    """N RL steps of the real rl stage: `python -m vrl stages=[rl]` on the fixture's model and
+    prompts, with the matched settings and vrl's own step timer (`vrl.trainer.StepTimer`)."""
+    run_dir = work / f"vrl-run-{len(list(work.glob('vrl-run-*')))}"
+    overrides = [
+        "stages=[rl]",
+        f"products.model={model_dir}",
+        f"products.train_data={train_dir}",
+        f"seed={args.seed}",
+        "algorithm=grpo",  # group z-score advantages, PPO clip 0.2, per-sequence token mean
+        "algorithm.kl_estimator=null",
+        "algorithm.kl_coef=0.0",
+        "replay=none",
+        "rethink=none",
+        "reward=math_verify",  # accuracy_reward, in the RewardPool's worker processes
+        f"reward.pool.num_workers={args.reward_workers}",
+        "rollout=hf",
+        "rollout.batch_size=32",
+        f"rollout.sampling.max_new_tokens={args.max_new_tokens}",
+        "rollout.sampling.temperature=1.0",
+        "rollout.sampling.top_p=1.0",
+        "rollout.sampling.top_k=0",
+        f"stage.rl.prompts_per_step={args.prompts}",
+        f"stage.rl.group_size={args.group_size}",
+        f"stage.rl.max_steps={args.steps}",
+        f"stage.rl.lr={args.lr}",
+        "stage.rl.weight_decay=0.0",
+        "stage.rl.gradient_clip_val=1.0",
+        f"stage.rl.micro_batch_size={args.micro_batch_size or args.prompts * args.group_size}",
+        f"stage.rl.save_every_n_steps={args.steps + 1}",  # as TRL's save_strategy=no (one save at the end)
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
+        "+trainer.callbacks=[{_target_: vrl.trainer.StepTimer}]",
+        f"hydra.run.dir={run_dir}",
+    ]
+    command = [sys.executable, "-m", "vrl", *overrides]
+    if args.profile:
+        command[1:3] = ["-m", "cProfile", "-o", str(run_dir.with_suffix(".prof")), "-m", "vrl"]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    if args.threads > 0:
+        env |= {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    start = time.time()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    total_s = time.time() - start
+    if done.returncode != 0:
+        raise SystemExit(f"bench: the vrl side failed:\n{done.stderr[-3000:]}")
+    record = json.loads((run_dir / "rl" / "step_times.json").read_text())
+    if args.profile:
+        text = io.StringIO()
+        pstats.Stats(str(run_dir.with_suffix(".prof")), stream=text).sort_stats("cumulative").print_stats(60)
+        profiles["vrl"] = text.getvalue()
+    phases = {p: record["phases"].get(f"timing_s/{p}", []) for p in (*PHASES_VRL, "step")}
+    lengths = record["phases"].get("rollout/response_length_mean", [])
+    setup_s = record["train_start_unix_s"] - start  # interpreter + imports + model load + trainer
+    return _summary(record["wall_s"], record["cpu_s"], phases, lengths, setup_s, total_s)
 
 
 def run_trl(args, model_dir: str, rows: list[dict[str, Any]], out: Path, profiles: dict[str, str]):
@@ -386,15 +310,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="write results.json (+ profiles) here")
     args = parser.parse_args(argv)
     order = [s.strip() for s in args.order.split(",") if s.strip()]
-    if not order or set(order) - {"vrl", "trl", "vrl_onpolicy"}:
-        parser.error(f"--order {args.order!r}: use a comma list of vrl, trl (and vrl_onpolicy), e.g. vrl,trl")
+    if not order or set(order) - {"vrl", "trl"}:
+        parser.error(f"--order {args.order!r}: use a comma list of vrl, trl, e.g. vrl,trl")
     if args.steps < 1:
         parser.error("--steps must be >= 1")
     import torch
 
     if args.threads > 0:
         # One thread: on a shared 2-core machine, OpenMP barriers with a descheduled thread make
-        # multi-threaded timings swing by 10x; both sides get the same setting either way.
+        # multi-threaded timings swing by 10x; both sides get the same setting either way (the
+        # vrl subprocess through OMP_NUM_THREADS).
         torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory(prefix="bench-rl-") as tmp:
@@ -411,12 +336,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs: list[tuple[str, dict[str, Any]]] = []
         for side in order:
             print(f"[bench] {side}: {args.steps} steps ...", flush=True)
-            if side in ("vrl", "vrl_onpolicy"):
-                runs.append((side, run_vrl(args, model_dir, train_dir, profiles, side == "vrl_onpolicy")))
+            if side == "vrl":
+                runs.append((side, run_vrl(args, model_dir, train_dir, work, profiles)))
             else:
                 runs.append((side, run_trl(args, model_dir, rows, work, profiles)))
 
-    by_side = {side: [r for s, r in runs if s == side] for side in ("vrl", "trl", "vrl_onpolicy")}
+    by_side = {side: [r for s, r in runs if s == side] for side in ("vrl", "trl")}
     median = {s: statistics.median(r["median_step_s"] for r in rs) for s, rs in by_side.items() if rs}
     cpu = {s: statistics.median(r["median_step_cpu_s"] for r in rs) for s, rs in by_side.items() if rs}
     result = {
@@ -441,11 +366,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["cpu_ratio_vrl_over_trl"] = cpu["vrl"] / cpu["trl"]
         print(f"ratio vrl/trl (median step, steps 2..N): {result['ratio_vrl_over_trl']:.2f}x")
         print(f"ratio vrl/trl (median CPU s per step, steps 2..N): {result['cpu_ratio_vrl_over_trl']:.2f}x")
-    if "vrl_onpolicy" in median and "trl" in median:
-        result["cpu_ratio_vrl_onpolicy_over_trl"] = cpu["vrl_onpolicy"] / cpu["trl"]
-        print(
-            f"ratio vrl_onpolicy/trl (median CPU s per step): {result['cpu_ratio_vrl_onpolicy_over_trl']:.2f}x"
-        )
     print(f"load: {result['environment']['uptime']}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -463,7 +383,7 @@ def _plot(runs: list[tuple[str, dict[str, Any]]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"vrl": "tab:blue", "trl": "tab:orange", "vrl_onpolicy": "tab:green"}
+    colors = {"vrl": "tab:blue", "trl": "tab:orange"}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     for index, (side, r) in enumerate(runs):
         steps = range(1, len(r["walls_s"]) + 1)

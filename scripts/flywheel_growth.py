@@ -83,6 +83,7 @@ def main() -> None:
         "logger=csv",
         f"stage.flywheel.rounds={args.rounds}",
         "flywheel=procedural",
+        "sandbox=local",  # the flywheel executes generated code
         "stages=[flywheel]",
     ]
     timing = {}

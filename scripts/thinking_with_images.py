@@ -92,7 +92,7 @@ def main() -> None:
     full_dir = work / "with_tool_top_p_1"
     start = [f"products.model={tool_dir}/sft_interaction/model"]
     start.append(f"+products.interaction_train={tool_dir}/data_interaction/train")
-    run_vrl(full_dir, [EXPERIMENT, *extra, "stages=[rl,eval]", "stage.rl.top_p=1.0", *start])
+    run_vrl(full_dir, [EXPERIMENT, *extra, "stages=[rl,eval]", "rollout.sampling.top_p=1.0", *start])
     results.append(collect("with tool, GRPO at top_p 1.0", full_dir, tool["after_sft"]))
     write_report(args.out_dir, results, extra)
 

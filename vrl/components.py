@@ -31,7 +31,7 @@ from vrl.loggers import RunLoggers
 from vrl.model.base import VLMSpec
 from vrl.replay.base import Replay
 from vrl.rethink.base import Rethink
-from vrl.reward.pool import RewardPool
+from vrl.reward.base import Reward
 from vrl.rollout.base import RolloutEngine
 from vrl.sandbox import Sandbox
 from vrl.settings import SettingError
@@ -69,7 +69,7 @@ class Components:
     flywheel: Flywheel | None = None
     sandbox: Sandbox | None = None
     rollout: RolloutEngine | None = None
-    reward: RewardPool | None = None
+    reward: Reward | None = None
     algorithm: Algorithm | None = None
     replay: Replay | None = None
     rethink: Rethink | None = None

@@ -85,12 +85,10 @@ def test_the_paper_options_carry_the_paper_values():
 
 
 def test_options_compose_in_the_primary_config():
-    from hydra import compose, initialize_config_dir
+    from vrl_testing import compose
 
-    overrides = ["algorithm=dr_grpo", "reward=vlrethinker", "replay=ssr", "rethink=forced"]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-        off = compose("config", overrides=["algorithm=none", "reward=none", "replay=none", "rethink=none"])
+    cfg = compose(["algorithm=dr_grpo", "reward=vlrethinker", "replay=ssr", "rethink=forced"])
+    off = compose(["algorithm=none", "reward=none", "replay=none", "rethink=none"])
     assert isinstance(instantiate(cfg.algorithm), Algorithm)
     assert isinstance(instantiate(cfg.reward), RewardPool)
     assert isinstance(instantiate(cfg.replay), SelectiveSampleReplay)

@@ -11,11 +11,9 @@ from vrl.answer.equivalence import (
     is_word_answer,
     letter_set_equal,
     option_equal,
-    parse_number,
-    relaxed_match,
-    round_equal,
     symbolic_equal,
 )
+from vrl.answer.numbers import parse_number, relaxed_match, round_equal
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,8 @@ def test_option_file(option):
     node = yaml.safe_load(text)
     params = inspect.signature(get_class(node["_target_"])).parameters
     assert set(node) - {"_target_"} <= set(params), set(node) - set(params)
-    assert {"path", "reference", "generation", "limit", "judge"} <= set(node)
+    assert {"path", "reference", "limit", "judge"} <= set(node)
+    assert "generation" not in node and "sampling" not in node  # its length is the class's default
     for line in text.splitlines():  # a comment on each key
         if line and not line.startswith((" ", "#", "_target_")) and ":" in line:
             assert "#" in line, line

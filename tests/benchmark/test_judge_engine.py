@@ -1,15 +1,15 @@
 """A ModelJudge backed by a real (tiny) VLM: generation runs, unparseable verdicts fall back to rules."""
 
 from PIL import Image
+from vrl_testing import hf_engine
 
 from vrl.answer.judge import JudgeRequest, ModelJudge
 from vrl.benchmark.judge_engine import VLMJudgeEngine
 from vrl.model import TinyQwen25VL
-from vrl.rollout import HFRolloutEngine
 
 
 def test_model_judge_runs_a_real_tiny_vlm(tmp_path):
-    engine = VLMJudgeEngine(TinyQwen25VL(), HFRolloutEngine(max_new_tokens=4), work_dir=str(tmp_path))
+    engine = VLMJudgeEngine(TinyQwen25VL(), hf_engine(max_new_tokens=4), work_dir=str(tmp_path))
     replies = engine.generate(
         ["Is 2 equal to 2? Answer yes or no."], images=[[Image.new("RGB", (56, 56), "red")]]
     )

@@ -17,6 +17,9 @@ class Fake:
     def __init__(self, name: str, weight: float, size: int | None = None, skip_every: int = 0):
         self.name, self.weight, self.size, self.skip_every = name, weight, size, skip_every
 
+    def corpus(self):
+        return iter(())
+
     def iter_samples(self):
         for i in count() if self.size is None else range(self.size):
             if self.skip_every and i % self.skip_every == self.skip_every - 1:

@@ -15,15 +15,22 @@ from vrl.data.schema import Sample, hf_features
 def test_flywheel_options_compose_and_match_their_constructors(option):
     cfg = compose([f"flywheel={option}", "stages=[flywheel,sft,eval]"])
     assert check_targets(cfg) > 0
-    assert cfg.stage.flywheel._target_ == "vrl.stages.FlywheelStage"
+    assert cfg.stage.flywheel._target_ == "vrl.stages.FlywheelSettings"
 
 
 def test_the_stage_without_a_strategy_says_how_to_pick_one(tmp_path):
     result = run_vrl(
         ["stages=[flywheel]", f"hydra.run.dir={tmp_path / 'run'}", "logger=csv"], cwd=REPO, timeout=300
     )
-    assert result.returncode != 0
-    assert "flywheel=procedural" in result.stderr + result.stdout
+    assert result.returncode == 2
+    assert "the flywheel stage needs a flywheel: e.g. flywheel=procedural" in result.stderr
+
+
+def test_the_stage_without_a_sandbox_says_how_to_add_one(tmp_path):
+    args = ["stages=[flywheel]", "flywheel=procedural", f"hydra.run.dir={tmp_path / 'run'}", "logger=csv"]
+    result = run_vrl(args, cwd=REPO, timeout=300)
+    assert result.returncode == 2
+    assert "the flywheel stage executes generated code: add sandbox=local" in result.stderr
 
 
 @pytest.mark.slow
@@ -32,6 +39,7 @@ def test_flywheel_then_sft_in_one_run_and_resume_skips_it(tmp_path):
     args = [
         "debug=smoke",
         "flywheel=procedural",
+        "sandbox=local",
         "stages=[flywheel,sft]",
         "stage.flywheel.rounds=2",
         "stage.flywheel.val_size=8",

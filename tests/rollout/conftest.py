@@ -9,6 +9,7 @@ reproduces each trajectory: prompt 0 -> zoom call -> `<answer>`, prompt 1 -> cod
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,13 +36,15 @@ def trajectory_segments(sample: Sample, call: str, result_open: str, result_clos
 
 
 @pytest.fixture(scope="session")
-def tool_policy_dir(tmp_path_factory, tool_samples) -> Path:
+def tool_policy_dir(tmp_path_factory, tiny_models, tool_samples) -> Path:
     source = ProceduralSource(num_samples=16, image_size=64)
     corpus = [*source.corpus(), ZOOM_CALL, CODE_CALL, "<tool_response></tool_response>"]
     corpus += ["<sandbox_output></sandbox_output>", "<answer></answer>"]
-    spec = TinyQwen25VL()
-    directory = Path(spec.resolve(tmp_path_factory.mktemp("tool-policy"), corpus))
-    loaded = spec.load(str(directory))
+    # A copy of the factory's model: this fixture trains and saves it.
+    directory = Path(
+        shutil.copytree(tiny_models.dir(corpus), tmp_path_factory.mktemp("tool-policy") / "model")
+    )
+    loaded = TinyQwen25VL().load(str(directory))
     zoom, code = tool_samples
     crop = zoom.images[0].crop((0, 0, 40, 40))
     collator = SFTCollator(loaded.processor, "{answer}")

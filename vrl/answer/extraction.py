@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import re
 
+from vrl.answer.numbers import numbers_equal, parse_number
+
 _BOXED_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BOXED_BARE = re.compile(r"\\boxed\s+([^\s$]+)")  # "\boxed 5" (no braces), as some models write
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
@@ -225,9 +227,6 @@ def matching_options(answer: str | None, choices: list[str]) -> str:
         compact = _compact(answer)
         hits = [i for i, c in enumerate(choices) if _compact(c) == compact]
     if not hits:
-        # Imported here: equivalence imports this module.
-        from vrl.answer.equivalence import numbers_equal, parse_number
-
         if parse_number(answer) is not None:
             hits = [i for i, c in enumerate(choices) if numbers_equal(answer, c)]
             if len({_norm(choices[i]) for i in hits}) > 1:

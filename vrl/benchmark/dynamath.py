@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from vrl.answer.equivalence import normalize_text, numbers_equal, parse_number
 from vrl.answer.extraction import extract_answer_or_short, extract_json_field, extract_option_letter
+from vrl.answer.numbers import normalize_text, numbers_equal, parse_number
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
 from vrl.policy.sampling import check_overrides

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vrl.answer.equivalence import normalize_text, parse_number, round_equal, symbolic_equal
+from vrl.answer.equivalence import symbolic_equal
 from vrl.answer.extraction import (
     extract_answer_or_short,
     extract_option_letter,
     matching_options,
     option_letters,
 )
+from vrl.answer.numbers import normalize_text, parse_number, round_equal
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
 from vrl.policy.sampling import check_overrides

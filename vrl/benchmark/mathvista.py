@@ -22,13 +22,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from vrl.answer.equivalence import parse_number, round_equal, split_items
+from vrl.answer.equivalence import split_items
 from vrl.answer.extraction import (
     extract_answer_or_short,
     extract_option_letter,
     match_option_text,
     option_letters,
 )
+from vrl.answer.numbers import parse_number, round_equal
 from vrl.benchmark.base import ItemScore, accuracy_metrics, limited, load_rows, plain, to_image, user_prompt
 from vrl.data.schema import Sample, Skipped
 from vrl.policy.sampling import check_overrides

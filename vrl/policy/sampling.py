@@ -83,6 +83,15 @@ class Sampling:
 FIELDS = frozenset(field.name for field in dataclasses.fields(Sampling))
 
 
+def merge(base: Sampling, *overrides: Mapping[str, Any], cap: int | None = None) -> Sampling:
+    """`base` with each mapping of `overrides` applied in order (later wins), then its length
+    capped at `cap`: the one merge of the module docstring, e.g. for a benchmark
+    `merge(rollout.sampling, stage.eval.sampling, benchmark.sampling, cap=stage.eval.max_new_tokens)`."""
+    for layer in overrides:
+        base = base.override(**dict(layer or {}))
+    return base.capped(cap)
+
+
 def check_overrides(field: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """`overrides` as a plain dict after checking them against a default `Sampling`, so a bad
     key or value is reported as `<field>.<key>=...` where it is configured, before any work."""

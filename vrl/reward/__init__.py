@@ -24,16 +24,18 @@ workers stay light and the stage turns `RewardOutput.total` into a tensor.
 """
 
 from vrl.reward.accuracy import accuracy_reward
+from vrl.reward.base import Reward, RewardOutput
 from vrl.reward.choice import choice_reward
 from vrl.reward.code_exec import code_exec_reward
 from vrl.reward.consistency import consistency_reward
 from vrl.reward.format import boxed_format, think_answer_format
-from vrl.reward.pool import PoolSettings, RewardOutput, RewardPool
+from vrl.reward.pool import PoolSettings, RewardPool
 from vrl.reward.tool_bonus import tool_bonus_reward
 from vrl.reward.vlrethinker import vlrethinker_reward, vlrethinker_score
 
 __all__ = [
     "PoolSettings",
+    "Reward",
     "RewardOutput",
     "RewardPool",
     "accuracy_reward",

@@ -15,35 +15,17 @@ import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
 from vrl.errors import ConfigError
 from vrl.reward._worker import run_task, serve
+from vrl.reward.base import RewardOutput
 
 log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 120.0  # importing the reward modules in a fresh worker, on a loaded machine
-
-
-@dataclass
-class RewardOutput:
-    """Rewards for B completions.
-
-    Attributes:
-        rewards: per function name, B values (None where the function gave none, raised or
-            timed out).
-        total: B weighted sums; a None counts as 0 (it is also flagged in `valid`).
-        valid: B flags, False where a function with non-zero weight gave None.
-        stats: `reward/<name>/mean` (over non-None values), `reward/<name>/none_frac`,
-            `reward/<name>/errors`, `reward/<name>/timeouts` (items), `reward/total/mean`.
-    """
-
-    rewards: dict[str, list[float | None]]
-    total: list[float]
-    valid: list[bool]
-    stats: dict[str, float] = field(default_factory=dict)
 
 
 class _Worker:

@@ -34,7 +34,7 @@ from vrl.policy.log_probs import policy_inputs, response_log_probs, response_log
 from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.replay.base import Replay
 from vrl.rethink.base import Rethink
-from vrl.reward.pool import RewardPool
+from vrl.reward.base import Reward
 from vrl.rl.settings import RLSettings
 from vrl.rollout.base import RolloutEngine
 
@@ -50,7 +50,7 @@ class RLModule(L.LightningModule):
         processor: its processor.
         engine: the rollout engine; it samples with its own `sampling` (`rollout.sampling`),
             whose temperature also scales the logits of every log-prob the loss uses.
-        reward: the `RewardPool`.
+        reward: a `vrl.reward.base.Reward` (the `RewardPool`).
         algorithm: `vrl.algorithm.Algorithm`.
         replay: a `vrl.replay` policy.
         rethink: a `vrl.rethink` policy (`NoRethink` for none).
@@ -64,7 +64,7 @@ class RLModule(L.LightningModule):
         model: Any,
         processor: Any,
         engine: RolloutEngine,
-        reward: RewardPool,
+        reward: Reward,
         algorithm: Algorithm,
         replay: Replay,
         rethink: Rethink,

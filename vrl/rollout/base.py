@@ -21,9 +21,9 @@ from vrl.errors import ConfigError
 from vrl.policy.continuation import Continuation, ContinueFn
 from vrl.policy.sampling import Sampling
 from vrl.policy.trajectory import Trajectory
+from vrl.rollout.tool_loop import ToolLoop
 
-if TYPE_CHECKING:  # annotations only: the tool loop imports this module
-    from vrl.rollout.tool_loop import ToolLoop
+if TYPE_CHECKING:  # annotations only
     from vrl.sandbox import Sandbox
 
 

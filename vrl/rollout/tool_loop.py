@@ -26,17 +26,17 @@ import logging
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vrl.data.schema import Sample
 from vrl.errors import ConfigError
+from vrl.policy.continuation import Continuation
 from vrl.policy.sampling import Sampling, check_overrides
 from vrl.policy.tokens import cut_at_stop
 from vrl.policy.trajectory import Trajectory
 from vrl.tool.base import Tool, ToolResult
 
 if TYPE_CHECKING:  # annotations only
-    from vrl.rollout.base import Engine
     from vrl.sandbox import Sandbox
 
 log = logging.getLogger("vrl")
@@ -55,6 +55,25 @@ def tool_metrics(trajectories: Sequence[Trajectory]) -> dict[str, float]:
         "tool/error_rate": sum(t.tool_errors for t in trajectories) / calls if calls else 0.0,
         "tool/traj_with_call_frac": sum(t.tool_calls > 0 for t in trajectories) / len(trajectories),
     }
+
+
+class TurnSampler(Protocol):
+    """What the loop needs from an engine: its two sampling primitives (`vrl.rollout.base.Engine`)."""
+
+    def sample_trajectories(
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int,
+        sampling: Sampling,
+        step: int,
+        first_group_id: int,
+    ) -> list[Trajectory]: ...
+
+    def continue_trajectories(
+        self, model: Any, processor: Any, items: list[tuple[Trajectory, str]], sampling: Sampling
+    ) -> list[Continuation]: ...
 
 
 @dataclasses.dataclass
@@ -122,7 +141,7 @@ class ToolLoop:
 
     def run(
         self,
-        engine: Engine,
+        engine: TurnSampler,
         model: Any,
         processor: Any,
         samples: Sequence[Sample],

@@ -163,8 +163,14 @@ class Worker:
         return Child(self, req["dir"], keep_vars=False, turns=self.policy.calls_per_process)
 
     def _drop(self, child: Child) -> None:
+        """Kill a process that finished its call; it is reaped after the reply (off the critical path)."""
         child.discard()
         self.dead.append(child.pid)
+
+    def _stop(self, child: Child) -> None:
+        """Kill a process stopped mid-call and wait until it is gone: the host clears its output
+        dir after the reply, so nothing it still does may land there afterwards."""
+        child.kill()
 
     def execute(self, req: dict) -> dict:
         session = req.get("session") if self.policy.persistent else None
@@ -199,20 +205,20 @@ class Worker:
             cpu_left = float(raw.get("cpu_left", 0.0))  # its own claims: a lie only recycles it sooner
             cpu_left = 0.0 if raw.get("recycle") else cpu_left
         except TimeoutError:
-            self._drop(child)
+            self._stop(child)
             reply = _failure(f"timeout: the code ran longer than {self.policy.wall_s:g} s", "timeout")
         except TooManyFiles:
-            self._drop(child)
+            self._stop(child)
             n = self.policy.max_files
             reply = _failure(f"too many files: over {n} entries (or 64 levels) in the output dir", "files")
         except (EOFError, OSError):  # died before replying
             status, cpu = child.kill()
             reply = self._death(status, cpu, child.cpu_calls)
         except protocol.ProtocolError as e:
-            self._drop(child)
+            self._stop(child)
             reply = _failure(f"the sandboxed process sent an invalid reply ({e})", "protocol")
         except (TypeError, ValueError, OverflowError):  # a cpu_left that is not a number
-            self._drop(child)
+            self._stop(child)
             reply = _failure("the sandboxed process sent an invalid reply (cpu_left)", "protocol")
         else:
             child.served += 1

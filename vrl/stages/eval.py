@@ -18,7 +18,7 @@ from typing import Any
 from vrl.data.schema import Sample, Skipped
 from vrl.errors import ConfigError
 from vrl.loggers import finish
-from vrl.policy.sampling import check_overrides
+from vrl.policy.sampling import check_overrides, merge
 from vrl.report import plot_benchmark
 from vrl.settings import require
 from vrl.stages.base import StageContext, StageResult, need
@@ -111,10 +111,11 @@ class EvalStage:
                     f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
                 )
                 start = time.perf_counter()
-                sampling = (
-                    engine.sampling.override(**self.settings.sampling)
-                    .override(**benchmark.sampling)
-                    .capped(self.settings.max_new_tokens)
+                sampling = merge(
+                    engine.sampling,
+                    self.settings.sampling,
+                    benchmark.sampling,
+                    cap=self.settings.max_new_tokens,
                 )
                 tools = _ToolTally()
                 for i in range(0, len(todo), engine.batch_size):

@@ -20,7 +20,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from vrl.answer.equivalence import parse_number, split_items
+from vrl.answer.equivalence import split_items
+from vrl.answer.numbers import parse_number
 from vrl.errors import ConfigError
 
 from ..schema import IMAGE_PLACEHOLDER, Sample, Skipped
