@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install install-vllm run smoke test test-fast lint format clean
+.PHONY: help install install-vllm run smoke test test-fast lint format clean slurm-up slurm-down
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ test: install lint  ## lint, then every test that runs without a GPU (slow lane 
 
 test-fast: install  ## unit tests only (no end-to-end runs)
 	$(PY) -m pytest -m "not gpu and not slow" $(PYTEST_ARGS)
+
+slurm-up:  ## a one-node SLURM on this machine (root; apt-installs slurm-wlm + munge if missing)
+	@bash scripts/slurm/up.sh
+
+slurm-down:  ## stop the one-node SLURM of slurm-up
+	@bash scripts/slurm/down.sh
 
 clean:  ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun .pytest_cache
