@@ -31,7 +31,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
 from vrl.data.schema import Sample, chat_messages
+from vrl.model.lora import is_peft_model, merged_state_dict
 from vrl.policy.continuation import Continuation
 from vrl.policy.sampling import Sampling
 from vrl.policy.trajectory import Trajectory
@@ -139,8 +142,6 @@ class VLLMRolloutEngine(Engine):
         engine first if needed (a resumed run syncs before its first rollout).
         """
         self.start(model)
-        from vrl.model.lora import is_peft_model, merged_state_dict
-
         if is_peft_model(model):
             _, state = merged_state_dict(model)
         else:
@@ -317,11 +318,6 @@ def _checkpoint_path(model: Any) -> str:
 
 def _plain(value: Any) -> Any:
     """Hydra hands over DictConfig; vLLM wants plain dicts."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:
-        pass
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
     return value
