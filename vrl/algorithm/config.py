@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vrl.algorithm.aggregation import token_mean
 import torch
 
+from vrl.algorithm.aggregation import token_mean
 from vrl.algorithm.kl import KL_ESTIMATORS, kl_divergence
 from vrl.answer.cues import RETHINK_CUES
 from vrl.errors import ConfigError
