@@ -104,7 +104,12 @@ def test_algorithm_kl_uses_its_configured_clamps():
     assert (clamped.kl_log_ratio_clamp, clamped.kl_clamp) == (20.0, 10.0)  # verl's, by default
     assert clamped.kl(lp, ref).item() == 10.0
     unclamped = Algorithm(
-        grpo_advantages, ppo_clip_loss, kl_estimator="k3", kl_coef=0.04, kl_log_ratio_clamp=None, kl_clamp=None
+        grpo_advantages,
+        ppo_clip_loss,
+        kl_estimator="k3",
+        kl_coef=0.04,
+        kl_log_ratio_clamp=None,
+        kl_clamp=None,
     )
     assert unclamped.kl(lp, ref).item() == pytest.approx(math.exp(30) - 31, rel=1e-5)
     with pytest.raises(ConfigError, match="kl_clamp"):
