@@ -104,6 +104,27 @@ def test_a_row_without_its_image_is_skipped(tmp_path):
     assert items[1].reason == "missing_image"
 
 
+def test_rows_skipped_for_other_reasons_do_not_trip_the_image_check(tmp_path, monkeypatch):
+    import datasets
+
+    from vrl.data import hf_source
+
+    monkeypatch.setattr(hf_source, "BLIND_CHECK_ROWS", 3)
+
+    features = datasets.Features(
+        {"question": datasets.Value("string"), "answer": datasets.Value("string"), "image": datasets.Image()}
+    )
+    png = (DATASETS / "v_perception_40k").rglob("*.parquet")
+    image = datasets.Dataset.from_parquet(str(next(png)))[0]["image"]
+    # The first BLIND_CHECK_ROWS rows have their image but no answer, then a usable row: the
+    # first rows are all skipped, yet none for a missing image, so the source goes on.
+    rows = [{"question": f"q{i}", "answer": "", "image": image} for i in range(3)]
+    rows.append({"question": "q3", "answer": "a", "image": image})
+    datasets.Dataset.from_list(rows, features=features).to_parquet(str(tmp_path / "train.parquet"))
+    items = list(HFSource(str(tmp_path), columns={"images": "image"}).iter_samples())
+    assert [getattr(i, "reason", "sample") for i in items] == ["missing_answer"] * 3 + ["sample"]
+
+
 def test_v_interaction_400k_reads_every_part_and_its_code_solution():
     sft = samples(source("v_interaction_400k", DATASETS / "v_interaction_400k"))
     assert sorted(s.id for s in sft) == ["vi-1-0", "vi-1-1", "vi-2-0", "vi-2-1"]  # split: all

@@ -30,7 +30,13 @@ from typing import Any
 
 from vrl.errors import ConfigError, MissingFileError, VrlError
 
-from .records import SKIP_MISSING_IMAGE, RecordConverter, check_answer_type, resolve_columns
+from .records import (
+    SKIP_MISSING_IMAGE,
+    SKIP_UNREADABLE_IMAGE,
+    RecordConverter,
+    check_answer_type,
+    resolve_columns,
+)
 from .schema import Sample, Skipped
 
 TABULAR = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
@@ -127,18 +133,21 @@ class HFSource:
 
     def iter_samples(self) -> Iterator[Sample | Skipped]:
         limit = len(self)
-        with_image = 0
+        with_image = without_image = 0
         for index, row in enumerate(self.dataset):
             if index >= limit:
                 break
             item = self._finish(self.convert(self._prepare(row), index))
-            with_image += isinstance(item, Sample) and bool(item.images)
-            if self.require_images and not with_image and index + 1 == min(BLIND_CHECK_ROWS, limit):
+            if isinstance(item, Sample):
+                with_image += 1
+            elif item.reason in (SKIP_MISSING_IMAGE, SKIP_UNREADABLE_IMAGE):
+                without_image += 1
+            if self.require_images and not with_image and without_image == min(BLIND_CHECK_ROWS, limit):
                 raise VrlError(
-                    f"data {self.name}: none of the first {index + 1} rows has an image (last: "
-                    f"{getattr(item, 'reason', 'no image')} {getattr(item, 'detail', '')!s:.120}); check "
-                    f"columns.images ({self.columns.get('images')!r}) and image_root, or set "
-                    "require_images: false for a text-only source"
+                    f"data {self.name}: none of the first {without_image} rows has an image (last: "
+                    f"{item.reason} {getattr(item, 'detail', '')!s:.120}); check columns.images "
+                    f"({self.columns.get('images')!r}) and image_root, or set require_images: false "
+                    "for a text-only source"
                 )
             yield item
 
