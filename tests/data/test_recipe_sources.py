@@ -174,6 +174,7 @@ def test_vthinker_rl_mix_sources_get_vthinkers_prompt(option, ids, category):
 
 def test_deepeyes_47k_keeps_its_own_prompt_and_reads_the_nested_answer():
     rows = samples(source("deepeyes_47k", DATASETS / "deepeyes_47k"))
+    # All three files, though the chart file has a column the others lack (`rationale`).
     assert [s.id for s in rows] == ["vstar/0", "vstar/1", "chart/0", "thinklite_eureka/0"]
     vstar = rows[0]
     assert vstar.answer == "red" and vstar.category == "vstar"
