@@ -106,12 +106,16 @@ def test_named_prompt_templates_are_the_releases():
     from vrl.data.prompts import TEMPLATES, VLRETHINKER_RETHINK, VTHINKER_SYSTEM, VTHINKER_USER
 
     # We-Math/V-Thinker data/prompt.txt (trailing spaces dropped): first and last lines.
-    assert VTHINKER_SYSTEM.startswith("You are a helpful assistant.\n\nSolve the following problem step by step")
+    assert VTHINKER_SYSTEM.startswith(
+        "You are a helpful assistant.\n\nSolve the following problem step by step"
+    )
     assert VTHINKER_SYSTEM.endswith("for further processing within the sandbox environment.")
     assert "<code>\n  ```python\n  # your code.\n  ```\n  </code>" in VTHINKER_SYSTEM
     # eval/vtbench_IR/utils.py generate_prompt_final_qa: image, question, image_path hint, format.
     assert VTHINKER_USER.startswith("<image>\n{question}\n") and "image_path = '" in VTHINKER_USER
-    assert "<think>Your detailed reasoning process, including any code, should go here.</think>" in VTHINKER_USER
+    assert (
+        "<think>Your detailed reasoning process, including any code, should go here.</think>" in VTHINKER_USER
+    )
     # VL-Rethinker prompts_dataset.py templates["rethink"].
     assert VLRETHINKER_RETHINK.endswith("Remember to put your final answer within \\boxed{}.")
     assert set(TEMPLATES) == {"vthinker_system", "vthinker_user", "vlrethinker_rethink"}
