@@ -28,6 +28,8 @@ TINY = [
     "stage.rl.prompts_per_step=2",
     "stage.rl.group_size=2",
     "stage.rl.micro_batch_size=4",
+    "model.min_pixels=3136",  # the tiny model's own bounds (a preset may set a 7B's)
+    "model.max_pixels=12544",
 ]
 BENCH_FIXTURES = {  # benchmark option -> (fixture dir, extra overrides)
     "mathvista": ("mathvista", []),
@@ -41,31 +43,42 @@ BENCH_FIXTURES = {  # benchmark option -> (fixture dir, extra overrides)
     "vtbench_instruction": ("vtbench", []),
     "vtbench_reasoning": ("vtbench", []),
 }
-DATA_FIXTURES = {
-    "virl39k": [f"data.virl39k.path={FIX / 'virl39k'}"],
-    "hf": [
-        f"data.hf.path={FIX / 'virl39k'}",
-        "data.hf.data_files=39Krelease.parquet",
-        "+data.hf.columns.images=image",
-    ],
+DATASETS = FIX / "datasets"
+DATA_FIXTURES = {  # data option -> its fixture, in the dataset's own schema (tests/fixtures/datasets)
+    "virl39k": FIX / "virl39k",
+    "v_perception_40k": DATASETS / "v_perception_40k",
+    "v_interaction_400k": DATASETS / "v_interaction_400k",
+    "v_interaction_rl": DATASETS / "v_interaction_400k",
+    "wemath2_standard": DATASETS / "wemath2_standard",
+    "mmk12": DATASETS / "mmk12",
+    "thinklite_vl_hard": DATASETS / "thinklite_vl_hard",
+    "deepeyes_47k": DATASETS / "deepeyes_47k",
 }
+_SFT_TINY = [
+    "accumulate_grad_batches=1",
+    "batch_size=2",
+    "num_workers=0",
+    "max_epochs=1",
+    "max_steps=2",
+    "warmup_steps=0",
+    "max_length=512",
+]
+_VTHINKER = [
+    *(f"stage.{sft}.{o}" for sft in ("sft_perception", "sft_interaction") for o in _SFT_TINY),
+    *(f"stage.{d}.val_size=1" for d in ("data_perception", "data_interaction", "data_rl")),
+    "rollout.tool_loop.max_total_tokens=4096",
+]
 EXTRA = {
-    "vthinker_7b": [
-        "stage.sft_perception.accumulate_grad_batches=1",
-        "stage.sft_perception.batch_size=2",
-        "stage.sft_perception.num_workers=0",
-        "stage.sft_interaction.accumulate_grad_batches=1",
-        "stage.sft_interaction.batch_size=2",
-        "stage.sft_interaction.num_workers=0",
-        "stage.sft_interaction.max_epochs=1",
-        "stage.sft_interaction.max_steps=2",
+    "vthinker_7b": _VTHINKER,
+    "vthinker_7b_flywheel": [
+        *(o for o in _VTHINKER if "data_interaction" not in o),
         # The flywheel's problem-setter is a strong model behind an HTTP endpoint, not reachable
         # here; the offline creator stands in (ModelCreator runs against a local stub in tests/flywheel).
         "flywheel=procedural",
         "flywheel.combinations_per_round=4",
         "stage.flywheel.rounds=1",
         "stage.flywheel.val_size=2",
-    ]
+    ],
 }
 
 
@@ -78,7 +91,7 @@ def stand_in_overrides(preset: str) -> list[str]:
         swapped = compose([f"+experiment={preset}", "rollout=hf"]).rollout
         overrides += ["rollout=hf"] + [f"~rollout.{key}" for key in swapped if key not in hf_keys]
     for source in cfg.data:
-        overrides += DATA_FIXTURES[source]
+        overrides.append(f"data.{source}.path={DATA_FIXTURES[source]}")
     for benchmark in cfg.benchmark:
         directory, extra = BENCH_FIXTURES[benchmark]
         overrides += [f"benchmark.{benchmark}.path={BENCH / directory}"] + [
@@ -87,7 +100,10 @@ def stand_in_overrides(preset: str) -> list[str]:
     return overrides
 
 
-@pytest.mark.parametrize("preset", ["vlrethinker_7b", "vlrethinker_72b", "vthinker_7b", "deepeyes_7b"])
+REAL = ["vlrethinker_7b", "vlrethinker_72b", "vthinker_7b", "vthinker_7b_flywheel", "deepeyes_7b"]
+
+
+@pytest.mark.parametrize("preset", REAL)
 def test_real_presets_keep_their_real_model_and_build_every_component(preset, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = compose([f"+experiment={preset}"])
@@ -97,6 +113,10 @@ def test_real_presets_keep_their_real_model_and_build_every_component(preset, mo
     for group in ("model", "rollout", "reward", "algorithm", "replay", "rethink", "trainer", "logger"):
         assert getattr(components, group) is not None, group
     assert components.data and components.benchmark
+    # Each preset reads its own datasets (not one shared stand-in), every one with its images.
+    for name, source in components.data.items():
+        samples = [s for s in source.iter_samples() if hasattr(s, "images")]
+        assert samples and all(s.images for s in samples), name
 
 
 @pytest.mark.parametrize("preset", ["vlrethinker_7b", "vlrethinker_72b"])
@@ -124,7 +144,7 @@ def test_vlrethinker_presets_follow_the_paper(preset):
             4,
             {"format": 0.5, "accuracy": 1.0, "consistency": 0.5, "code_exec": 0.3},
         ),
-        ("deepeyes_7b", "vrl.tool.ZoomTool", 5, {"accuracy": 0.8, "format": 0.2, "tool_bonus": 1.2}),
+        ("deepeyes_7b", "vrl.tool.ZoomTool", 5, {"deepeyes": 1.0, "format": 0.0, "accuracy": 0.0}),
     ],
 )
 def test_tool_presets_roll_out_with_their_tool_and_weights(preset, tool, turns, weights, monkeypatch):
@@ -137,7 +157,7 @@ def test_tool_presets_roll_out_with_their_tool_and_weights(preset, tool, turns, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["vlrethinker_7b", "vthinker_7b", "deepeyes_7b"])
+@pytest.mark.parametrize("preset", ["vlrethinker_7b", "vthinker_7b", "vthinker_7b_flywheel", "deepeyes_7b"])
 def test_preset_runs_every_stage_on_tiny_stand_ins(preset, tmp_path):
     run_dir = tmp_path / "run"
     result = run_vrl(

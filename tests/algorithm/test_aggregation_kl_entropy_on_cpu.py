@@ -73,3 +73,44 @@ def test_entropy_and_log_probs_from_logits():
     # token 1 of the second position: ln 0.75 = -0.287682 ; token 0 of the first: ln 0.25 = -1.386294
     lp = log_probs_from_logits(logits, torch.tensor([[0, 1]]))
     torch.testing.assert_close(lp, torch.tensor([[-1.386294, -0.287682]]), atol=1e-5, rtol=0)
+
+
+def test_k3_is_clamped_as_verl_does():
+    # x = ref - lp = 30 nats: unclamped k3 = e^30 - 31 ~ 1.07e13; verl clamps x to 20 first
+    # (e^20 - 21 ~ 4.85e8) and then k3 to 10, so the token contributes 10.
+    lp, ref = torch.tensor([[-30.0, math.log(0.5)]]), torch.tensor([[0.0, math.log(0.25)]])
+    raw = kl_k3(lp, ref)
+    assert raw[0, 0].item() == pytest.approx(math.exp(30) - 31, rel=1e-5)
+    assert kl_k3(lp, ref, log_ratio_clamp=20.0)[0, 0].item() == pytest.approx(math.exp(20) - 21, rel=1e-5)
+    clamped = kl_divergence(lp, ref, "k3", log_ratio_clamp=20.0, clamp=10.0)
+    assert clamped[0, 0].item() == 10.0
+    assert clamped[0, 1].item() == pytest.approx(raw[0, 1].item())  # in range: untouched
+    # The other direction: x = -30 -> k3 = e^-30 + 30 - 1 ~ 29, clamped to 10 (x itself to -20 first).
+    assert kl_divergence(ref, lp, "k3", log_ratio_clamp=20.0, clamp=10.0)[0, 0].item() == 10.0
+    # k1 and k2 have no exponential: the clamps do not apply to them (verl clamps low_var_kl only).
+    assert kl_divergence(lp, ref, "k2", log_ratio_clamp=20.0, clamp=10.0)[0, 0].item() == pytest.approx(450.0)
+    # A clamped token has no gradient (a value clamp, as in verl).
+    lp_grad = lp.clone().requires_grad_(True)
+    kl_divergence(lp_grad, ref, "k3", log_ratio_clamp=20.0, clamp=10.0).sum().backward()
+    assert lp_grad.grad[0, 0].item() == 0.0 and lp_grad.grad[0, 1].item() != 0.0
+
+
+def test_algorithm_kl_uses_its_configured_clamps():
+    from vrl.algorithm import Algorithm, grpo_advantages, ppo_clip_loss
+    from vrl.errors import ConfigError
+
+    lp, ref = torch.tensor([[-30.0]]), torch.tensor([[0.0]])
+    clamped = Algorithm(grpo_advantages, ppo_clip_loss, kl_estimator="k3", kl_coef=0.04)
+    assert (clamped.kl_log_ratio_clamp, clamped.kl_clamp) == (20.0, 10.0)  # verl's, by default
+    assert clamped.kl(lp, ref).item() == 10.0
+    unclamped = Algorithm(
+        grpo_advantages,
+        ppo_clip_loss,
+        kl_estimator="k3",
+        kl_coef=0.04,
+        kl_log_ratio_clamp=None,
+        kl_clamp=None,
+    )
+    assert unclamped.kl(lp, ref).item() == pytest.approx(math.exp(30) - 31, rel=1e-5)
+    with pytest.raises(ConfigError, match="kl_clamp"):
+        Algorithm(grpo_advantages, ppo_clip_loss, kl_clamp=0.0)

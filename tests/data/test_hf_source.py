@@ -31,10 +31,18 @@ def test_virl39k_fixture_through_the_shipped_config(virl39k_dir):
     by_id = {s.id: s for s in samples}
     first = by_id["fixture-0000"]
     assert first.answer == "3" and first.answer_type == "integer"
-    assert first.prompt == [{"role": "user", "content": "<image>How many circles are in the image?"}]
+    instruction = "\n\nPlease reason step by step, and put your final answer within \\boxed{}."
+    assert first.prompt == [
+        {"role": "user", "content": "<image>How many circles are in the image?" + instruction}
+    ]
     assert first.category == "(GradeSchool) Non-Geo Math"
     assert first.source == "hf:TIGER-Lab/ViRL39K" == source.name
-    assert first.metadata == {"PassRate_32BTrained": 0.875, "PassRate_7BBase": 0.5, "source": "MMK12"}
+    assert first.metadata == {
+        "PassRate_32BTrained": 0.875,
+        "PassRate_7BBase": 0.5,
+        "source": "MMK12",
+        "question": "<image>How many circles are in the image?",  # the bare question, for judges
+    }
     assert [im.size for im in first.images] == [(28, 28)] and first.images[0].mode == "RGB"
     assert by_id["fixture-0001"].answer == "B" and by_id["fixture-0001"].answer_type == "choice"
     assert len(by_id["fixture-0002"].images) == 2  # a list of two relative paths
@@ -55,7 +63,7 @@ def test_missing_image_is_skipped_not_fatal(virl39k_dir, tmp_path, png):
     (tmp_path / "39Krelease.parquet").write_bytes((virl39k_dir / "39Krelease.parquet").read_bytes())
     (tmp_path / "images" / "Processed-fixture-0000-0.png").write_bytes(png())
     items = list(_virl39k(tmp_path).iter_samples())
-    assert [type(i).__name__ for i in items] == ["Sample"] + ["Skipped"] * 4
+    assert [type(i).__name__ for i in items] == ["Sample"] + ["Skipped"] * 4  # the 5 the 7B selection keeps
     assert {i.reason for i in items[1:]} == {"missing_image"}
     assert items[1].record_id == "fixture-0001"
 

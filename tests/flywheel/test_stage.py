@@ -72,7 +72,7 @@ def test_flywheel_then_sft_in_one_run_and_resume_skips_it(tmp_path):
 @pytest.mark.parametrize(
     ("preset", "creator", "sft"),
     [
-        ("vthinker_7b", "ModelCreator", "sft_interaction"),
+        ("vthinker_7b_flywheel", "ModelCreator", "sft_interaction"),
         ("vthinker_tiny", "ProceduralCreator", "sft_flywheel"),
     ],
 )

@@ -35,5 +35,6 @@ def test_reward_inputs_and_validation():
     assert fields["choices"] == [["1", "2"]]
     assert fields["finished"] == [True] and fields["forced"] == [True]
     assert "images" not in fields
+    assert fields["question"] == [SAMPLE.question]  # the user text, for judges
     with pytest.raises(ValueError, match="loss_mask"):
         Trajectory(0, 0, SAMPLE, [1], [5, 6], [1], "", True)

@@ -160,3 +160,57 @@ def test_a_truncated_png_is_a_tool_error(tmp_path):
     cut.write_bytes(cut.read_bytes()[:-40])  # IDAT cut short: fails while decoding, not opening
     result = CodeTool().execute(CROP, [Image.new("RGB", (8, 8))], "s", _Produces(cut))
     assert result.error == "unreadable image" and result.image is None
+
+
+def test_clamp_box_is_thymes():
+    from vrl.tool import clamp_box
+
+    assert clamp_box((10, 10, 20, 20), 200, 100) == [10, 10, 74, 74]  # grown to 64 px per side
+    assert clamp_box((150, -5, 260, 40), 200, 100) == [136, 0, 200, 64]  # clipped, then grown inwards
+    assert clamp_box((120, 80, 20, 10), 200, 100) == [20, 10, 120, 80]  # corners reordered
+    assert clamp_box((5, 5, 10, 10), 40, 30) == [0, 0, 40, 30]  # smaller than 64: the whole side
+    assert clamp_box((0, 0, 100, 90), 200, 100) == [0, 0, 100, 90]  # already fine
+
+
+def test_rewrite_code_image_path_and_crop_boxes():
+    from vrl.tool import rewrite_code
+
+    size = (200, 100)
+    code = "image_path = '/mnt/data/input.png'\nx = 1"
+    assert rewrite_code(code, size) == "image_path = image_paths[0]\nx = 1"
+    assert rewrite_code(code, size, image_path=False) == code
+    assert rewrite_code("crop_box = (10, 10, 20, 20)", size) == "crop_box = (10, 10, 74, 74)"
+    assert rewrite_code("bbox = [150, -5, 260, 40]", size) == "bbox = [136, 0, 200, 64]"
+    assert (
+        rewrite_code("left, top, right, bottom = (0, 0, 10, 10)", size)
+        == "left, top, right, bottom = (0, 0, 64, 64)"
+    )
+    assert rewrite_code("crop = image[10:20, 5:300]", size) == "crop = image[10:74, 5:200]"
+    assert (
+        rewrite_code("crop_box = (10, 10, 20, 20)", size, min_crop_side=None) == "crop_box = (10, 10, 20, 20)"
+    )
+    # Left alone: computed boxes, other names, call literals (as Thyme), and code that does not parse.
+    for untouched in (
+        "box = (0, 0, w // 2, h // 2)",
+        "size = (1, 2, 3, 4)",
+        "im.crop((0, 0, 20, 10))",
+        "x = (1,",
+    ):
+        assert rewrite_code(untouched, size) == untouched
+
+
+def test_rewrites_run_in_the_sandbox(sandbox):
+    tool = CodeTool()
+    image = Image.new("RGB", (200, 100), (0, 0, 255))
+    call = (
+        "<code>\n```python\nfrom PIL import Image\nimage_path = '/mnt/data/does_not_exist.png'\n"
+        "crop_box = (10, 10, 20, 20)\nout = Image.open(image_path).crop(crop_box)\n"
+        "out.save('c.png')\nprocessed_path = 'c.png'\n```\n</code>"
+    )
+    result = tool.execute(call, [image], "rewrite", sandbox)
+    assert result.ok, result.text
+    assert result.image.size == (64, 64) and result.image.getpixel((1, 1)) == (0, 0, 255)
+    plain = CodeTool(rewrite_image_path=False, min_crop_side=None).execute(call, [image], "plain", sandbox)
+    assert not plain.ok and "does_not_exist" in plain.text
+    with pytest.raises(ConfigError, match="min_crop_side"):
+        CodeTool(min_crop_side=0)

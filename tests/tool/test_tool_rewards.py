@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hydra.utils import instantiate
 from vrl_testing import compose
 
@@ -62,7 +63,13 @@ def test_paper_pools_compose_with_their_weights():
         "tool_images": [1],
     }
     assert pool([text], **fields).total == [0.5 + 1.0 + 0.5 + 0.3 * 0.5]
-    deepeyes = instantiate(compose(["reward=deepeyes", "reward.pool.num_workers=0"]).reward, _convert_="all")
-    assert deepeyes.weights == {"accuracy": 0.8, "format": 0.2, "tool_bonus": 1.2}
-    assert deepeyes([text], **fields).total == [0.8 + 0.2 + 1.2]
-    assert deepeyes([text], **{**fields, "tool_images": [0]}).total == [0.8 + 0.2]
+    deepeyes_cfg = compose(["reward=deepeyes", "reward.pool.num_workers=0"]).reward
+    term = deepeyes_cfg.functions.deepeyes
+    assert (term.acc_weight, term.format_weight, term.tool_weight) == (0.8, 0.2, 1.2)
+    deepeyes = instantiate(deepeyes_cfg, _convert_="all")
+    assert deepeyes.weights == {"deepeyes": 1.0, "format": 0.0, "accuracy": 0.0}
+    # acc 1 (rule fallback; no judge here), format fine (0), a tool image came back: 0.8 + 1.2
+    assert deepeyes([text], **fields).total == [pytest.approx(0.8 + 1.2)]
+    assert deepeyes([text], **{**fields, "tool_images": [0]}).total == [pytest.approx(0.8)]
+    unbalanced = "<think>the count is 3 <answer>3</answer>"  # format -1: 0.8 - 0.2 + 1.2
+    assert deepeyes([unbalanced], **fields).total == [pytest.approx(1.8)]

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
+
 from vrl.algorithm.aggregation import token_mean
-from vrl.algorithm.kl import KL_ESTIMATORS
+from vrl.algorithm.kl import KL_ESTIMATORS, kl_divergence
 from vrl.answer.cues import RETHINK_CUES
 from vrl.errors import ConfigError
 
@@ -34,6 +36,9 @@ class Algorithm:
         kl_coef: weight of the KL (loss coefficient, or beta of the reward penalty).
         kl_mode: "loss" (add kl_coef * aggregate(kl) to the loss, GRPO) or "reward"
             (subtract kl_coef * summed KL from each reward before advantages, PPO-RLHF).
+        kl_log_ratio_clamp: k3's log-ratio is clamped to +-this before the exponential
+            (verl: 20); None = unclamped.
+        kl_clamp: the per-token k3 is clamped to +-this (verl: 10); None = unclamped.
         entropy_coef: weight of the entropy bonus (loss -= entropy_coef * aggregate(entropy)).
         aux_nll_coef: weight of the auxiliary NLL on responses with A > 0 that contain a
             rethinking cue (VL-Rethinker: 0.05); 0 = off.
@@ -48,6 +53,8 @@ class Algorithm:
     kl_estimator: str | None = None
     kl_coef: float = 0.0
     kl_mode: str = "loss"
+    kl_log_ratio_clamp: float | None = 20.0
+    kl_clamp: float | None = 10.0
     entropy_coef: float = 0.0
     aux_nll_coef: float = 0.0
     aux_nll_cues: Sequence[str] = RETHINK_CUES
@@ -63,6 +70,9 @@ class Algorithm:
             )
         if self.kl_mode not in KL_MODES:
             raise ConfigError(f"algorithm.kl_mode={self.kl_mode!r} is unknown; use one of {KL_MODES}")
+        for key in ("kl_log_ratio_clamp", "kl_clamp"):
+            if getattr(self, key) is not None and getattr(self, key) <= 0:
+                raise ConfigError(f"algorithm.{key}={getattr(self, key)} must be > 0 or null (no clamp)")
         for key in ("kl_coef", "entropy_coef", "aux_nll_coef"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"algorithm.{key}={getattr(self, key)} must be >= 0")
@@ -70,6 +80,16 @@ class Algorithm:
             raise ConfigError(f"algorithm.ppo_epochs={self.ppo_epochs} must be >= 1")
         if self.mini_batch_size is not None and self.mini_batch_size < 1:
             raise ConfigError(f"algorithm.mini_batch_size={self.mini_batch_size} must be >= 1 or null")
+
+    def kl(self, log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+        """Per-token `[B, T]` KL with this algorithm's estimator and clamps."""
+        return kl_divergence(
+            log_probs,
+            ref_log_probs,
+            self.kl_estimator or "k3",
+            log_ratio_clamp=self.kl_log_ratio_clamp,
+            clamp=self.kl_clamp,
+        )
 
     @property
     def needs_reference(self) -> bool:

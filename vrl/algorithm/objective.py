@@ -13,7 +13,6 @@ import torch
 
 from vrl.algorithm.aux_nll import masked_nll
 from vrl.algorithm.config import Algorithm
-from vrl.algorithm.kl import kl_divergence
 
 
 def policy_objective(
@@ -54,9 +53,7 @@ def policy_objective(
     if algorithm.kl_in_loss:
         if ref_log_probs is None:
             raise ValueError("algorithm uses a KL loss term: pass ref_log_probs")
-        kl = algorithm.aggregation(
-            kl_divergence(log_probs, ref_log_probs, algorithm.kl_estimator), mask, **counts
-        )
+        kl = algorithm.aggregation(algorithm.kl(log_probs, ref_log_probs), mask, **counts)
         loss = loss + algorithm.kl_coef * kl
         metrics["kl"] = kl.detach()
 

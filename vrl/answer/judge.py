@@ -36,7 +36,9 @@ class JudgeRequest:
     """One thing to judge: an answer against a gold answer, or images against a reference.
 
     For kind="image", `images` are (original, generated, reference) and `instruction` is the
-    drawing instruction the generated image had to follow.
+    drawing instruction the generated image had to follow. `prompt`, when given, is the whole
+    text the judge sees (a recipe's own judge prompt, already filled in); else the judge builds
+    its default prompt from the other fields.
     """
 
     question: str
@@ -45,6 +47,7 @@ class JudgeRequest:
     kind: str = "answer"
     instruction: str = ""
     images: tuple[Image.Image, ...] = field(default=(), compare=False)
+    prompt: str = ""
 
 
 class Judge(Protocol):
@@ -86,18 +89,31 @@ Judgement: """
 
 
 def answer_prompt(req: JudgeRequest) -> str:
+    if req.prompt:
+        return req.prompt
     return ANSWER_PROMPT.format(question=req.question, gold=req.gold, extracted=req.extracted or "null")
 
 
+_SCORE = re.compile(
+    r"(?:Judge?ment|Correctness|Consistency|Validity)\W{0,4}[:：]\s*\"?([01])\b", re.IGNORECASE
+)
+_EQUIVALENCE = re.compile(r"Equivalence Judge?ment\W*(true|false)\b", re.IGNORECASE)
+
+
 def parse_verdict(text: str | None) -> bool | None:
-    """'1'/'0' at the start, or after 'Judgement:' (the official parsers' two rules); else None."""
+    """'1'/'0' at the start, or after 'Judgement:' (the official parsers' two rules); also a JSON
+    score (`{"Correctness": 1}`, V-Thinker's reward judges) and `## Equivalence Judgement TRUE`
+    (DeepEyes' math judge); else None."""
     if text is None:
         return None
     s = text.strip()
     if s[:1] in ("0", "1"):
         return s[0] == "1"
-    m = re.search(r"Judge?ment\s*[:：]\s*([01])", s, re.IGNORECASE)
-    return m.group(1) == "1" if m else None
+    m = _SCORE.search(s)
+    if m:
+        return m.group(1) == "1"
+    m = _EQUIVALENCE.search(s)
+    return m.group(1).lower() == "true" if m else None
 
 
 class RuleJudge:

@@ -16,7 +16,9 @@ equivalence; the image tasks use a pixel rule, a proxy for the judge: the pixels
 changed and the pixels the annotation changed (relative to the original, within a few pixels'
 tolerance) must cover each other by at least half; an unchanged image or a missing one is wrong.
 Image tasks need the generated image: pass `generated_images` to `score_many` (or
-`generated_image` to `score`), or print `processed_path: <file>` in the response.
+`generated_image` to `score`), or print `processed_path: <file>` in the response. They say so
+with `needs_generated_images`: the eval stage then rolls them out through the tool loop and
+passes the last image a tool returned (V-Thinker's eval judges the last code call's image).
 Metrics: accuracy (percent), plus the share scored by a model judge.
 """
 
@@ -87,6 +89,7 @@ class VTBench:
         self.sampling = check_overrides("sampling", plain(sampling, {"max_new_tokens": 8192}))
         self.prompt_template = prompt_template or PROMPTS[task]
         self.pixel_tolerance = pixel_tolerance
+        self.needs_generated_images = task in ("perception", "instruction")
 
     def load(self) -> Iterator[Sample | Skipped]:
         return limited(

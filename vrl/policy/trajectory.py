@@ -14,8 +14,18 @@ from typing import Any
 
 from vrl.data.schema import Sample
 
-# Sample fields the rewards receive (images and the chat prompt stay behind).
-_REWARD_SAMPLE_FIELDS = ("id", "answer", "answer_type", "choices", "category", "source", "metadata")
+# Sample fields the rewards receive (images and the chat prompt stay behind; `question` is the
+# last user message's text, for judges).
+_REWARD_SAMPLE_FIELDS = (
+    "id",
+    "question",
+    "answer",
+    "answer_type",
+    "choices",
+    "category",
+    "source",
+    "metadata",
+)
 
 
 @dataclass

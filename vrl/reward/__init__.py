@@ -12,7 +12,11 @@ numeric answers, normalised strings for words and option letters), `choice_rewar
 `think_answer_format`, `boxed_format`, `vlrethinker_reward`; for tool rollouts `code_exec_reward`
 (V-Thinker: share of sandbox calls without error), `tool_bonus_reward` (DeepEyes: tool image
 used and answer right), `consistency_reward` (V-Thinker: judge with a rule fallback). Tool
-rewards read the per-response counts `tool_calls`, `tool_errors`, `tool_images`.
+rewards read the per-response counts `tool_calls`, `tool_errors`, `tool_images`. The recipes'
+own: `vthinker_accuracy_reward` and `vthinker_format` (V-Thinker's release: judge 0/1 -> -1/+1,
+its format pattern), `deepeyes_reward` (DeepEyes' release, per data source) and
+`deepeyes_format_reward`. Judges (`judge:` in a function's node) see the recipe's own prompt
+(`vrl.reward.judge_prompts`); without one a labelled rule fallback decides (`vrl.reward.judged`).
 
 Design: every `conf/reward/<name>.yaml` is one `RewardPool`, a weighted sum of named functions
 (`functions:` name -> `_partial_` function, `weights:` name -> weight), so an experiment says
@@ -28,10 +32,12 @@ from vrl.reward.base import Reward, RewardOutput
 from vrl.reward.choice import choice_reward
 from vrl.reward.code_exec import code_exec_reward
 from vrl.reward.consistency import consistency_reward
+from vrl.reward.deepeyes import deepeyes_format_reward, deepeyes_reward
 from vrl.reward.format import boxed_format, think_answer_format
 from vrl.reward.pool import PoolSettings, RewardPool
 from vrl.reward.tool_bonus import tool_bonus_reward
 from vrl.reward.vlrethinker import vlrethinker_reward, vlrethinker_score
+from vrl.reward.vthinker import vthinker_accuracy_reward, vthinker_format
 
 __all__ = [
     "PoolSettings",
@@ -43,8 +49,12 @@ __all__ = [
     "choice_reward",
     "code_exec_reward",
     "consistency_reward",
+    "deepeyes_format_reward",
+    "deepeyes_reward",
     "think_answer_format",
     "tool_bonus_reward",
     "vlrethinker_reward",
     "vlrethinker_score",
+    "vthinker_accuracy_reward",
+    "vthinker_format",
 ]

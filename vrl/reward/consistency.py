@@ -4,9 +4,11 @@ The reasoning tail is the last `tail_chars` of the text before the final `<answe
 `\\boxed{}`), tool calls and tool results removed: a call's code (`box[3]`, `2 * w`) is not a
 conclusion, and its digits would make every answer they contain "consistent". A judge
 (`vrl.answer.judge.OpenAIJudge`, or any object with `judge_many(requests) -> [bool | None]`)
-decides with the benchmark answer prompt (tail as the reference, answer as the model's); when
-there is no judge or it gives no verdict, the rule decides: the normalised answer occurs in the
-tail, or the tail's last number equals it. 1.0 consistent, 0.0 not or no answer.
+decides with V-Thinker's consistency prompt (`vrl.reward.judge_prompts.VTHINKER_CONSISTENCY`), shown
+what V-Thinker shows its judge: the last `tail_chars` of the thinking (the text up to `</think>`,
+tags of images and sandbox outputs removed, their content kept; release: 500) and the answer.
+When there is no judge or it gives no verdict, the rule decides: the normalised answer occurs in
+the tail, or the tail's last number equals it. 1.0 consistent, 0.0 not or no answer.
 """
 
 from __future__ import annotations
@@ -42,24 +44,35 @@ def rule_consistent(tail: str, answer: str) -> bool:
     return bool(numbers) and is_equivalent(numbers[-1], answer, "float")
 
 
+def thinking_tail(text: str, tail_chars: int = 500) -> str:
+    """V-Thinker's judge input: the thinking (up to `</think>`), image and sandbox-output tags
+    removed (their content kept), last `tail_chars` characters."""
+    thinking = text.split("</think>")[0].replace("<think>", "")
+    for tag in ("<image>", "<sandbox_output>", "</sandbox_output>"):
+        thinking = thinking.replace(tag, "")
+    return thinking[-tail_chars:]
+
+
 def consistency_reward(
     completions: Sequence[str], judge: Any = None, tail_chars: int = 300, **_: Any
 ) -> list[float | None]:
     """Reward contract: 1.0 where the reasoning tail agrees with the final answer (judge, else
     rule), 0.0 otherwise or without an answer."""
-    from vrl.answer.judge import JudgeRequest
+    from vrl.reward.judge_prompts import VTHINKER_CONSISTENCY
+    from vrl.reward.judged import ask
 
     answers = [extract_answer(text) for text in completions]
     tails = [reasoning_tail(text, tail_chars) for text in completions]
     verdicts: list[bool | None] = [None] * len(completions)
     asked = [i for i, a in enumerate(answers) if a]
     if judge is not None and asked:
-        requests = [JudgeRequest(question=QUESTION, gold=tails[i], extracted=answers[i]) for i in asked]
-        try:
-            for i, verdict in zip(asked, judge.judge_many(requests)):
-                verdicts[i] = verdict
-        except Exception:  # noqa: BLE001 - a judge outage falls back to the rule, never to None
-            pass
+        solutions = [thinking_tail(completions[i], tail_chars) for i in asked]
+        prompts = [
+            VTHINKER_CONSISTENCY.format(solution=t, extracted=answers[i]) for t, i in zip(solutions, asked)
+        ]
+        answered = [answers[i] or "" for i in asked]
+        for i, verdict in zip(asked, ask(judge, prompts, [QUESTION] * len(asked), solutions, answered)):
+            verdicts[i] = verdict  # a judge outage (None) falls back to the rule below
     out: list[float | None] = []
     for answer, tail, verdict in zip(answers, tails, verdicts):
         if not answer:

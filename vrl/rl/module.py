@@ -29,7 +29,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from vrl.algorithm import Algorithm, kl_divergence, kl_reward_penalty, nll_selection, policy_objective
+from vrl.algorithm import Algorithm, kl_reward_penalty, nll_selection, policy_objective
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.replay.base import Replay
@@ -240,7 +240,7 @@ class RLModule(L.LightningModule):
         width = max(len(t.response_ids) for t in trajectories)
         old = _padded([t.old_log_probs for t in trajectories], width)
         mask = _padded([t.loss_mask for t in trajectories], width)
-        kl = kl_divergence(old, _padded(ref, width), self.algorithm.kl_estimator)
+        kl = self.algorithm.kl(old, _padded(ref, width))
         return kl_reward_penalty(rewards, kl, mask, self.algorithm.kl_coef)
 
     def _update(

@@ -3,6 +3,11 @@
 Per benchmark it writes `<stage>/<benchmark>/items.jsonl` (appended batch by batch, so an
 interrupted eval resumes where it stopped), `items.csv`, and `metrics.json`; across
 benchmarks `summary.md` / `summary.csv` with the paper's reference numbers beside this run's.
+
+A benchmark that scores an image the model produced (`needs_generated_images`, VTBench's
+perception and instruction tasks) is rolled out through the engine's tool loop and scored with
+the last image a tool returned in the trajectory (`score(response, sample, generated_image=...)`);
+the image is kept as `<stage>/<benchmark>/images/<item>.png`.
 """
 
 from __future__ import annotations
@@ -118,13 +123,25 @@ class EvalStage:
                     cap=self.settings.max_new_tokens,
                 )
                 tools = _ToolTally()
+                wants_images = bool(getattr(benchmark, "needs_generated_images", False))
                 for i in range(0, len(todo), engine.batch_size):
                     batch = todo[i : i + engine.batch_size]
-                    responses = engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling))
+                    produced: list[Any] = [None] * len(batch)
+                    if wants_images and engine.tool_loop is not None:
+                        trajectories = engine.rollout(
+                            loaded.model, loaded.processor, batch, **asdict(sampling)
+                        )
+                        responses = [t.text for t in trajectories]
+                        produced = [t.tool_images[-1] if t.tool_images else None for t in trajectories]
+                    else:
+                        responses = engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling))
                     tools.add(engine.last_stats, len(batch))
                     with cache.open("a") as handle:
-                        for sample, response in zip(batch, responses):
-                            record = _score_record(benchmark, sample, response)
+                        for sample, response, image in zip(batch, responses, produced):
+                            extra = {"generated_image": image} if wants_images else {}
+                            record = _score_record(benchmark, sample, response, **extra)
+                            if image is not None:
+                                record["generated_image"] = _save_image(out_dir, sample.id, image)
                             done[sample.id] = record
                             handle.write(json.dumps(record) + "\n")
                     progress.advance(task, len(batch))
@@ -214,8 +231,16 @@ class _ToolTally:
         }
 
 
-def _score_record(benchmark: Any, sample: Sample, response: str) -> dict[str, Any]:
-    score = benchmark.score(response, sample)
+def _save_image(out_dir: Path, item_id: str, image: Any) -> str:
+    """Keep an image the model produced for an item; the path relative to the benchmark's folder."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id) + ".png"
+    (out_dir / "images").mkdir(exist_ok=True)
+    image.convert("RGB").save(out_dir / "images" / name)
+    return f"images/{name}"
+
+
+def _score_record(benchmark: Any, sample: Sample, response: str, **extra: Any) -> dict[str, Any]:
+    score = benchmark.score(response, sample, **extra)
     return {
         "id": sample.id,
         "category": sample.category,

@@ -5,7 +5,7 @@
 """
 
 from vrl.tool.base import Tool, ToolResult
-from vrl.tool.code import DEFAULT_FENCE, CodeTool, extract_code
+from vrl.tool.code import DEFAULT_FENCE, CodeTool, clamp_box, extract_code, rewrite_code
 from vrl.tool.zoom import TOOL_NAME, ZoomTool, parse_zoom_call, zoom_box
 
 __all__ = [
@@ -15,7 +15,9 @@ __all__ = [
     "Tool",
     "ToolResult",
     "ZoomTool",
+    "clamp_box",
     "extract_code",
     "parse_zoom_call",
+    "rewrite_code",
     "zoom_box",
 ]

@@ -14,6 +14,18 @@ first) and `output_dir`; it produces an image as in Thyme (`processed_path`, a p
 a file written to `output_dir`). The result comes back as `<sandbox_output>` + that image (or
 the printed text, errors included) + `</sandbox_output>`.
 
+Before the program runs, it is rewritten as V-Thinker's and Thyme's sandboxes rewrite it
+(`rewrite_code`, on its AST; left as it is when it does not parse, so the sandbox reports the
+syntax error):
+- `image_path = "<any string>"` becomes `image_path = image_paths[0]`: the model was told a
+  path in its prompt, the file it means is the input image (V-Thinker's training sandbox,
+  swift/trainers/sandbox.py `ImagePathTransformer`, replaces every such literal).
+- crop boxes written as literals are clamped to the input image, each side at least 64 px (or
+  the whole side when the image is smaller): `x1, y1, x2, y2 = (...)` with coordinate-like names,
+  `crop_box`/`bbox`/`box`/`coordinates`/... `= (...)`, and `crop = image[y1:y2, x1:x2]`
+  (Thyme/V-Thinker `CropCoordinateTransformer`, `MIN_CROP_DIMENSION = 64`; their slice case tests
+  for `ast.Index`, which Python >= 3.9 no longer produces, so it never fires there; here it does).
+
 The produced image is untrusted too: it is decoded here, in the trainer. Its file size and the
 dimensions in its header are checked before any pixel is decoded (a 48 kB PNG can declare
 400 M pixels), and any failure to decode it is a tool error, never an exception.
@@ -21,6 +33,7 @@ dimensions in its header are checked before any pixel is decoded (a 48 kB PNG ca
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import tempfile
@@ -48,6 +61,161 @@ def png_size(path: Path) -> tuple[int, int] | None:
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
+# Names V-Thinker/Thyme treat as a crop box when a 4-tuple literal is assigned to them.
+BOX_NAMES = (
+    "crop_box",
+    "bbox",
+    "box",
+    "coordinates",
+    "coords",
+    "crop_coords",
+    "left_crop_coords",
+    "right_crop_coords",
+    "top_crop_coords",
+    "bottom_crop_coords",
+)
+COORD_NAMES = ("x1", "y1", "x2", "y2", "left", "top", "right", "bottom")
+
+
+def clamp_box(box: Sequence[float], width: int, height: int, min_side: int = 64) -> list[int]:
+    """(x1, y1, x2, y2) ordered, clamped to the image and grown to `min_side` per axis (the whole
+    axis when the image is smaller), as Thyme's `_clamp_coordinates`; rounded to ints.
+
+    E.g. on 200x100, min 64: (10, 10, 20, 20) -> [10, 10, 74, 74]; (150, -5, 260, 40) -> [136, 0, 200, 64].
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    xs = _clamp_axis(min(x1, x2), max(x1, x2), float(width), min_side)
+    ys = _clamp_axis(min(y1, y2), max(y1, y2), float(height), min_side)
+    return [int(round(v)) for v in (xs[0], ys[0], xs[1], ys[1])]
+
+
+def _clamp_axis(lo: float, hi: float, size: float, min_side: int) -> tuple[float, float]:
+    lo = min(max(0.0, lo), size - 1.0 if size > 0 else 0.0)
+    hi = min(max(0.0, hi), size)
+    if lo >= hi and size > 0:
+        lo = max(0.0, hi - 1.0)
+        if hi <= lo:
+            hi = min(size, lo + 1.0)
+    if size > 0 and hi - lo < min_side:
+        if size < min_side:
+            lo, hi = 0.0, size
+        else:
+            hi = lo + min_side
+            if hi > size:
+                hi = size
+                lo = max(0.0, hi - min_side)
+    if size > 0 and lo >= hi:
+        hi = min(size, lo + 1.0)
+    return lo, hi
+
+
+def _number(node: ast.AST | None) -> float | None:
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    return None
+
+
+class _Rewriter(ast.NodeTransformer):
+    """The image_path and crop-box rewrites of `rewrite_code`."""
+
+    def __init__(self, size: tuple[int, int] | None, min_side: int | None, image_path: bool, image_var: str):
+        self.size, self.min_side, self.image_path, self.image_var = size, min_side, image_path, image_var
+        self.changed = False
+
+    def _clamped(self, values: list[float]) -> list[int] | None:
+        if self.size is None or self.min_side is None:
+            return None
+        new = clamp_box(values, *self.size, self.min_side)
+        return None if new == [int(round(v)) for v in values] else new
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        target = node.targets[0] if len(node.targets) == 1 else None
+        value = node.value
+        if (
+            self.image_path
+            and isinstance(target, ast.Name)
+            and target.id == "image_path"
+            and isinstance(value, ast.Constant)
+            and isinstance(value.value, str)
+        ):
+            node.value = ast.parse("image_paths[0]", mode="eval").body
+            self.changed = True
+            return node
+        literal = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == 4
+        numbers = [_number(v) for v in value.elts] if literal else []
+        coords = (
+            isinstance(target, ast.Tuple)
+            and len(target.elts) == 4
+            and all(isinstance(t, ast.Name) for t in target.elts)
+            and any(t.id.lower() in COORD_NAMES for t in target.elts)
+        )
+        named_box = isinstance(target, ast.Name) and target.id in BOX_NAMES
+        if literal and (coords or named_box) and all(n is not None for n in numbers):
+            new = self._clamped(numbers)
+            if new is not None:
+                value.elts = [ast.Constant(v) for v in new]
+                self.changed = True
+        elif isinstance(target, ast.Name) and isinstance(value, ast.Subscript):
+            self._clamp_slice(value)
+        return self.generic_visit(node)
+
+    def _clamp_slice(self, node: ast.Subscript) -> None:
+        """`image[y1:y2, x1:x2]` with number (or omitted) bounds, on the main image variable."""
+        index = node.slice
+        if not (
+            isinstance(node.value, ast.Name)
+            and node.value.id == self.image_var
+            and isinstance(index, ast.Tuple)
+            and len(index.elts) == 2
+            and all(isinstance(s, ast.Slice) and s.step is None for s in index.elts)
+            and self.size is not None
+        ):
+            return
+        ys, xs = index.elts
+        width, height = self.size
+        bounds = [
+            _number(xs.lower) if xs.lower is not None else 0.0,
+            _number(ys.lower) if ys.lower is not None else 0.0,
+            _number(xs.upper) if xs.upper is not None else float(width),
+            _number(ys.upper) if ys.upper is not None else float(height),
+        ]
+        if any(b is None for b in bounds):
+            return
+        new = self._clamped(bounds)
+        if new is not None:
+            xs.lower, ys.lower, xs.upper, ys.upper = (ast.Constant(v) for v in new)
+            self.changed = True
+
+
+def rewrite_code(
+    code: str,
+    image_size: tuple[int, int] | None,
+    *,
+    image_path: bool = True,
+    min_crop_side: int | None = 64,
+    image_var: str = "image",
+) -> str:
+    """`code` with V-Thinker's rewrites (module docstring): string `image_path` assignments point at
+    the input image, literal crop boxes are clamped to `image_size` with `min_crop_side`. Returns
+    `code` unchanged when nothing applies or it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    rewriter = _Rewriter(image_size, min_crop_side, image_path, image_var)
+    tree = rewriter.visit(tree)
+    if not rewriter.changed:
+        return code
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
 def extract_code(call: str, fence_pattern: str = DEFAULT_FENCE) -> str | None:
     """The program inside a call: group 1 of `fence_pattern` (DOTALL), stripped; None if the
     call has no fence or an empty one."""
@@ -71,6 +239,10 @@ class CodeTool:
         max_image_pixels: width x height a produced image may declare; larger is a tool error,
             found from the header before decoding (4096 x 4096 = 48 MB as RGB).
         max_image_bytes: file size a produced image may have, in bytes.
+        rewrite_image_path: a string assigned to `image_path` becomes the input image
+            (`rewrite_code`; V-Thinker's sandbox).
+        min_crop_side: literal crop boxes are clamped to the input image with each side at least
+            this many pixels (V-Thinker/Thyme: 64); None = no clamping.
     """
 
     name = "code"
@@ -87,6 +259,8 @@ class CodeTool:
         max_output_chars: int = 2000,
         max_image_pixels: int = 4096 * 4096,
         max_image_bytes: int = 32 * 2**20,
+        rewrite_image_path: bool = True,
+        min_crop_side: int | None = 64,
     ) -> None:
         try:
             compiled = re.compile(fence_pattern, re.DOTALL)
@@ -96,6 +270,10 @@ class CodeTool:
             raise ConfigError(f"tool.tool.fence_pattern={fence_pattern!r} needs a group (the code)")
         if input_image not in ("current", "original"):
             raise ConfigError(f"tool.tool.input_image={input_image!r}: use 'current' or 'original'")
+        if min_crop_side is not None and int(min_crop_side) < 1:
+            raise ConfigError(f"tool.tool.min_crop_side={min_crop_side} must be >= 1 or null (no clamping)")
+        self.rewrite_image_path = bool(rewrite_image_path)
+        self.min_crop_side = None if min_crop_side is None else int(min_crop_side)
         for key, value in (("max_image_pixels", max_image_pixels), ("max_image_bytes", max_image_bytes)):
             if int(value) < 1:
                 raise ConfigError(f"tool.tool.{key}={value} must be >= 1")
@@ -115,6 +293,12 @@ class CodeTool:
         if code is None:
             return ToolResult(text="Error: no ```python code block in the call", error="no code block")
         ordered = list(images) if self.input_image == "original" else list(reversed(images))
+        code = rewrite_code(
+            code,
+            ordered[0].size if ordered else None,
+            image_path=self.rewrite_image_path,
+            min_crop_side=self.min_crop_side,
+        )
         with tempfile.TemporaryDirectory(prefix="vrl-tool-") as scratch:
             paths = []
             for i, image in enumerate(ordered):
