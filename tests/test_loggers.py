@@ -1,5 +1,6 @@
 import json
 
+import wandb
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from vrl.loggers import RunLoggers, finish
@@ -27,6 +28,10 @@ def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypat
     )
     loggers[1].log_metrics({"train/loss": 1.0}, step=0)
     finish(loggers)
+    # wandb-core writes the offline transaction log asynchronously; `finish` returns before the
+    # records are on disk under load (seen: a 7-byte header). Shutting the service down waits
+    # for them, as the end of a vrl process does.
+    wandb.teardown()
     run_file = next((tmp_path / "wandb").glob(f"offline-run-*-{identity['id']}/run-*.wandb"))
     assert b"study-sweep-1" in run_file.read_bytes()
 
