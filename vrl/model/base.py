@@ -146,6 +146,30 @@ def save_vlm(
     log.info("saved model and processor to %s", out_dir)
 
 
+def check_load_options(
+    dtype: str,
+    attn_implementation: str,
+    lora: dict[str, Any] | None,
+    min_pixels: int | None,
+    max_pixels: int | None,
+) -> None:
+    """The `load_vlm` options a model option holds, checked when the option is built (before
+    any work) rather than when a stage first loads the model; one-line ConfigError each."""
+    _torch_dtype(dtype)
+    _check_attn(attn_implementation)
+    if lora:
+        from vrl.model.lora import check_lora
+
+        check_lora(_plain(lora))
+    for key, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"model.{key}={value!r} must be an integer >= 1 or null")
+    if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
+        raise ConfigError(
+            f"model.min_pixels={min_pixels} must be <= model.max_pixels={max_pixels} (the image budget)"
+        )
+
+
 def _torch_dtype(dtype: str) -> torch.dtype | str:
     if dtype == "auto":
         return "auto"
