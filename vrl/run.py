@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import lightning as L
@@ -19,11 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vrl.components import build, build_components
-from vrl.config_check import check_targets
+from vrl.config_check import check_run_keys, check_targets
 from vrl.errors import ConfigError
 from vrl.report import StageRecord, write_summary
 from vrl.stages import Stage, stage_for
-from vrl.stages.base import StageContext, read_done, write_done
+from vrl.stages.base import StageContext, check_done_products, read_done, write_done
+from vrl.stages.preflight import check_given_products, check_model_source, check_run_dir
 
 log = logging.getLogger("vrl")
 
@@ -31,9 +32,9 @@ log = logging.getLogger("vrl")
 def run(cfg: DictConfig) -> float | None:
     """Run every stage of the study; return `cfg.objective` (a sweeper's target) if it was measured."""
     run_dir = Path(cfg.paths.run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(run_dir)
+    check_run_keys(cfg)  # seed, name, tags, stages, ...; no key that nothing reads
     stage_names = list(cfg.stages)
-    _check_stage_names(cfg, stage_names)
     checked = check_targets(cfg)
     log.info("run %s in %s; %d config nodes checked; stages: %s", cfg.name, run_dir, checked, stage_names)
 
@@ -54,7 +55,7 @@ def run(cfg: DictConfig) -> float | None:
                 name=name, run_dir=run_dir, components=components, config=resolved, seed=cfg.seed
             )
 
-        preflight(stages, given, run_dir, context)
+        preflight(stages, given, run_dir, context, declared=(cfg.get("products") or {}).keys())
         records = _run_stages(stages, given, run_dir, context)
     write_summary(run_dir, cfg.name, records, command=" ".join(sys.argv))
     objective = cfg.get("objective")
@@ -63,10 +64,17 @@ def run(cfg: DictConfig) -> float | None:
 
 
 def preflight(
-    stages: dict[str, Stage], given: dict[str, str], run_dir: Path, context: Callable[[str], StageContext]
+    stages: dict[str, Stage],
+    given: dict[str, str],
+    run_dir: Path,
+    context: Callable[[str], StageContext],
+    declared: Iterable[str] = (),
 ) -> None:
     """Before any work: every stage's own check, and that each stage's products are made
-    before it needs them (by an earlier stage in `stages`, a finished one, or `products.*`).
+    before it needs them (by an earlier stage in `stages`, a finished one, or `products.*`);
+    a finished stage's products still exist; the configured model can be had where a stage
+    loads it; products given from outside are what they claim (`declared`: the keys of
+    `products`, which a stage may read without anyone making them).
 
     A stage that only reads a product it may go without (eval reads `model`, else it scores the
     configured model) must not run before the stage that makes it, unless another stage uses
@@ -75,12 +83,17 @@ def preflight(
     """
     order = list(stages.items())
     known = set(given)
+    model_checked = False
     for position, (name, stage) in enumerate(order):
         done = read_done(run_dir / name)
         if done is not None:
+            check_done_products(name, done, run_dir)
             known |= set(done["products"])
             continue
         stage.check(context(name))
+        if "model" in stage.reads and "model" not in known and not model_checked:
+            check_model_source(context(name).components.model)  # the configured model is loaded here
+            model_checked = True
         for key in stage.requires:
             if key not in known:
                 makers = [other for other, s in order[position + 1 :] if key in s.writes]
@@ -101,6 +114,7 @@ def preflight(
                     f"later and no stage uses it: put {maker!r} before {name!r} in `stages`"
                 )
         known |= set(stage.writes)
+    check_given_products(stages, given, declared)
 
 
 def _run_stages(
@@ -135,16 +149,6 @@ def _run_stages(
         records.append(StageRecord(name, "ran", seconds, result.metrics, result.tables))
         log.info("stage %s: done in %.1f s", name, seconds)
     return records
-
-
-def _check_stage_names(cfg: DictConfig, stage_names: list[str]) -> None:
-    available = sorted((cfg.get("stage") or {}).keys())
-    for name in stage_names:
-        if name not in available:
-            raise ConfigError(
-                f"stages lists '{name}' but stage.{name} is not configured (configured: "
-                f"{', '.join(available)}); fix: stages=[{','.join(available)}] or add stage@stage.{name}"
-            )
 
 
 def _wandb_group(cfg: DictConfig) -> str:
