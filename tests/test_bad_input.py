@@ -1,0 +1,67 @@
+"""Every bad input gets one line before any work starts, or is handled right (tests/bad_input_cases.py).
+
+One parametrised suite over the cases: most compose the study in process and fail in pre-flight
+within seconds; the `cli` ones go through vrl's entry point (in process); the `slow` ones train
+first. A few run `python -m vrl` for real, to check what the user sees: exit status 2, one
+`vrl: error:` line, no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from bad_input_cases import CASES, run_case, verdict
+from vrl_testing import REPO, run_vrl
+
+
+def _moot(unless: str) -> bool:
+    if unless == "cuda":
+        import torch
+
+        return torch.cuda.is_available()
+    return bool(unless) and importlib.util.find_spec(unless) is not None
+
+
+def _param(case):
+    marks = [pytest.mark.slow] if case.lane == "slow" else []
+    if case.unless:
+        marks.append(pytest.mark.skipif(_moot(case.unless), reason=f"{case.unless} is available here"))
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def test_the_cases_cover_the_issue_and_more():
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids)), "case ids must be unique"
+    assert len(CASES) >= 109, "the issue tried 109 bad inputs: at least as many here"
+    found = {case.found for case in CASES}
+    assert {"traceback", "silent", "wrong"} <= found
+
+
+@pytest.mark.parametrize("case", [_param(case) for case in CASES])
+def test_bad_input(case, tmp_path):
+    outcome = run_case(case, tmp_path)
+    kind = verdict(case, outcome, tmp_path)
+    wanted = "handled" if case.expect is None else "one-line"
+    assert kind == wanted, (
+        f"{case.id}: {kind} (wanted {wanted}; expected {case.expect!r})\n"
+        f"{outcome.message or outcome.output[-4000:]}"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case_id", ["seed-word", "plus-unknown-top", "rundir-is-file", "model-corrupt-safetensors"]
+)
+def test_the_user_sees_one_line_and_status_2(case_id, tmp_path):
+    case = next(c for c in CASES if c.id == case_id)
+    if case.setup is not None:
+        case.setup(tmp_path)
+    args = case.argv(tmp_path, tmp_path / "run")
+    if not any(a.startswith("hydra.run.dir=") for a in args):
+        args.append(f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_vrl(args, cwd=REPO, timeout=300)
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vrl: error:")]
+    assert len(errors) == 1 and case.expect in errors[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
