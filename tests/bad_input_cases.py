@@ -920,7 +920,11 @@ CASES: list[Case] = [
     Case("tags-string", ("tags=tiny",), "tags='tiny'"),
     Case("cues-string", ("rethink_cues=wait",), "rethink_cues='wait'"),
     Case("stage-plus-untargeted", ("+stage.extra=1",), "stage.extra has no _target_"),
-    Case("reward-functions-empty", ("reward.functions={}",), "reward.functions is empty"),
+    Case(
+        "reward-functions-empty",
+        ("~reward.functions.accuracy", "~reward.weights.accuracy"),
+        "reward.functions is empty",
+    ),
     Case("rethink-prob", ("rethink=forced", "rethink.skip_prob=2"), "rethink.skip_prob=2"),
     Case("model-lora-unknown-key", ("model.lora={rank: 8}",), "model.lora has unknown key"),
     Case("data-weight-zero", ("data.procedural.weight=0", "stages=[data]"), "every source has weight 0"),

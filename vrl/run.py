@@ -24,7 +24,12 @@ from vrl.errors import ConfigError
 from vrl.report import StageRecord, write_summary
 from vrl.stages import Stage, stage_for
 from vrl.stages.base import StageContext, check_done_products, read_done, write_done
-from vrl.stages.preflight import check_given_products, check_model_source, check_run_dir
+from vrl.stages.preflight import (
+    check_given_products,
+    check_model_environment,
+    check_model_source,
+    check_run_dir,
+)
 
 log = logging.getLogger("vrl")
 
@@ -91,9 +96,11 @@ def preflight(
             known |= set(done["products"])
             continue
         stage.check(context(name))
-        if "model" in stage.reads and "model" not in known and not model_checked:
-            check_model_source(context(name).components.model)  # the configured model is loaded here
-            model_checked = True
+        if "model" in stage.reads:  # the stage loads a model: the product, else the configured one
+            check_model_environment(context(name).components.model)
+            if "model" not in known and not model_checked:
+                check_model_source(context(name).components.model)
+                model_checked = True
         for key in stage.requires:
             if key not in known:
                 makers = [other for other, s in order[position + 1 :] if key in s.writes]

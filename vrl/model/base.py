@@ -154,9 +154,9 @@ def check_load_options(
     max_pixels: int | None,
 ) -> None:
     """The `load_vlm` options a model option holds, checked when the option is built (before
-    any work) rather than when a stage first loads the model; one-line ConfigError each."""
+    any work) rather than when a stage first loads the model; one-line ConfigError each. What
+    depends on the machine (flash-attn installed) is `check_environment`, at pre-flight."""
     _torch_dtype(dtype)
-    _check_attn(attn_implementation)
     if lora:
         from vrl.model.lora import check_lora
 
@@ -168,6 +168,11 @@ def check_load_options(
         raise ConfigError(
             f"model.min_pixels={min_pixels} must be <= model.max_pixels={max_pixels} (the image budget)"
         )
+
+
+def check_environment(attn_implementation: str) -> None:
+    """What loading needs from this machine (flash-attn for flash_attention_2); one line if missing."""
+    _check_attn(attn_implementation)
 
 
 def _torch_dtype(dtype: str) -> torch.dtype | str:

@@ -135,6 +135,15 @@ def check_rollout(engine: Any) -> None:
 # -- models, datasets and benchmarks from outside the run -----------------------------------------
 
 
+def check_model_environment(spec: Any) -> None:
+    """What loading the model needs from this machine (flash-attn for flash_attention_2)."""
+    from vrl.model.base import check_environment
+
+    attn = getattr(spec, "attn_implementation", None)
+    if isinstance(attn, str):
+        check_environment(attn)
+
+
 def check_model_source(spec: Any) -> None:
     """The configured model can be had: a local checkpoint that is one, or a hub id that is in the
     local cache or reachable. Built models (the tiny one) need nothing."""
