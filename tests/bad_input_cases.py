@@ -952,6 +952,21 @@ CASES: list[Case] = [
         ),
     ),
     Case(
+        "hf-hub-offline",
+        ("data=[hf]", "data.hf.path=vrl-test/no-such-dataset", "stages=[data]"),
+        "data.hf.path",
+        lane="slow",  # datasets retries the hub for ~30 s before it gives up
+    ),
+    Case(
+        "benchmark-hub-offline",
+        (
+            "benchmark=[mathvista]",
+            "benchmark.mathvista.path=vrl-test/no-such-benchmark",
+            "stages=[data,sft,eval]",
+        ),
+        "benchmark.mathvista.path=vrl-test/no-such-benchmark",
+    ),
+    Case(
         "sft-max_length-below-prompt",
         ("stages=[data,sft]", "stage.sft.max_length=8"),
         "stage.sft.max_length=8 leaves no response token",
