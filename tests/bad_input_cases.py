@@ -46,6 +46,8 @@ class Outcome:
     message: str = ""
     output: str = ""
     seconds: float = 0.0
+    lost: list[str] = field(default_factory=list)  # files of the run dir whose content is gone
+    wrote: list[str] = field(default_factory=list)  # files written or changed by the run
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class Case:
     found: str = "new"
     base: tuple[str, ...] = field(default=BASE)
     unless: str = ""  # "cuda" / "vllm": the case is moot where that is available
+    during: str = ""  # the stage whose own work finds the error ("" = pre-flight: no stage writes)
+    interrupt: str = ""  # a glob under the run dir: press Ctrl-C once a file matching it holds a line
 
     def argv(self, tmp: Path, run: Path) -> list[str]:
         fill = {"{tmp}": str(tmp), "{run}": str(run)}
@@ -151,26 +155,106 @@ def run_case(case: Case, tmp: Path, cli: bool = False) -> Outcome:
     run_dir = tmp / "run"
     if case.setup is not None:
         case.setup(tmp)
-    runner = run_cli if (cli or case.lane == "cli") else run_composed
-    return runner(case.argv(tmp, run_dir), run_dir)
+    before = snapshot(run_dir)
+    runner = run_cli if (cli or case.interrupt or case.lane == "cli") else run_composed
+    with _ctrl_c_when(run_dir, case.interrupt):
+        outcome = runner(case.argv(tmp, run_dir), run_dir)
+    outcome.lost, outcome.wrote = _compare(before, snapshot(run_dir))
+    return outcome
+
+
+def snapshot(run_dir: Path) -> dict[str, str]:
+    """Every file under `run_dir` (relative path -> content hash), Hydra's own record aside."""
+    import hashlib
+
+    if not run_dir.is_dir():
+        return {}
+    files = {}
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir).as_posix()
+        if path.is_file() and not rel.startswith(".hydra/"):
+            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def _compare(before: dict[str, str], after: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(what is lost: a file of a finished stage (one with DONE.json), an eval item cache or a
+    checkpoint whose content is nowhere in the run dir any more; the files written or changed)."""
+    finished = {rel.split("/")[0] for rel in before if rel.count("/") == 1 and rel.endswith("/DONE.json")}
+    kept = set(after.values())
+    lost = [
+        rel
+        for rel, digest in before.items()
+        if digest not in kept
+        and (
+            rel.split("/")[0] in finished
+            or (Path(rel).name.startswith("items") and rel.endswith(".jsonl"))
+            or rel.endswith(".ckpt")
+        )
+    ]
+    wrote = [rel for rel, digest in after.items() if before.get(rel) != digest]
+    return lost, wrote
+
+
+# Written before any stage runs, and not a stage's product: the tiny model's init, the W&B
+# logger's own directory (top-level files, the run's log and summary, are not counted either).
+_NOT_WORK = ("model_init/", "wandb/")
+
+
+def stage_work(case: Case, outcome: Outcome) -> list[str]:
+    """Files a stage wrote though the error should have stopped the run before it (for a case
+    found by a stage's own work, that stage's files are expected)."""
+    allowed = (*_NOT_WORK, *((f"{case.during}/",) if case.during else ()))
+    return [rel for rel in outcome.wrote if "/" in rel and not rel.startswith(allowed)]
+
+
+@contextlib.contextmanager
+def _ctrl_c_when(run_dir: Path, pattern: str):
+    """Press Ctrl-C (KeyboardInterrupt in the main thread) once a file under `run_dir` matching
+    `pattern` holds a complete line: the run is stopped mid-work."""
+    import _thread
+    import threading
+
+    if not pattern:
+        yield
+        return
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            if any(p.is_file() and b"\n" in p.read_bytes() for p in run_dir.glob(pattern)):
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def verdict(case: Case, outcome: Outcome, tmp: Path) -> str:
-    """one-line | wrong (one line, wrong key or cause) | traceback | silent | handled (runs right)."""
+    """one-line | wrong (one line, wrong key or cause) | traceback | silent (ran on, or lost or
+    damaged what was there) | late (one line, but a stage had started work first) | handled."""
     if outcome.kind == "traceback":
         return "traceback"
+    if outcome.lost:
+        return "silent"
+    try:
+        if case.check is not None:
+            case.check(tmp / "run")
+    except AssertionError as error:
+        outcome.message = f"{outcome.message} [check: {error}]"
+        return "silent"
     if case.expect is None:
-        if outcome.kind == "error":
-            return "wrong"
-        try:
-            if case.check is not None:
-                case.check(tmp / "run")
-        except AssertionError:
-            return "silent"
-        return "handled"
+        return "wrong" if outcome.kind == "error" else "handled"
     if outcome.kind == "ok":
         return "silent"
-    return "one-line" if case.expect in outcome.message else "wrong"
+    if case.expect not in outcome.message:
+        return "wrong"
+    return "late" if stage_work(case, outcome) else "one-line"
 
 
 # -- fixture files -------------------------------------------------------------------------------
@@ -448,6 +532,48 @@ def _check_copied_run(run: Path) -> None:
     text = (run / "data" / "DONE.json").read_text()
     assert "original" not in text
     assert (run / "sft" / "model" / "config.json").is_file()
+
+
+def _check_interrupted_eval(run: Path) -> None:
+    """Ctrl-C mid-eval: the stage is not marked finished, the items scored so far are kept."""
+    assert not (run / "eval" / "DONE.json").exists(), "an interrupted eval was marked finished"
+    items = (run / "eval" / "procedural_holdout" / "items.jsonl").read_text().splitlines()
+    assert 0 < len(items) < 64, f"{len(items)} items scored before the interrupt"
+
+
+def _finished_data(tmp: Path) -> None:
+    """A finished data stage in `tmp/run` (smoke sizes: 48 train records); its DONE.json copied
+    to `tmp/done.before`."""
+    outcome = run_composed([*BASE, "stages=[data]"], tmp / "run")
+    assert outcome.kind == "ok", outcome.output or outcome.message
+    shutil.copy(tmp / "run" / "data" / "DONE.json", tmp / "done.before")
+
+
+def _check_record_kept(run: Path) -> None:
+    """The rerun with other data settings skipped the finished data stage and kept its record."""
+    assert (run / "data" / "DONE.json").read_text() == (run.parent / "done.before").read_text()
+    from omegaconf import OmegaConf
+
+    record = OmegaConf.load(run / "data" / "config.yaml")
+    assert record.stage.data.train_size == 48, "the record of how the data stage ran was rewritten"
+    from datasets import load_from_disk
+
+    assert len(load_from_disk(str(run / "data" / "train"))) == 48
+
+
+def _eval_with_model_a(tmp: Path) -> None:
+    """An eval of 4 items with the tiny model of seed 0, then 'killed': its DONE.json removed."""
+    outcome = run_composed([*BASE, "stages=[eval]", "stage.eval.limit=4"], tmp / "run")
+    assert outcome.kind == "ok", outcome.output or outcome.message
+    (tmp / "run" / "eval" / "DONE.json").unlink()
+
+
+def _check_model_b_scored_again(run: Path) -> None:
+    out = run / "eval" / "procedural_holdout"
+    stale = [json.loads(line) for line in (out / "items.stale-1.jsonl").read_text().splitlines()]
+    fresh = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert len(stale) == 4 and len(fresh) == 4, (len(stale), len(fresh))
+    assert {r["cache_key"] for r in stale}.isdisjoint({r["cache_key"] for r in fresh}), "A's items used for B"
 
 
 # -- the cases -----------------------------------------------------------------------------------
@@ -971,6 +1097,31 @@ CASES: list[Case] = [
         ("stages=[data,sft]", "stage.sft.max_length=8"),
         "stage.sft.max_length=8 leaves no response token",
         lane="slow",
+        found="silent",
+    ),
+    Case(
+        "eval-ctrl-c",
+        ("stages=[eval]", "stage.eval.limit=64", "rollout.batch_size=4"),
+        "interrupted (Ctrl-C)",
+        check=_check_interrupted_eval,
+        interrupt="eval/*/items.jsonl",
+        during="eval",
+        found="traceback",
+    ),
+    Case(
+        "rerun-other-settings",
+        ("stages=[data]", "stage.data.train_size=40"),
+        None,
+        setup=_finished_data,
+        check=_check_record_kept,
+        found="silent",
+    ),
+    Case(
+        "eval-cache-other-model",
+        ("stages=[eval]", "stage.eval.limit=4", "model.seed=1"),
+        None,
+        setup=_eval_with_model_a,
+        check=_check_model_b_scored_again,
         found="silent",
     ),
     Case(

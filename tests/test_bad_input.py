@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from bad_input_cases import CASES, run_case, verdict
+from bad_input_cases import CASES, run_case, stage_work, verdict
 from vrl_testing import REPO, run_vrl
 
 
@@ -44,7 +44,8 @@ def test_bad_input(case, tmp_path):
     kind = verdict(case, outcome, tmp_path)
     wanted = "handled" if case.expect is None else "one-line"
     assert kind == wanted, (
-        f"{case.id}: {kind} (wanted {wanted}; expected {case.expect!r})\n"
+        f"{case.id}: {kind} (wanted {wanted}; expected {case.expect!r}); lost {outcome.lost}; "
+        f"stage work before the error {stage_work(case, outcome)}\n"
         f"{outcome.message or outcome.output[-4000:]}"
     )
 

@@ -32,11 +32,14 @@ from vrl.stages.preflight import (
 )
 
 log = logging.getLogger("vrl")
+current_run_dir: Path | None = None  # the run directory of the run in progress (for messages)
 
 
 def run(cfg: DictConfig) -> float | None:
     """Run every stage of the study; return `cfg.objective` (a sweeper's target) if it was measured."""
+    global current_run_dir
     run_dir = Path(cfg.paths.run_dir).resolve()
+    current_run_dir = run_dir
     check_run_dir(run_dir)
     check_run_keys(cfg)  # seed, name, tags, stages, ...; no key that nothing reads
     stage_names = list(cfg.stages)
@@ -61,6 +64,7 @@ def run(cfg: DictConfig) -> float | None:
             )
 
         preflight(stages, given, run_dir, context, declared=(cfg.get("products") or {}).keys())
+        warn_settings_changed(stages, run_dir, resolved)
         records = _run_stages(stages, given, run_dir, context)
     write_summary(run_dir, cfg.name, records, command=" ".join(sys.argv))
     objective = cfg.get("objective")
@@ -144,6 +148,7 @@ def _run_stages(
         result = stage.run(context(name), dict(products))
         seconds = time.perf_counter() - start
         products.update(result.products)
+        write_settings(stage_dir, context(name).config)
         write_done(
             stage_dir,
             {
@@ -156,6 +161,66 @@ def _run_stages(
         records.append(StageRecord(name, "ran", seconds, result.metrics, result.tables))
         log.info("stage %s: done in %.1f s", name, seconds)
     return records
+
+
+SETTINGS_FILE = "config.yaml"  # <stage>/config.yaml: the settings a finished stage ran under
+_NOT_SETTINGS = ("paths.", "logger_group")  # where the run is, not how it ran (nor `stages`)
+
+
+def write_settings(stage_dir: Path, config: dict) -> None:
+    """Keep the resolved config a stage ran under beside its DONE.json: Hydra rewrites
+    `.hydra/config.yaml` on every rerun, this record stays with the stage."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = stage_dir / (SETTINGS_FILE + ".tmp")
+    OmegaConf.save(OmegaConf.create(config), tmp)
+    tmp.replace(stage_dir / SETTINGS_FILE)
+
+
+def warn_settings_changed(stages: dict[str, Stage], run_dir: Path, config: dict, shown: int = 6) -> list[str]:
+    """On a rerun, name the settings that differ from those the finished stages ran under (they are
+    skipped and kept as they ran; their record, `<stage>/config.yaml`, is never rewritten).
+    Returns the differing keys."""
+    now = _flat(config)
+    changed: dict[str, tuple[str, list[str]]] = {}
+    stale = []
+    for name in stages:
+        record = run_dir / name / SETTINGS_FILE
+        if read_done(run_dir / name) is None or not record.is_file():
+            continue
+        try:
+            before = _flat(OmegaConf.to_container(OmegaConf.load(record)))
+        except Exception:  # noqa: BLE001 - a damaged record is reported, not fatal
+            log.warning("stage %s: its settings record %s is unreadable", name, record)
+            continue
+        keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        keys = [k for k in keys if k != "stages" and not k.startswith(_NOT_SETTINGS)]
+        if keys:
+            stale.append(name)
+            for key in keys:
+                changed.setdefault(key, (before.get(key, "<unset>"), []))[1].append(name)
+    if changed:
+        listed = ", ".join(
+            f"{k} (was {v[0]!r}, now {now.get(k, '<unset>')!r})" for k, v in list(changed.items())[:shown]
+        )
+        more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+        log.warning(
+            "finished stage(s) %s ran under other settings and are kept as they ran (their settings: %s): "
+            "%s%s; delete a stage's DONE.json to run it again with these",
+            ", ".join(stale),
+            ", ".join(f"{n}/{SETTINGS_FILE}" for n in stale),
+            listed,
+            more,
+        )
+    return list(changed)
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(tree, dict):
+        out: dict[str, object] = {}
+        for key, value in tree.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
 
 
 def _wandb_group(cfg: DictConfig) -> str:

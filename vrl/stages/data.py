@@ -107,6 +107,7 @@ class DataStage:
             images=ImageLimits(s.max_aspect_ratio, s.max_image_pixels),
         )
         if report.written <= s.val_size:
+            shutil.rmtree(work / "all", ignore_errors=True)  # no half-made product is left behind
             skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items()))
             raise ConfigError(
                 f"data: only {report.written} valid samples for val_size={s.val_size}"
