@@ -30,8 +30,11 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+# This checkout's vrl, not whatever the environment has installed (run as a script, only tests/
+# is on the path); and tests/ for vrl_testing and the bad rewards.
+for _path in (HERE, HERE.parent):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from vrl_testing import CONF_DIR, compose  # noqa: E402
 
@@ -76,7 +79,7 @@ class Case:
     found: str = "new"
     base: tuple[str, ...] = field(default=BASE)
     unless: str = ""  # "cuda" / "vllm": the case is moot where that is available
-    during: str = ""  # the stage whose own work finds the error ("" = pre-flight: no stage writes)
+    during: tuple[str, ...] = ()  # stages that run before the error can be known (none: pre-flight)
     interrupt: str = ""  # a glob under the run dir: press Ctrl-C once a file matching it holds a line
 
     def argv(self, tmp: Path, run: Path) -> list[str]:
@@ -204,7 +207,7 @@ _NOT_WORK = ("model_init/", "wandb/")
 def stage_work(case: Case, outcome: Outcome) -> list[str]:
     """Files a stage wrote though the error should have stopped the run before it (for a case
     found by a stage's own work, that stage's files are expected)."""
-    allowed = (*_NOT_WORK, *((f"{case.during}/",) if case.during else ()))
+    allowed = (*_NOT_WORK, *(f"{stage}/" for stage in case.during))
     return [rel for rel in outcome.wrote if "/" in rel and not rel.startswith(allowed)]
 
 
@@ -218,6 +221,11 @@ def _ctrl_c_when(run_dir: Path, pattern: str):
     if not pattern:
         yield
         return
+    import signal
+
+    # Python's own Ctrl-C handler, as a fresh process has it (an earlier case in this process,
+    # or a library it loaded, may have replaced it).
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     stop = threading.Event()
 
     def watch() -> None:
@@ -233,6 +241,7 @@ def _ctrl_c_when(run_dir: Path, pattern: str):
     finally:
         stop.set()
         watcher.join()
+        signal.signal(signal.SIGINT, handler)
 
 
 def verdict(case: Case, outcome: Outcome, tmp: Path) -> str:
@@ -1096,6 +1105,7 @@ CASES: list[Case] = [
         "sft-max_length-below-prompt",
         ("stages=[data,sft]", "stage.sft.max_length=8"),
         "stage.sft.max_length=8 leaves no response token",
+        during=("data", "sft"),  # known once the data is tokenised
         lane="slow",
         found="silent",
     ),
@@ -1105,7 +1115,7 @@ CASES: list[Case] = [
         "interrupted (Ctrl-C)",
         check=_check_interrupted_eval,
         interrupt="eval/*/items.jsonl",
-        during="eval",
+        during=("eval",),
         found="traceback",
     ),
     Case(
@@ -1132,6 +1142,7 @@ CASES: list[Case] = [
             "reward.pool.num_workers=0",
         ),
         "reward 'accuracy'",
+        during=("data", "rl"),  # known when the reward is first called
         lane="slow",
         found="silent",
     ),
@@ -1143,15 +1154,20 @@ CASES: list[Case] = [
             "reward.pool.num_workers=0",
         ),
         "reward 'accuracy'",
+        during=("data", "rl"),  # known when the reward is first called
         lane="slow",
         found="silent",
     ),
 ]
 
 
-def census(cases: list[Case], root: Path, cli: bool = True) -> dict[str, list[str]]:
-    """Run every case through the entry point; print one line per case and the totals."""
+def census(
+    cases: list[Case], root: Path, cli: bool = True, markdown: Path | None = None
+) -> dict[str, list[str]]:
+    """Run every case through the entry point; print one line per case and the totals (by
+    verdict, and by verdict against what the issue found); write them as markdown if asked."""
     results: dict[str, list[str]] = {}
+    rows = []
     for case in cases:
         tmp = root / case.id
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1162,8 +1178,35 @@ def census(cases: list[Case], root: Path, cli: bool = True) -> dict[str, list[st
             outcome, kind = Outcome("traceback", str(error)), "traceback"
         results.setdefault(kind, []).append(case.id)
         detail = outcome.message or (outcome.output.strip().splitlines() or [""])[-1]
+        rows.append((case, kind, outcome.seconds, detail))
         print(f"{kind:9s} {outcome.seconds:6.1f}s {case.id:32s} {detail[:150]}", flush=True)
-    print({kind: len(ids) for kind, ids in results.items()}, f"of {len(cases)} cases", flush=True)
+    totals = {kind: len(ids) for kind, ids in sorted(results.items())}
+    print(totals, f"of {len(cases)} cases", flush=True)
+    by_found: dict[str, dict[str, int]] = {}
+    for case, kind, _, _ in rows:
+        by_found.setdefault(case.found, {}).setdefault(kind, 0)
+        by_found[case.found][kind] += 1
+    for found, kinds in sorted(by_found.items()):
+        print(f"  issue found {found!r}: now {kinds}", flush=True)
+    if markdown is not None:
+        lines = [
+            f"{len(cases)} cases: " + ", ".join(f"{n} {kind}" for kind, n in totals.items()),
+            "",
+            "| issue found | now | " + " | ".join(sorted({k for _, k, _, _ in rows})) + " |",
+            "|---|---|" + "---|" * len({k for _, k, _, _ in rows}),
+        ]
+        kinds_all = sorted({k for _, k, _, _ in rows})
+        for found, kinds in sorted(by_found.items()):
+            lines.append(
+                f"| {found} | {sum(kinds.values())} | "
+                + " | ".join(str(kinds.get(k, 0)) for k in kinds_all)
+                + " |"
+            )
+        lines += ["", "| case | issue found | verdict | s | message |", "|---|---|---|---|---|"]
+        for case, kind, seconds, detail in rows:
+            text = detail.replace("|", "\\|")[:200]
+            lines.append(f"| {case.id} | {case.found} | {kind} | {seconds:.1f} | {text} |")
+        markdown.write_text("\n".join(lines) + "\n")
     return results
 
 
@@ -1176,7 +1219,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--composed", action="store_true", help="compose in process instead of the entry point"
     )
+    parser.add_argument("--markdown", type=Path, help="also write the census as a markdown table here")
     options = parser.parse_args()
     chosen = [c for c in CASES if not options.ids or c.id in options.ids]
     with tempfile.TemporaryDirectory(prefix="vrl-bad-input-") as scratch:
-        census(chosen, Path(scratch), cli=not options.composed)
+        census(chosen, Path(scratch), cli=not options.composed, markdown=options.markdown)

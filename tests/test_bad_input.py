@@ -66,3 +66,45 @@ def test_the_user_sees_one_line_and_status_2(case_id, tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("vrl: error:")]
     assert len(errors) == 1 and case.expect in errors[0], result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_eval_is_one_line_status_130_and_keeps_the_scored_items(tmp_path):
+    """The real process, the real signal: SIGINT once eval has scored its first items."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    args = [
+        "debug=smoke",
+        "logger=csv",
+        "stages=[eval]",
+        "stage.eval.limit=64",
+        "rollout.batch_size=4",
+        f"hydra.run.dir={run}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_API_KEY", "HYDRA_FULL_ERROR")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vrl", *args],
+        cwd=REPO,
+        env={**env, "WANDB_MODE": "offline"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    items = run / "eval" / "procedural_holdout" / "items.jsonl"
+    deadline = time.monotonic() + 240
+    while not (items.is_file() and items.read_text().count("\n") >= 4) and process.poll() is None:
+        assert time.monotonic() < deadline, "eval never wrote its first items"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (process.returncode, stderr[-3000:])
+    errors = [line for line in stderr.splitlines() if line.startswith("vrl: error:")]
+    assert len(errors) == 1 and "interrupted (Ctrl-C)" in errors[0] and str(run) in errors[0], stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert not (run / "eval" / "DONE.json").exists()
+    assert 4 <= items.read_text().count("\n") < 64, "the items scored before Ctrl-C are kept"

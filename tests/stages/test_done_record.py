@@ -52,3 +52,29 @@ def test_a_damaged_record_or_a_lost_product_is_one_line(tmp_path):
     (tmp_path / "data" / "DONE.json").write_text(json.dumps({"products": {"train_data": "data/train"}}))
     with pytest.raises(MissingFileError, match="its product train_data=.* is gone"):
         check_done_products("data", read_done(tmp_path / "data"), tmp_path)
+
+
+def test_a_rerun_with_other_settings_keeps_and_names_the_settings_finished_stages_ran_under(tmp_path, caplog):
+    from vrl.run import warn_settings_changed, write_settings
+
+    ran = {"seed": 0, "stage": {"sft": {"lr": 1e-5}, "rl": {"max_steps": 2}}, "paths": {"run_dir": "a"}}
+    write_settings(tmp_path / "sft", ran)
+    write_done(tmp_path / "sft", {"products": {}, "metrics": {}})
+    write_settings(tmp_path / "rl", ran)  # rl never finished: not a record of anything
+    stages = {"sft": None, "rl": None}
+    moved = {**ran, "paths": {"run_dir": "b"}, "stages": ["sft", "rl"]}
+    assert warn_settings_changed(stages, tmp_path, moved) == [], "where the run is, is not a setting"
+
+    now = {**ran, "stage": {"sft": {"lr": 2e-5}, "rl": {"max_steps": 9}}, "tags": ["x"]}
+    with caplog.at_level("WARNING", logger="vrl"):
+        changed = warn_settings_changed(stages, tmp_path, now)
+    assert changed == ["stage.rl.max_steps", "stage.sft.lr", "tags"]
+    (line,) = [r.getMessage() for r in caplog.records if "other settings" in r.getMessage()]
+    assert (
+        "finished stage(s) sft" in line
+        and "sft/config.yaml" in line
+        and "stage.sft.lr (was 1e-05, now 2e-05)" in line
+    )
+    from omegaconf import OmegaConf
+
+    assert OmegaConf.load(tmp_path / "sft" / "config.yaml").stage.sft.lr == 1e-5, "the record is kept"
