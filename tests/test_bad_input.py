@@ -8,8 +8,6 @@ first. A few run `python -m vrl` for real, to check what the user sees: exit sta
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from bad_input_cases import CASES, run_case, stage_work, verdict
 from vrl_testing import REPO, run_vrl
@@ -20,7 +18,9 @@ def _moot(unless: str) -> bool:
         import torch
 
         return torch.cuda.is_available()
-    return bool(unless) and importlib.util.find_spec(unless) is not None
+    from vrl.stages.preflight import installed
+
+    return bool(unless) and installed(unless)
 
 
 def _param(case):

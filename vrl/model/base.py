@@ -187,7 +187,7 @@ def _torch_dtype(dtype: str) -> torch.dtype | str:
 
 def _check_attn(attn_implementation: str) -> None:
     # Other values (eager, flex_attention, hub kernels) are validated by transformers itself.
-    if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+    if attn_implementation == "flash_attention_2" and _not_a_package("flash_attn"):
         raise ConfigError(
             f"model.attn_implementation={attn_implementation} needs the flash-attn package and a CUDA GPU; "
             "install flash-attn or set model.attn_implementation=sdpa"
@@ -204,3 +204,9 @@ def _plain(value: Any) -> Any:
     except ImportError:
         pass
     return value
+
+
+def _not_a_package(name: str) -> bool:
+    """`name` cannot be imported as a real package (a same-named directory is not one)."""
+    spec = importlib.util.find_spec(name)
+    return spec is None or spec.origin is None

