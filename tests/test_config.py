@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 from vrl_testing import CONF_DIR, compose
 
-from vrl.config_check import check_targets, target_nodes
+from vrl.config_check import check_run_keys, check_targets, target_nodes
 from vrl.errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -33,6 +33,7 @@ def test_experiment_composes_and_targets_accept_keys(experiment):
     cfg = compose([f"+experiment={experiment}"])
     assert not _missing_keys(cfg), _missing_keys(cfg)
     assert check_targets(cfg) > 0
+    check_run_keys(cfg)  # no key that nothing reads, seed/name/tags/stages well formed
     for stage in cfg.stages:
         assert stage in cfg.stage, f"{experiment}: stage {stage} not configured"
 
@@ -46,6 +47,7 @@ def test_sweep_composes(sweep):
     assert cfg.hydra.sweeper.params, "a sweep overlay must set hydra.sweeper.params"
     assert not _missing_keys(cfg)
     check_targets(cfg)
+    check_run_keys(cfg)
 
 
 @pytest.mark.parametrize("launcher", sorted(p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml")))
@@ -73,6 +75,7 @@ def test_every_option_of_every_group_composes(group):
         for key, node in target_nodes(cfg):
             assert node._target_.startswith("vrl."), f"{group}/{option}: {key} targets {node._target_}"
         check_targets(cfg)
+        check_run_keys(cfg)
 
 
 def test_check_targets_names_the_misspelt_key():

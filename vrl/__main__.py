@@ -39,6 +39,13 @@ def _exit_if_user_error(error: BaseException) -> None:
         sys.exit(2)
 
 
+def _run_dir() -> str:
+    """The run directory of the run in progress (for a message), or a placeholder."""
+    import vrl.run
+
+    return str(vrl.run.current_run_dir or "<run dir>")
+
+
 def main() -> None:
     """Run Hydra; turn errors a user can fix into one line on stderr and exit status 2."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -50,6 +57,15 @@ def main() -> None:
     except BrokenPipeError:  # output piped into `head` & co.: stop quietly, like any CLI
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except KeyboardInterrupt:  # Ctrl-C: what is written stays (DONE.json, checkpoints, eval's cache)
+        if os.environ.get("VRL_FULL_ERROR") == "1":
+            raise
+        print(
+            "vrl: error: interrupted (Ctrl-C): finished stages, checkpoints and eval's scored items are "
+            f"kept; rerun the same command with hydra.run.dir={_run_dir()} to resume",
+            file=sys.stderr,
+        )
+        sys.exit(130)
     except Exception as error:  # noqa: BLE001 - classify, then re-raise what is a bug
         _exit_if_user_error(error)
         raise

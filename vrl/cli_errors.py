@@ -57,12 +57,40 @@ def _classify(error: BaseException, conf_dir: str) -> str | None:
         if deleted:
             return f"config key '{deleted.group(1)}': {text.splitlines()[0]}"
         return text.splitlines()[0] if text.strip() else None
+    if isinstance(error, OSError) and _in_hydra_job_setup(error):
+        where = error.filename or "?"
+        return (
+            f"cannot create the run directory {where} ({error.strerror or type(error).__name__}): "
+            "set hydra.run.dir (hydra.sweep.dir for -m) to a writable directory"
+        )
     if isinstance(error, GrammarParseError):
         return f"cannot parse a config value: {str(error).splitlines()[0]}; quote it, e.g. key='value'"
     if isinstance(error, ConfigKeyError):
         key = getattr(error, "full_key", None) or "?"
         return f"unknown config key '{key}': check the spelling, or add it with +{key}=<value>"
     return None
+
+
+def _in_hydra_job_setup(error: BaseException) -> bool:
+    """True when `error` was raised while Hydra made the job's output directory, before vrl ran:
+    the innermost frames are Hydra's `run_job` / `_save_config` and the file system calls they
+    make, with no frame of the job itself (an OSError inside a stage is not this)."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    hydra_job = [
+        i
+        for i, code in enumerate(frames)
+        if code.co_name in ("run_job", "_save_config")
+        and code.co_filename.replace("\\", "/").endswith("hydra/core/utils.py")
+    ]
+    if not hydra_job:
+        return False
+    after = frames[hydra_job[-1] + 1 :]
+    allowed = ("/pathlib.py", "/os.py", "hydra/core/utils.py")
+    return all(code.co_filename.replace("\\", "/").endswith(allowed) for code in after)
 
 
 def _missing_option(error: MissingConfigException, conf_dir: str) -> str:

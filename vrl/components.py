@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ def build(key: str, node: Any, shared: dict[str, Any] | None = None) -> Any:
         if isinstance(cause, SettingError):
             raise cause.at(key) from None
         if cause is not None:
-            raise cause from None
+            raise _located(cause, key, params) from None
         raise
 
 
@@ -142,6 +143,19 @@ def _parameters(target: str) -> set[str]:
         return set(inspect.signature(get_object(target)).parameters)
     except (TypeError, ValueError, ImportError, AttributeError):
         return set()
+
+
+def _located(error: VrlError, key: str, params: set[str]) -> VrlError:
+    """`error` naming its config key: a message that starts with one of the target's parameters
+    (`path: no such file`, `columns.answer: ...`) gets `key.` in front (`data.jsonl.path: ...`)."""
+    message = str(error)
+    first = re.match(r"([A-Za-z_]\w*)[.:=\s]", message)
+    if first is None or first.group(1) not in params:
+        return error
+    try:
+        return type(error)(f"{key}.{message}")
+    except TypeError:  # a subclass with another constructor: keep it as it is
+        return error
 
 
 def _user_error(error: BaseException) -> VrlError | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import lightning as L
@@ -19,21 +19,30 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vrl.components import build, build_components
-from vrl.config_check import check_targets
+from vrl.config_check import check_run_keys, check_targets
 from vrl.errors import ConfigError
 from vrl.report import StageRecord, write_summary
 from vrl.stages import Stage, stage_for
-from vrl.stages.base import StageContext, read_done, write_done
+from vrl.stages.base import StageContext, check_done_products, read_done, write_done
+from vrl.stages.preflight import (
+    check_given_products,
+    check_model_environment,
+    check_model_source,
+    check_run_dir,
+)
 
 log = logging.getLogger("vrl")
+current_run_dir: Path | None = None  # the run directory of the run in progress (for messages)
 
 
 def run(cfg: DictConfig) -> float | None:
     """Run every stage of the study; return `cfg.objective` (a sweeper's target) if it was measured."""
+    global current_run_dir
     run_dir = Path(cfg.paths.run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    current_run_dir = run_dir
+    check_run_dir(run_dir)
+    check_run_keys(cfg)  # seed, name, tags, stages, ...; no key that nothing reads
     stage_names = list(cfg.stages)
-    _check_stage_names(cfg, stage_names)
     checked = check_targets(cfg)
     log.info("run %s in %s; %d config nodes checked; stages: %s", cfg.name, run_dir, checked, stage_names)
 
@@ -54,7 +63,8 @@ def run(cfg: DictConfig) -> float | None:
                 name=name, run_dir=run_dir, components=components, config=resolved, seed=cfg.seed
             )
 
-        preflight(stages, given, run_dir, context)
+        preflight(stages, given, run_dir, context, declared=(cfg.get("products") or {}).keys())
+        warn_settings_changed(stages, run_dir, resolved)
         records = _run_stages(stages, given, run_dir, context)
     write_summary(run_dir, cfg.name, records, command=" ".join(sys.argv))
     objective = cfg.get("objective")
@@ -63,10 +73,17 @@ def run(cfg: DictConfig) -> float | None:
 
 
 def preflight(
-    stages: dict[str, Stage], given: dict[str, str], run_dir: Path, context: Callable[[str], StageContext]
+    stages: dict[str, Stage],
+    given: dict[str, str],
+    run_dir: Path,
+    context: Callable[[str], StageContext],
+    declared: Iterable[str] = (),
 ) -> None:
     """Before any work: every stage's own check, and that each stage's products are made
-    before it needs them (by an earlier stage in `stages`, a finished one, or `products.*`).
+    before it needs them (by an earlier stage in `stages`, a finished one, or `products.*`);
+    a finished stage's products still exist; the configured model can be had where a stage
+    loads it; products given from outside are what they claim (`declared`: the keys of
+    `products`, which a stage may read without anyone making them).
 
     A stage that only reads a product it may go without (eval reads `model`, else it scores the
     configured model) must not run before the stage that makes it, unless another stage uses
@@ -75,12 +92,19 @@ def preflight(
     """
     order = list(stages.items())
     known = set(given)
+    model_checked = False
     for position, (name, stage) in enumerate(order):
         done = read_done(run_dir / name)
         if done is not None:
+            check_done_products(name, done, run_dir)
             known |= set(done["products"])
             continue
         stage.check(context(name))
+        if "model" in stage.reads:  # the stage loads a model: the product, else the configured one
+            check_model_environment(context(name).components.model)
+            if "model" not in known and not model_checked:
+                check_model_source(context(name).components.model)
+                model_checked = True
         for key in stage.requires:
             if key not in known:
                 makers = [other for other, s in order[position + 1 :] if key in s.writes]
@@ -101,6 +125,7 @@ def preflight(
                     f"later and no stage uses it: put {maker!r} before {name!r} in `stages`"
                 )
         known |= set(stage.writes)
+    check_given_products(stages, given, declared)
 
 
 def _run_stages(
@@ -123,6 +148,7 @@ def _run_stages(
         result = stage.run(context(name), dict(products))
         seconds = time.perf_counter() - start
         products.update(result.products)
+        write_settings(stage_dir, context(name).config)
         write_done(
             stage_dir,
             {
@@ -137,14 +163,64 @@ def _run_stages(
     return records
 
 
-def _check_stage_names(cfg: DictConfig, stage_names: list[str]) -> None:
-    available = sorted((cfg.get("stage") or {}).keys())
-    for name in stage_names:
-        if name not in available:
-            raise ConfigError(
-                f"stages lists '{name}' but stage.{name} is not configured (configured: "
-                f"{', '.join(available)}); fix: stages=[{','.join(available)}] or add stage@stage.{name}"
-            )
+SETTINGS_FILE = "config.yaml"  # <stage>/config.yaml: the settings a finished stage ran under
+_NOT_SETTINGS = ("paths.", "logger_group")  # where the run is, not how it ran (nor `stages`)
+
+
+def write_settings(stage_dir: Path, config: dict) -> None:
+    """Keep the resolved config a stage ran under beside its DONE.json: Hydra rewrites
+    `.hydra/config.yaml` on every rerun, this record stays with the stage."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = stage_dir / (SETTINGS_FILE + ".tmp")
+    OmegaConf.save(OmegaConf.create(config), tmp)
+    tmp.replace(stage_dir / SETTINGS_FILE)
+
+
+def warn_settings_changed(stages: dict[str, Stage], run_dir: Path, config: dict, shown: int = 6) -> list[str]:
+    """On a rerun, name the settings that differ from those the finished stages ran under (they are
+    skipped and kept as they ran; their record, `<stage>/config.yaml`, is never rewritten).
+    Returns the differing keys."""
+    now = _flat(config)
+    changed: dict[str, tuple[str, list[str]]] = {}
+    stale = []
+    for name in stages:
+        record = run_dir / name / SETTINGS_FILE
+        if read_done(run_dir / name) is None or not record.is_file():
+            continue
+        try:
+            before = _flat(OmegaConf.to_container(OmegaConf.load(record)))
+        except Exception:  # noqa: BLE001 - a damaged record is reported, not fatal
+            log.warning("stage %s: its settings record %s is unreadable", name, record)
+            continue
+        keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        keys = [k for k in keys if k != "stages" and not k.startswith(_NOT_SETTINGS)]
+        if keys:
+            stale.append(name)
+            for key in keys:
+                changed.setdefault(key, (before.get(key, "<unset>"), []))[1].append(name)
+    if changed:
+        listed = ", ".join(
+            f"{k} (was {v[0]!r}, now {now.get(k, '<unset>')!r})" for k, v in list(changed.items())[:shown]
+        )
+        more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+        log.warning(
+            "finished stage(s) %s ran under other settings and are kept as they ran (their settings: %s): "
+            "%s%s; delete a stage's DONE.json to run it again with these",
+            ", ".join(stale),
+            ", ".join(f"{n}/{SETTINGS_FILE}" for n in stale),
+            listed,
+            more,
+        )
+    return list(changed)
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(tree, dict):
+        out: dict[str, object] = {}
+        for key, value in tree.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
 
 
 def _wandb_group(cfg: DictConfig) -> str:

@@ -139,3 +139,29 @@ def test_prompt_column_as_chat_messages(tmp_path):
     (explicit,) = JsonlSource(str(both), columns={"question": "q"}).iter_samples()
     assert explicit.prompt == [{"role": "user", "content": "3+3?"}]  # a mapped question wins over "prompt"
     assert explicit.metadata == {"prompt": record["prompt"]}
+
+
+def test_a_line_that_is_not_utf8_is_skipped_and_counted_never_replaced(tmp_path):
+    from vrl.data import JsonlSource, Skipped
+
+    path = tmp_path / "d.jsonl"
+    good = json.dumps({"question": "q?", "answer": "1"}).encode()
+    bad = '{"question": "Réponse ?", "answer": "2"}'.encode("latin-1")
+    path.write_bytes(good + b"\n" + bad + b"\n")
+    items = list(JsonlSource(str(path)).iter_samples())
+    assert items[0].question == "q?"
+    assert (
+        isinstance(items[1], Skipped) and items[1].reason == "bad_encoding" and items[1].record_id == "line 2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [(b"", "empty"), (bytes(range(256)), "binary"), (b"a,b\n1,2\n", "text starting 'a,b'")],
+)
+def test_a_file_that_is_not_json_lines_is_named_as_such(tmp_path, content, what):
+    from vrl.data import JsonlSource
+
+    (tmp_path / "d.jsonl").write_bytes(content)
+    with pytest.raises(ConfigError, match=rf"holds no JSON object in its first 100 lines \(it is {what}\)"):
+        JsonlSource(str(tmp_path / "d.jsonl"))

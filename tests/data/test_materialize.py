@@ -135,3 +135,44 @@ def _png() -> bytes:
 def test_paths_may_be_strings(tmp_path):
     materialize([_sample(0)], str(tmp_path / "s"), limit=None, description="x")
     assert Path(tmp_path / "s" / "state.json").is_file()
+
+
+def test_images_the_model_cannot_take_are_skipped_and_counted(tmp_path):
+    from vrl.data.materialize import ImageLimits
+
+    samples = [
+        _sample(0),
+        _sample(1, images=[Image.new("RGB", (10000, 10))]),  # Qwen-VL's processor refuses > 200
+        _sample(2, images=[Image.new("RGB", (400, 2))]),  # exactly 200: fine
+        _sample(3, images=[Image.new("L", (300, 300))]),
+    ]
+    report = materialize(
+        samples, tmp_path / "ds", images=ImageLimits(max_aspect_ratio=200, max_pixels=50_000)
+    )
+    assert report.written == 2
+    assert report.skipped == {"image_aspect_ratio": 1, "image_too_large": 1}
+    assert report.examples == {"image_aspect_ratio": ["s1"], "image_too_large": ["s3"]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "grey"),
+    [
+        ("I;16", 32768, 128),  # a 16-bit PNG: 0..65535
+        ("I;16B", 65535, 255),
+        ("I", 32768, 128),  # 32-bit integers within 16 bits: 16-bit data
+        ("I", 100, 100),  # within 8 bits: kept
+        ("F", 0.5, 128),  # floats in [0, 1]
+        ("F", 200.0, 200),
+        ("LA", (128, 255), 128),
+        ("CMYK", (0, 0, 0, 127), 128),
+        ("1", 1, 255),
+    ],
+)
+def test_every_image_mode_becomes_the_right_rgb(mode, value, grey):
+    import numpy as np
+
+    from vrl.data.records import to_rgb
+
+    rgb = to_rgb(Image.new(mode, (4, 4), value))
+    assert rgb.mode == "RGB"
+    assert abs(float(np.asarray(rgb).mean()) - grey) <= 1, (mode, value, np.asarray(rgb).mean())

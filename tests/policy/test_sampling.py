@@ -66,7 +66,7 @@ def test_check_overrides_reports_where_the_overrides_are_configured():
     assert check_overrides("sampling", None) == {}
     with pytest.raises(SettingError) as bad_value:
         check_overrides("rethink.sampling", {"temperature": -1})
-    assert str(bad_value.value) == "rethink.sampling.temperature=-1 must be >= 0 (0 = greedy)"
+    assert str(bad_value.value) == "rethink.sampling.temperature=-1 must be >= 0 and finite (0 = greedy)"
     with pytest.raises(ConfigError, match=r"stage\.eval\.sampling has no topp"):
         raise check_overrides_error("stage.eval", {"topp": 1})
 

@@ -85,3 +85,51 @@ def test_a_worker_that_died_while_idle_is_replaced():
         pool._workers[0].process.kill()
         pool._workers[0].process.join()
         assert pool(["ab"]).rewards["len"] == [2.0]
+
+
+def nan_for_x_reward(completions, **_):
+    return [math.nan if c == "x" else 1.0 for c in completions]
+
+
+def always_failing_reward(completions, **_):
+    raise KeyError("solution")
+
+
+def test_nan_becomes_none_counted_and_logged(caplog):
+    pool = RewardPool({"f": nan_for_x_reward}, pool={"num_workers": 0})
+    with caplog.at_level("WARNING"):
+        out = pool(["x", "y", "z"])
+    assert out.rewards["f"] == [None, 1.0, 1.0]
+    assert out.stats["reward/f/nonfinite"] == 1.0 and out.stats["reward/f/errors"] == 0.0
+    assert "NaN/inf" in caplog.text, "a NaN reward must never pass in silence"
+
+
+@pytest.mark.parametrize(
+    ("fn", "what"), [(nan_for_x_reward, "1 gave NaN/inf"), (always_failing_reward, "2 raised")]
+)
+def test_a_function_failing_on_most_completions_stops_the_run(fn, what):
+    from vrl.reward.pool import RewardFailure
+
+    pool = RewardPool({"f": fn}, pool={"num_workers": 0, "max_failure_frac": 0.4})
+    with pytest.raises(RewardFailure, match=rf"reward 'f' failed on \d of 2 completions .*{what}") as caught:
+        pool(["x", "x"] if fn is always_failing_reward else ["x", "y"])
+    assert "\n" not in str(caught.value) and "max_failure_frac=0.4" in str(caught.value)
+
+
+def test_failures_up_to_the_threshold_and_deliberate_nones_do_not_stop_it():
+    pool = RewardPool({"f": nan_for_x_reward}, pool={"num_workers": 0, "max_failure_frac": 0.5})
+    assert pool(["x", "y"]).rewards["f"] == [None, 1.0]  # 1 of 2 = 0.5: not above
+    never = RewardPool({"f": always_failing_reward}, pool={"num_workers": 0, "max_failure_frac": 1.0})
+    assert never(["a", "b"]).rewards["f"] == [None, None]
+    skips = RewardPool({"f": fragile_reward}, pool={"num_workers": 0, "max_failure_frac": 0.0})
+    assert skips(["a"], answer=["skip"]).rewards["f"] == [None]  # a None on purpose is no failure
+    with pytest.raises(ConfigError, match=r"reward.pool.max_failure_frac=1.5 must be in \[0, 1\]"):
+        RewardPool({"f": fragile_reward}, pool={"max_failure_frac": 1.5})
+
+
+def test_the_threshold_applies_in_worker_processes():
+    from vrl.reward.pool import RewardFailure
+
+    with RewardPool({"f": nan_for_x_reward}, pool={"num_workers": 1, "chunk_size": 2}) as pool:
+        with pytest.raises(RewardFailure, match="3 gave NaN/inf"):
+            pool(["x", "x", "x", "y"])

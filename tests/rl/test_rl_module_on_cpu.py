@@ -16,6 +16,7 @@ from vrl.rl.checkpoint import RLCheckpoint
 from vrl.rl.data import PromptStream, RLDataModule
 from vrl.rl.module import RLModule
 from vrl.rl.settings import RLSettings
+from vrl.trainer import TrainerSettings
 
 
 def brevity(completions, **fields):
@@ -148,10 +149,15 @@ def test_rl_stage_check_refuses_a_missing_component_before_any_work(group, tmp_p
     from vrl.stages.base import StageContext
 
     parts = {"model": object(), "reward": object(), "algorithm": object(), "replay": object()}
-    parts |= {"rollout": hf_engine(), "rethink": NoRethink(), "trainer": object(), "logger": object()}
+    parts |= {
+        "rollout": hf_engine(),
+        "rethink": NoRethink(),
+        "trainer": TrainerSettings(),
+        "logger": object(),
+    }
     components = Components(**{**parts, group: None})
     context = StageContext(name="rl", run_dir=tmp_path, components=components, config={}, seed=0)
-    with pytest.raises(ConfigError, match=f"the rl stage needs a {group}: e.g. {group}="):
+    with pytest.raises(ConfigError, match=f"the rl stage needs an? {group}: e.g. {group}="):
         RLStage(RLSettings()).check(context)
 
 
@@ -163,7 +169,7 @@ def test_rl_stage_check_refuses_greedy_rollouts_and_rethinking_a_tool_loop(tmp_p
     from vrl.stages.base import StageContext
 
     parts = {"model": object(), "reward": object(), "algorithm": object(), "replay": object()}
-    parts |= {"rethink": NoRethink(), "trainer": object(), "logger": object()}
+    parts |= {"rethink": NoRethink(), "trainer": TrainerSettings(), "logger": object()}
 
     def check(**more):
         components = Components(**{**parts, **more})

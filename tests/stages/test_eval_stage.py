@@ -48,3 +48,48 @@ def test_tool_tally_weights_each_batch_by_its_size():
     assert metrics["tool/traj_with_call_pct"] == 100 * 4 / 6
     assert metrics["tool/calls_per_item"] == 4 / 6
     assert metrics["tool/error_pct"] == 25.0
+
+
+def test_the_item_cache_is_keyed_by_the_model_and_the_sampling(tmp_path):
+    """An eval stopped with model A and rerun with model B (or other sampling) scores every item
+    again with B; A's items are moved aside, never counted as B's."""
+    benchmark = {"procedural_holdout": ProceduralHoldout(num_samples=4)}
+
+    def context(seed: int, **sampling) -> StageContext:
+        components = Components(
+            model=TinyQwen25VL(seed=seed),
+            rollout=hf_engine(batch_size=4, max_new_tokens=4, **sampling),
+            benchmark=benchmark,
+            logger=RunLoggers(wandb_mode="disabled"),
+        )
+        return StageContext(name="eval", run_dir=tmp_path, components=components, config={}, seed=0)
+
+    cache = tmp_path / "eval" / "procedural_holdout" / "items.jsonl"
+    EvalStage(EvalSettings(limit=2, max_new_tokens=4)).run(context(seed=0), {})
+    first = cache.read_text()
+    EvalStage(EvalSettings(limit=2, max_new_tokens=4)).run(context(seed=0), {})
+    assert cache.read_text() == first, "the same model and sampling reuse the cache"
+
+    EvalStage(EvalSettings(limit=2, max_new_tokens=4)).run(context(seed=1), {})  # model B
+    assert (tmp_path / "eval" / "procedural_holdout" / "items.stale-1.jsonl").read_text() == first
+    second = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert len(second) == 2 and {r["cache_key"] for r in second} != {
+        json.loads(first.splitlines()[0])["cache_key"]
+    }
+
+    EvalStage(EvalSettings(limit=2, max_new_tokens=4)).run(context(seed=1, top_k=5), {})  # other sampling
+    assert (tmp_path / "eval" / "procedural_holdout" / "items.stale-2.jsonl").exists()
+
+
+def test_model_fingerprint_follows_the_weights(tmp_path):
+    from vrl.stages.eval import model_fingerprint
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text("{}")
+    (tmp_path / "a" / "model.safetensors").write_bytes(bytes(range(256)) * 20_000)  # > 64 slices
+    before = model_fingerprint(str(tmp_path / "a"))
+    data = bytearray((tmp_path / "a" / "model.safetensors").read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 100_000] = b"\x01" * 100_000  # a fine-tune changed a tensor
+    (tmp_path / "a" / "model.safetensors").write_bytes(bytes(data))
+    assert model_fingerprint(str(tmp_path / "a")) != before
+    assert model_fingerprint("Qwen/Qwen2.5-VL-7B-Instruct").startswith("hub:Qwen/Qwen2.5-VL-7B-Instruct@")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vrl.errors import ConfigError, MissingFileError, VrlError
 
-from .records import SKIP_BAD_JSON, RecordConverter, check_answer_type, resolve_columns
+from .records import SKIP_BAD_ENCODING, SKIP_BAD_JSON, RecordConverter, check_answer_type, resolve_columns
 from .schema import Sample, Skipped
 
 
@@ -41,6 +41,10 @@ class _FileSource:
         self.answer_type = check_answer_type(answer_type)
         self.num_samples, self.weight = num_samples, float(weight)
         self.image_root = Path(image_root).expanduser() if image_root is not None else self.path.parent
+        if not self.image_root.is_dir():
+            raise MissingFileError(
+                f"image_root: {self.image_root.resolve()} is not a directory; fix the path"
+            )
         self.name = source_name or f"{self.kind}:{self.path.stem}"
         self.columns = resolve_columns(columns, self._column_names())
         self.convert = RecordConverter(
@@ -68,7 +72,8 @@ class _FileSource:
 
 
 class JsonlSource(_FileSource):
-    """One JSON object per line; blank lines are ignored, a line that does not parse is skipped.
+    """One JSON object per line, UTF-8; blank lines are ignored, a line that does not parse or
+    is not UTF-8 is skipped and counted (never decoded with replacement characters).
 
     Args:
         path: the .jsonl file.
@@ -87,28 +92,55 @@ class JsonlSource(_FileSource):
     def _column_names(self) -> list[str]:
         # The keys of the first objects (enough to check `columns`; later rows may add keys).
         names: dict[str, None] = {}
-        with self.path.open(encoding="utf-8", errors="replace") as f:
-            for line, _ in zip(f, range(100)):
+        with self.path.open("rb") as f:
+            for raw, _ in zip(f, range(100)):
                 try:
-                    record = json.loads(line)
-                except ValueError:
+                    record = json.loads(raw.decode("utf-8"))
+                except ValueError:  # UnicodeDecodeError is a ValueError
                     continue
                 if isinstance(record, dict):
                     names.update(dict.fromkeys(record))
+        if not names:
+            raise ConfigError(
+                f"path: {self.path.resolve()} holds no JSON object in its first 100 lines (it is "
+                f"{_what_it_holds(self.path)}); point path at a JSON-lines file, one object per line"
+            )
         return list(names)
 
     def _records(self) -> Iterator[tuple[int, object]]:
-        with self.path.open(encoding="utf-8", errors="replace") as f:
+        with self.path.open("rb") as f:
             index = 0
-            for line_number, line in enumerate(f, start=1):
-                if not line.strip():
+            for line_number, raw in enumerate(f, start=1):
+                if not raw.strip():
                     continue
                 try:
-                    record: object = json.loads(line)
-                except ValueError as error:
-                    record = Skipped(SKIP_BAD_JSON, f"line {line_number}", str(error)[:120])
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    record: object = Skipped(SKIP_BAD_ENCODING, f"line {line_number}", str(error)[:120])
+                else:
+                    try:
+                        record = json.loads(line)
+                    except ValueError as error:
+                        record = Skipped(SKIP_BAD_JSON, f"line {line_number}", str(error)[:120])
                 yield index, record
                 index += 1
+
+
+def _what_it_holds(path: Path) -> str:
+    """A few words on a file that is not JSON lines: empty, binary, or text of another kind."""
+    head = path.read_bytes()[:4096]
+    if not head.strip():
+        return "empty"
+    if b"\0" in head:
+        return "binary"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return "not UTF-8 text"
+        text = head[: error.start].decode("utf-8")
+    first = text.lstrip().splitlines()[0][:40]
+    return f"text starting {first!r}"
 
 
 class ParquetSource(_FileSource):

@@ -106,6 +106,10 @@ class HFSource:
         if self.local is None and _looks_local(self.path):
             raise MissingFileError(f"path: no such file or directory: {local.resolve()}")
         self.name = source_name or f"hf:{self.local.resolve().name if self.local else self.path}"
+        if image_root is not None and not Path(image_root).expanduser().is_dir():
+            raise MissingFileError(
+                f"image_root: {Path(image_root).expanduser().resolve()} is not a directory; fix the path"
+            )
         if image_root is None and self.local is not None:
             image_root = str((self.local if self.local.is_dir() else self.local.parent).resolve())
         self.image_root = image_root

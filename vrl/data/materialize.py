@@ -23,8 +23,10 @@ from PIL import Image, JpegImagePlugin
 from vrl.errors import MissingFileError, VrlError
 
 from .records import (
+    SKIP_ASPECT_RATIO,
     SKIP_BAD_ANSWER_TYPE,
     SKIP_BAD_FIELD_TYPE,
+    SKIP_IMAGE_TOO_LARGE,
     SKIP_MISSING_ANSWER,
     SKIP_UNREADABLE_IMAGE,
     to_rgb,
@@ -33,6 +35,32 @@ from .schema import ANSWER_TYPES, Sample, Skipped, hf_features
 
 EXAMPLES_PER_REASON = 5
 WRITER_BATCH = 256
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Images a vision-language model can take; a record with any other image is skipped.
+
+    Attributes:
+        max_aspect_ratio: longest side / shortest side at most this. Qwen2/2.5-VL's image
+            processor raises above 200 (a 10000x10 strip would crash SFT's collate or a rollout).
+        max_pixels: width * height at most this (the processor downsizes every image to its
+            pixel budget, but a 100-megapixel image costs seconds and gigabytes per decode).
+    """
+
+    max_aspect_ratio: float = 200.0
+    max_pixels: int = 64_000_000
+
+    def violation(self, image: Image.Image) -> tuple[str, str] | None:
+        """(skip reason, detail) if `image` breaks a limit, else None."""
+        width, height = image.size
+        if width < 1 or height < 1:
+            return SKIP_UNREADABLE_IMAGE, f"{width}x{height} image"
+        if max(width, height) / min(width, height) > self.max_aspect_ratio:
+            return SKIP_ASPECT_RATIO, f"{width}x{height} (aspect ratio > {self.max_aspect_ratio:g})"
+        if width * height > self.max_pixels:
+            return SKIP_IMAGE_TOO_LARGE, f"{width}x{height} (> {self.max_pixels} pixels)"
+        return None
 
 
 @dataclass
@@ -67,18 +95,21 @@ def materialize(
     out_dir: str | Path,
     limit: int | None = None,
     description: str = "materialize",
+    images: ImageLimits | None = None,
 ) -> MaterializeReport:
     """Validate and write up to `limit` samples (None = all) to `out_dir` with `save_to_disk`.
 
-    Each sample's images are converted to RGB and its answer and answer_type checked; a
-    failure becomes a `Skipped` and is counted like those coming from the sources. An existing
-    dataset at `out_dir` is replaced; any other existing, non-empty directory is refused.
+    Each sample's images are checked against `images` (default `ImageLimits()`) and converted
+    to RGB, and its answer and answer_type checked; a failure becomes a `Skipped` and is counted
+    like those coming from the sources. An existing dataset at `out_dir` is replaced; any other
+    existing, non-empty directory is refused.
     """
     import datasets
     import pyarrow as pa
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    images = images or ImageLimits()
     if limit is not None and limit < 0:
         raise VrlError(f"limit: {limit} is negative; use a count >= 0 or null for all")
     out_dir = Path(out_dir)
@@ -101,7 +132,7 @@ def materialize(
             batch: list[dict[str, Any]] = []
             with tqdm(total=limit, desc=description, unit="sample", disable=None) as progress:
                 for item in items if limit != 0 else ():
-                    record = _validate(item)
+                    record = _validate(item, images)
                     if isinstance(record, Skipped):
                         skipped[record.reason] += 1
                         seen = examples.setdefault(record.reason, [])
@@ -143,7 +174,7 @@ def load_samples(path: str | Path):
     return datasets.load_from_disk(str(path))
 
 
-def _validate(item: Any) -> dict[str, Any] | Skipped:
+def _validate(item: Any, limits: ImageLimits) -> dict[str, Any] | Skipped:
     """A record ready for `hf_features().encode_example`, or why the item cannot be one."""
     if isinstance(item, Skipped):
         return item
@@ -154,6 +185,10 @@ def _validate(item: Any) -> dict[str, Any] | Skipped:
     if item.answer_type not in ANSWER_TYPES:
         return Skipped(SKIP_BAD_ANSWER_TYPE, item.id, str(item.answer_type))
     images = []
+    for image in [*item.images, *item.response_images]:
+        broken = limits.violation(image) if isinstance(image, Image.Image) else None
+        if broken is not None:
+            return Skipped(broken[0], item.id, broken[1])
     for image in item.images:
         try:
             images.append({"bytes": _encode(image), "path": None})

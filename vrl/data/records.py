@@ -33,6 +33,9 @@ SKIP_MISSING_QUESTION = "missing_question"  # no question/prompt text
 SKIP_BAD_FIELD_TYPE = "bad_field_type"  # a field of the wrong type (e.g. a dict answer)
 SKIP_BAD_ANSWER_TYPE = "bad_answer_type"  # answer_type not in ANSWER_TYPES
 SKIP_BAD_JSON = "bad_json"  # a JSONL line that does not parse
+SKIP_BAD_ENCODING = "bad_encoding"  # a JSONL line that is not UTF-8 (never decoded with replacements)
+SKIP_ASPECT_RATIO = "image_aspect_ratio"  # an image too long and thin for the model (materialize)
+SKIP_IMAGE_TOO_LARGE = "image_too_large"  # an image with more pixels than the limit (materialize)
 
 FIELDS = ("id", "question", "prompt", "images", "answer", "answer_type", "choices", "category")
 # Used when a column of that name exists; a field named in `columns` must exist.
@@ -119,15 +122,45 @@ def infer_answer_type(answer: str) -> str:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited onto white (not black, as a bare convert would)."""
+    """RGB, with any transparency composited onto white (not black, as a bare convert would),
+    and high bit-depth pixels (16-bit PNG, 32-bit integer, float) scaled to 8 bits (a bare
+    convert clips them: a mid-grey 16-bit PNG would turn white, a [0, 1] float image black)."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in _HIGH_DEPTH or image.mode.startswith("I;16"):
+        image = _to_8_bit(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+_HIGH_DEPTH = ("I", "F")
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """A single-channel 16-bit, 32-bit integer or float image as 8-bit grey ("L").
+
+    16-bit modes span 0..65535. Integer and float images have no fixed range, so it is read
+    from the values: within 0..1 (floats) or 0..255 they are kept, within 0..65535 they are
+    16-bit, anything else is stretched from its minimum to its maximum."""
+    import numpy as np
+
+    values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode.startswith("I;16"):
+        scaled = values / 257.0
+    elif low >= 0 and high <= 1 and image.mode == "F":
+        scaled = values * 255.0
+    elif low >= 0 and high <= 255:
+        scaled = values
+    elif low >= 0 and high <= 65535:
+        scaled = values / 257.0
+    else:
+        scaled = (values - low) * (255.0 / (high - low))
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
 def _json_safe(value: Any) -> Any:

@@ -146,6 +146,35 @@ def save_vlm(
     log.info("saved model and processor to %s", out_dir)
 
 
+def check_load_options(
+    dtype: str,
+    attn_implementation: str,
+    lora: dict[str, Any] | None,
+    min_pixels: int | None,
+    max_pixels: int | None,
+) -> None:
+    """The `load_vlm` options a model option holds, checked when the option is built (before
+    any work) rather than when a stage first loads the model; one-line ConfigError each. What
+    depends on the machine (flash-attn installed) is `check_environment`, at pre-flight."""
+    _torch_dtype(dtype)
+    if lora:
+        from vrl.model.lora import check_lora
+
+        check_lora(_plain(lora))
+    for key, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"model.{key}={value!r} must be an integer >= 1 or null")
+    if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
+        raise ConfigError(
+            f"model.min_pixels={min_pixels} must be <= model.max_pixels={max_pixels} (the image budget)"
+        )
+
+
+def check_environment(attn_implementation: str) -> None:
+    """What loading needs from this machine (flash-attn for flash_attention_2); one line if missing."""
+    _check_attn(attn_implementation)
+
+
 def _torch_dtype(dtype: str) -> torch.dtype | str:
     if dtype == "auto":
         return "auto"
@@ -158,7 +187,7 @@ def _torch_dtype(dtype: str) -> torch.dtype | str:
 
 def _check_attn(attn_implementation: str) -> None:
     # Other values (eager, flex_attention, hub kernels) are validated by transformers itself.
-    if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+    if attn_implementation == "flash_attention_2" and _not_a_package("flash_attn"):
         raise ConfigError(
             f"model.attn_implementation={attn_implementation} needs the flash-attn package and a CUDA GPU; "
             "install flash-attn or set model.attn_implementation=sdpa"
@@ -175,3 +204,9 @@ def _plain(value: Any) -> Any:
     except ImportError:
         pass
     return value
+
+
+def _not_a_package(name: str) -> bool:
+    """`name` cannot be imported as a real package (a same-named directory is not one)."""
+    spec = importlib.util.find_spec(name)
+    return spec is None or spec.origin is None

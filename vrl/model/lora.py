@@ -40,11 +40,7 @@ def apply_lora(model: nn.Module, lora: dict[str, Any]) -> nn.Module:
         raise ConfigError(
             "model.lora is set but the peft package is missing; pip install 'vrl[lora]' (peft) or set model.lora=null"
         ) from None
-    lora = dict(lora)
-    unknown = set(lora) - _LORA_KEYS
-    if unknown or "r" not in lora:
-        problem = f"unknown key(s) {sorted(unknown)}" if unknown else "missing key r"
-        raise ConfigError(f"model.lora has {problem}; allowed keys: {sorted(_LORA_KEYS)} (r required)")
+    lora = check_lora(lora)
     r = int(lora["r"])
     config = LoraConfig(
         r=r,
@@ -54,6 +50,30 @@ def apply_lora(model: nn.Module, lora: dict[str, Any]) -> nn.Module:
         bias="none",
     )
     return get_peft_model(model, config)
+
+
+def check_lora(lora: Any) -> dict[str, Any]:
+    """`lora` as a dict after checking its keys and ranges; a one-line ConfigError otherwise
+    (called when the model option is built, before any work)."""
+    if not isinstance(lora, dict):
+        raise ConfigError(f"model.lora={lora!r} must be a mapping, e.g. {{r: 8, alpha: 16}}, or null")
+    lora = dict(lora)
+    unknown = set(lora) - _LORA_KEYS
+    if unknown or "r" not in lora:
+        problem = f"unknown key(s) {sorted(unknown)}" if unknown else "missing key r"
+        raise ConfigError(f"model.lora has {problem}; allowed keys: {sorted(_LORA_KEYS)} (r required)")
+    r, alpha, dropout = lora["r"], lora.get("alpha"), lora.get("dropout")
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ConfigError(f"model.lora.r={r!r} must be an integer >= 1 (the adapters' rank)")
+    if alpha is not None and (
+        isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0
+    ):
+        raise ConfigError(f"model.lora.alpha={alpha!r} must be > 0, or null for 2 * r")
+    if dropout is not None and (
+        isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1
+    ):
+        raise ConfigError(f"model.lora.dropout={dropout!r} must be in [0, 1)")
+    return lora
 
 
 def is_peft_model(model: nn.Module) -> bool:

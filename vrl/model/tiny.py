@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from vrl.errors import ConfigError
-from vrl.model.base import LoadedVLM, load_vlm, save_vlm
+from vrl.model.base import LoadedVLM, check_load_options, load_vlm, save_vlm
 from vrl.model.processor import QwenVLProcessor
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class TinyQwen25VL:
             "seed": int(seed),
         }
         _validate(self.arch)
+        check_load_options(dtype, attn_implementation, lora, min_pixels, max_pixels)
         self.min_pixels, self.max_pixels = min_pixels, max_pixels
         self.dtype, self.attn_implementation = dtype, attn_implementation
         self.gradient_checkpointing, self.lora = gradient_checkpointing, lora
@@ -264,7 +265,32 @@ def build_model(arch: dict[str, Any], tokenizer) -> torch.nn.Module:
     return model
 
 
+# The smallest vocabulary: every byte (byte-level BPE never meets an unknown character) plus
+# Qwen's special tokens and the format tokens.
+MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS) + len(FORMAT_TOKENS)
+
+
 def _validate(arch: dict[str, Any]) -> None:
+    for key in (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "intermediate_size",
+        "vision_depth",
+        "vision_hidden_size",
+        "vision_num_heads",
+        "vision_intermediate_size",
+    ):
+        if arch[key] < 1:
+            raise ConfigError(f"model.{key}={arch[key]} must be >= 1")
+    if arch["vocab_size"] < MIN_VOCAB_SIZE:
+        raise ConfigError(
+            f"model.vocab_size={arch['vocab_size']} must be >= {MIN_VOCAB_SIZE} (256 bytes + "
+            f"{MIN_VOCAB_SIZE - 256} special and format tokens)"
+        )
+    if len(arch["mrope_section"]) != 3 or min(arch["mrope_section"]) < 1:
+        raise ConfigError(f"model.mrope_section={arch['mrope_section']} must be three sizes >= 1")
     heads, hidden = arch["num_attention_heads"], arch["hidden_size"]
     if hidden % heads:
         raise ConfigError(f"model.hidden_size={hidden} is not divisible by model.num_attention_heads={heads}")

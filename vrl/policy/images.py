@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from vrl.data.records import to_rgb
 from vrl.data.schema import Sample, chat_messages
 
 
@@ -23,7 +24,7 @@ def encode_prompts(processor: Any, samples: Sequence[Sample], padding_side: str 
         processor.apply_chat_template(chat_messages(s), add_generation_prompt=True, tokenize=False)
         for s in samples
     ]
-    images = [image.convert("RGB") for s in samples for image in s.images]
+    images = [to_rgb(image) for s in samples for image in s.images]
     processor.tokenizer.padding_side = padding_side
     return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
 
@@ -48,7 +49,7 @@ def row_image_inputs(
     image_token_id = getattr(model.config, "image_token_id", None)
     if image_token_id is not None:
         out["mm_token_type_ids"] = (input_ids == image_token_id).long()
-    images = [image.convert("RGB") for row in row_images for image in row]
+    images = [to_rgb(image) for row in row_images for image in row]
     if images:
         encoded = processor.image_processor(images=images, return_tensors="pt")
         out["pixel_values"] = encoded["pixel_values"]

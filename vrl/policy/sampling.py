@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vrl.settings import SettingError, require
+from vrl.settings import SettingError, finite, require
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,19 @@ class Sampling:
         object.__setattr__(self, "stop", tuple(str(s) for s in self.stop or ()))
         checks = (
             ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
-            ("temperature", self.temperature >= 0, ">= 0 (0 = greedy)"),
+            (
+                "temperature",
+                finite(self.temperature) and self.temperature >= 0,
+                ">= 0 and finite (0 = greedy)",
+            ),
             ("top_p", 0 < self.top_p <= 1, "in (0, 1] (1 = off)"),
             ("top_k", self.top_k >= 0, ">= 0 (0 = off)"),
-            ("repetition_penalty", self.repetition_penalty > 0, "> 0 (1 = off)"),
+            (
+                "repetition_penalty",
+                finite(self.repetition_penalty) and self.repetition_penalty > 0,
+                "> 0 (1 = off)",
+            ),
+            ("stop", all(self.stop), "non-empty strings (an empty one would stop at once)"),
         )
         for name, ok, rule in checks:
             require(ok, f"sampling.{name}", getattr(self, name), rule)

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from vrl.errors import ConfigError
 from vrl.policy.trajectory import Trajectory
 from vrl.replay.base import advantage_of, effectiveness_stats, groups, is_effective
 
@@ -53,8 +54,16 @@ class SelectiveSampleReplay:
         output_fraction: float = 0.5,
         seed: int = 0,
     ) -> None:
-        if not 0.0 < output_fraction <= 1.0:
-            raise ValueError(f"output_fraction={output_fraction} must be in (0, 1]")
+        checks = (
+            ("output_fraction", 0.0 < output_fraction <= 1.0, "in (0, 1]"),
+            ("alpha", alpha >= 0, ">= 0"),
+            ("eps", eps > 0, "> 0"),
+            ("capacity", capacity is None or capacity >= 1, ">= 1 or null"),
+            ("pos_ratio", 0.0 <= pos_ratio <= 1.0, "in [0, 1]"),
+        )
+        for key, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"replay.{key}={locals()[key]} must be {rule}")
         self.alpha = alpha
         self.eps = eps
         self.capacity = capacity

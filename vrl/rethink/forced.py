@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from vrl.answer.cues import RETHINK_CUES, count_cues
+from vrl.errors import ConfigError
 from vrl.policy.continuation import Continuation, ContinueFn
 from vrl.policy.sampling import check_overrides
 from vrl.policy.trajectory import Trajectory, reward_inputs
@@ -82,7 +83,25 @@ class ForcedRethink:
         seed: int = 0,
     ) -> None:
         if len(generic_triggers) != len(generic_weights):
-            raise ValueError("generic_triggers and generic_weights must have the same length")
+            raise ConfigError(
+                f"rethink.generic_weights has {len(generic_weights)} weights for {len(generic_triggers)} "
+                "generic_triggers: give one weight per trigger"
+            )
+        for key, value in (
+            ("skip_prob", skip_prob),
+            ("skip_wrong_above", skip_wrong_above),
+            ("truncate_prob", truncate_prob),
+            ("generic_prob", generic_prob),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"rethink.{key}={value} must be in [0, 1]")
+        if min_new_tokens < 0 or max_new_tokens <= min_new_tokens:
+            raise ConfigError(
+                f"rethink.min_new_tokens={min_new_tokens}, max_new_tokens={max_new_tokens}: need "
+                "0 <= min_new_tokens < max_new_tokens"
+            )
+        if max_per_group < 1 or max_cues < 0:
+            raise ConfigError(f"rethink.max_per_group={max_per_group} must be >= 1, max_cues={max_cues} >= 0")
         self.accuracy_fn = accuracy_fn
         self.skip_prob = skip_prob
         self.skip_wrong_above = skip_wrong_above

@@ -9,46 +9,52 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-# (values, number of items that raised, first error message or None)
-TaskResult = tuple[list[float | None], int, str | None]
+# (values, number of items that raised, first error message or None, number of NaN/inf values)
+TaskResult = tuple[list[float | None], int, str | None, int]
 
 
 def run_task(
     fn: Callable[..., Any], completions: Sequence[str], fields: Mapping[str, Sequence[Any]]
 ) -> TaskResult:
     """Call a reward function on one chunk; if it raises, retry item by item so only the
-    failing items become None."""
+    failing items become None. NaN and inf become None too, and are counted apart."""
     try:
-        return _checked(fn(list(completions), **fields), len(completions)), 0, None
-    except Exception as error:  # noqa: BLE001 - a reward bug must never kill the run
+        values, nonfinite = _checked(fn(list(completions), **fields), len(completions))
+        return values, 0, None, nonfinite
+    except Exception as error:  # noqa: BLE001 - the item becomes None; the pool judges the rate
         first = f"{type(error).__name__}: {error}"
         if len(completions) == 1:
-            return [None], 1, first
+            return [None], 1, first, 0
     values: list[float | None] = []
-    errors = 0
+    errors = nonfinite = 0
     for i in range(len(completions)):
         try:
             item_fields = {key: value[i : i + 1] for key, value in fields.items()}
-            values.extend(_checked(fn([completions[i]], **item_fields), 1))
+            item, bad = _checked(fn([completions[i]], **item_fields), 1)
+            values.extend(item)
+            nonfinite += bad
         except Exception:  # noqa: BLE001
             values.append(None)
             errors += 1
-    return values, errors, first
+    return values, errors, first, nonfinite
 
 
-def _checked(values: Any, n: int) -> list[float | None]:
-    """A list of n floats or None (NaN and inf become None); anything else raises."""
+def _checked(values: Any, n: int) -> tuple[list[float | None], int]:
+    """A list of n floats or None (NaN and inf become None, and are counted); anything else raises."""
     values = list(values)
     if len(values) != n:
         raise ValueError(f"reward returned {len(values)} values for {n} completions")
     out: list[float | None] = []
+    nonfinite = 0
     for value in values:
         if value is None:
             out.append(None)
             continue
         number = float(value)
-        out.append(number if math.isfinite(number) else None)
-    return out
+        finite = math.isfinite(number)
+        out.append(number if finite else None)
+        nonfinite += not finite
+    return out, nonfinite
 
 
 def serve(conn: Any, functions: Mapping[str, Callable[..., Any]]) -> None:

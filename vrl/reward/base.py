@@ -17,7 +17,8 @@ class RewardOutput:
         total: B weighted sums; a None counts as 0 (it is also flagged in `valid`).
         valid: B flags, False where a function with non-zero weight gave None.
         stats: `reward/<name>/mean` (over non-None values), `reward/<name>/none_frac`,
-            `reward/<name>/errors`, `reward/<name>/timeouts` (items), `reward/total/mean`.
+            `reward/<name>/errors`, `reward/<name>/timeouts`, `reward/<name>/nonfinite` (items),
+            `reward/total/mean`.
     """
 
     rewards: dict[str, list[float | None]]

@@ -2,8 +2,11 @@
 
 Each (function, chunk of completions) is one task with its own deadline. A task that raises
 is retried item by item in the worker, so only the failing items become None; a task that
-runs past `timeout_s` has its worker killed (and replaced) and all its items become None.
-Neither stops the run: both are counted and reported in the stats.
+runs past `timeout_s` has its worker killed (and replaced) and all its items become None; a
+NaN or infinite value becomes None too. All three are counted, reported in the stats and
+logged. A few do not stop the run; a function that fails on more than `max_failure_frac` of
+one call's completions does (`RewardFailure`, one line naming the function and the first
+error): it is broken, and training on what is left would be training on noise.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
-from vrl.errors import ConfigError
+from vrl.errors import ConfigError, VrlError
 from vrl.reward._worker import run_task, serve
 from vrl.reward.base import RewardOutput
 
 log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 120.0  # importing the reward modules in a fresh worker, on a loaded machine
+
+
+class RewardFailure(VrlError):
+    """A reward function failed (raised, timed out, or gave NaN/inf) on too many completions."""
 
 
 class _Worker:
@@ -68,12 +75,16 @@ class PoolSettings:
         chunk_size: completions per task; 1 isolates every item (its own deadline).
         context: multiprocessing start method, "forkserver" or "spawn"; never "fork" (the
             trainer holds threads and CUDA state).
+        max_failure_frac: stop the run when one function fails (raises, times out, or gives
+            NaN/inf) on more than this fraction of one call's completions; 1 = never stop.
+            A None the function returns on purpose ("no reward for this one") is no failure.
     """
 
     num_workers: int = 2
     timeout_s: float = 30.0
     chunk_size: int = 1
     context: str = "forkserver"
+    max_failure_frac: float = 0.5
 
     def __post_init__(self) -> None:
         if self.num_workers < 0:
@@ -84,6 +95,10 @@ class PoolSettings:
             raise ConfigError(f"reward.pool.chunk_size={self.chunk_size} must be >= 1")
         if self.context not in ("forkserver", "spawn"):
             raise ConfigError(f"reward.pool.context={self.context!r}: use 'forkserver' or 'spawn'")
+        if not (isinstance(self.max_failure_frac, (int, float)) and 0 <= self.max_failure_frac <= 1):
+            raise ConfigError(
+                f"reward.pool.max_failure_frac={self.max_failure_frac} must be in [0, 1] (1 = never stop)"
+            )
 
 
 class RewardPool:
@@ -120,7 +135,8 @@ class RewardPool:
                 pool = PoolSettings(**dict(pool or {}))
             except TypeError as error:
                 raise ConfigError(
-                    f"reward.pool: {error}; its keys: num_workers, timeout_s, chunk_size, context"
+                    f"reward.pool: {error}; its keys: num_workers, timeout_s, chunk_size, context, "
+                    "max_failure_frac"
                 ) from None
         self.pool = pool
         self._workers: list[_Worker] = []
@@ -178,14 +194,20 @@ class RewardPool:
         values = {name: [None] * n for name in self.functions}
         errors = dict.fromkeys(self.functions, 0)
         timeouts = dict.fromkeys(self.functions, 0)
+        nonfinite = dict.fromkeys(self.functions, 0)
         messages: list[str] = []
 
         def record(
-            task: tuple[str, int, int], result: list[float | None], n_errors: int, message: str | None
+            task: tuple[str, int, int],
+            result: list[float | None],
+            n_errors: int,
+            message: str | None,
+            n_nonfinite: int,
         ):
             name, start, end = task
             values[name][start:end] = result
             errors[name] += n_errors
+            nonfinite[name] += n_nonfinite
             if message:
                 messages.append(f"{name}: {message}")
 
@@ -205,7 +227,35 @@ class RewardPool:
                     record(task, *outcome)
         if messages:
             log.warning("reward: %d task(s) failed; first: %s", len(messages), messages[0])
-        return self._output(values, errors, timeouts)
+        for name, count in nonfinite.items():
+            if count:
+                log.warning(
+                    "reward %s: %d of %d value(s) were NaN/inf (counted as no reward)", name, count, n
+                )
+        self._check_failures(n, errors, timeouts, nonfinite, messages)
+        return self._output(values, errors, timeouts, nonfinite)
+
+    def _check_failures(
+        self,
+        n: int,
+        errors: dict[str, int],
+        timeouts: dict[str, int],
+        nonfinite: dict[str, int],
+        messages: list[str],
+    ) -> None:
+        """Raise `RewardFailure` for the first function that failed on more than
+        `max_failure_frac` of this call's `n` completions."""
+        for name in self.functions:
+            failed = errors[name] + timeouts[name] + nonfinite[name]
+            if n and failed / n > self.pool.max_failure_frac:
+                first = next((m.split(": ", 1)[1] for m in messages if m.startswith(f"{name}: ")), None)
+                raise RewardFailure(
+                    f"reward {name!r} failed on {failed} of {n} completions in one call ({errors[name]} "
+                    f"raised, {timeouts[name]} timed out, {nonfinite[name]} gave NaN/inf"
+                    + (f"; first: {first[:200]}" if first else "")
+                    + f"), more than reward.pool.max_failure_frac={self.pool.max_failure_frac:g}: "
+                    "fix the function (or raise the threshold; 1 = never stop)"
+                )
 
     def _run_in_workers(
         self, tasks: list[tuple[str, int, int]], completions: list[str], fields: dict[str, list]
@@ -255,7 +305,11 @@ class RewardPool:
         return fresh
 
     def _output(
-        self, values: dict[str, list], errors: dict[str, int], timeouts: dict[str, int]
+        self,
+        values: dict[str, list],
+        errors: dict[str, int],
+        timeouts: dict[str, int],
+        nonfinite: dict[str, int],
     ) -> RewardOutput:
         n = len(next(iter(values.values())))
         total = [0.0] * n
@@ -273,5 +327,6 @@ class RewardPool:
             stats[f"reward/{name}/none_frac"] = (n - len(present)) / n if n else 0.0
             stats[f"reward/{name}/errors"] = float(errors[name])
             stats[f"reward/{name}/timeouts"] = float(timeouts[name])
+            stats[f"reward/{name}/nonfinite"] = float(nonfinite[name])
         stats["reward/total/mean"] = sum(total) / n if n else math.nan
         return RewardOutput(rewards=values, total=total, valid=valid, stats=stats)

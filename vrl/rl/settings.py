@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vrl.settings import require
+from vrl.settings import finite, require, require_positive
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,16 @@ class RLSettings:
         require(
             self.max_steps >= 1, "max_steps", self.max_steps, ">= 1 (leave rl out of `stages` to skip RL)"
         )
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        require(self.gradient_clip_val >= 0, "gradient_clip_val", self.gradient_clip_val, ">= 0 (0 = off)")
+        require_positive(self.lr, "lr")
+        require(
+            finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0"
+        )
+        require(
+            finite(self.gradient_clip_val) and self.gradient_clip_val >= 0,
+            "gradient_clip_val",
+            self.gradient_clip_val,
+            ">= 0 (0 = off)",
+        )
         require(self.micro_batch_size >= 1, "micro_batch_size", self.micro_batch_size, ">= 1")
         require(self.save_every_n_steps >= 1, "save_every_n_steps", self.save_every_n_steps, ">= 1")
         require(self.log_every_n_steps >= 1, "log_every_n_steps", self.log_every_n_steps, ">= 1")

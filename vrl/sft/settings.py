@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from vrl.settings import require
+from vrl.settings import finite, require, require_positive
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,12 @@ class SFTSettings:
     def __post_init__(self) -> None:
         require(bool(self.dataset), "dataset", self.dataset, "a product key, e.g. train_data")
         require(
+            self.val_dataset is None or bool(self.val_dataset),
+            "val_dataset",
+            self.val_dataset,
+            "a product key, e.g. val_data, or null",
+        )
+        require(
             self.max_steps == -1 or self.max_steps >= 1,
             "max_steps",
             self.max_steps,
@@ -81,14 +87,27 @@ class SFTSettings:
         require(
             self.accumulate_grad_batches >= 1, "accumulate_grad_batches", self.accumulate_grad_batches, ">= 1"
         )
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        require_positive(self.lr, "lr")
+        require(
+            finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0"
+        )
         require(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
+        require(
+            self.max_steps < 1 or self.warmup_steps < self.max_steps,
+            "warmup_steps",
+            self.warmup_steps,
+            f"< max_steps={self.max_steps} (the learning rate would never reach lr)",
+        )
         require(
             self.lr_schedule in ("constant", "cosine"), "lr_schedule", self.lr_schedule, "constant or cosine"
         )
         require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "in [0, 1]")
-        require(self.gradient_clip_val >= 0, "gradient_clip_val", self.gradient_clip_val, ">= 0 (0 = off)")
+        require(
+            finite(self.gradient_clip_val) and self.gradient_clip_val >= 0,
+            "gradient_clip_val",
+            self.gradient_clip_val,
+            ">= 0 (0 = off)",
+        )
         require(self.max_length >= 2, "max_length", self.max_length, ">= 2 (a prompt token and a target)")
         for key in ("val_every_n_steps", "save_every_n_steps", "log_every_n_steps"):
             require(getattr(self, key) >= 1, key, getattr(self, key), ">= 1")

@@ -74,7 +74,8 @@ class Stage(Protocol):
 def need(component: Any, stage: str, group: str, example: str) -> Any:
     """`component`, or a one-line error saying which group option the stage needs."""
     if component is None:
-        raise ConfigError(f"the {stage} stage needs a {group}: e.g. {group}={example}")
+        article = "an" if group[0] in "aeiou" else "a"
+        raise ConfigError(f"the {stage} stage needs {article} {group}: e.g. {group}={example}")
     return component
 
 
@@ -93,13 +94,66 @@ def require_product(products: dict[str, str], key: str, stage: str) -> Path:
 
 
 def read_done(stage_dir: Path) -> dict[str, Any] | None:
+    """The finished stage's record, or None if it has not finished. Product paths are resolved
+    against the run directory (`stage_dir`'s parent), so a copied or moved run directory uses its
+    own products, never the original's."""
     marker = stage_dir / DONE_FILE
-    return json.loads(marker.read_text()) if marker.exists() else None
+    if not marker.exists():
+        return None
+    try:
+        payload = json.loads(marker.read_text())
+        products = payload["products"]
+        if not isinstance(products, dict):
+            raise TypeError("products is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            f"{marker} is unreadable ({type(error).__name__}: {str(error)[:80]}); the record of stage "
+            f"'{stage_dir.name}' is damaged: delete that file to run the stage again"
+        ) from None
+    payload["products"] = {k: _resolve(str(v), stage_dir) for k, v in products.items()}
+    return payload
+
+
+def check_done_products(name: str, done: dict[str, Any], run_dir: Path) -> None:
+    """The products a finished stage recorded still exist (a later stage would fail on them)."""
+    for key, value in done["products"].items():
+        if not Path(value).exists():
+            raise MissingFileError(
+                f"stage {name!r} finished earlier, but its product {key}={value} is gone: delete "
+                f"{run_dir / name / DONE_FILE} to run the stage again"
+            )
 
 
 def write_done(stage_dir: Path, payload: dict[str, Any]) -> None:
-    """Atomically mark a stage finished (a crash mid-write leaves it unfinished, never corrupt)."""
+    """Atomically mark a stage finished (a crash mid-write leaves it unfinished, never corrupt).
+    Products inside the run directory are written relative to it (see `read_done`)."""
     stage_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = stage_dir.resolve().parent
+    payload = {**payload, "products": {k: _relative(str(v), run_dir) for k, v in payload["products"].items()}}
     tmp = stage_dir / (DONE_FILE + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     os.replace(tmp, stage_dir / DONE_FILE)
+
+
+def _relative(path: str, run_dir: Path) -> str:
+    """`path` relative to `run_dir` when it lies inside it, else unchanged."""
+    try:
+        return str(Path(path).resolve().relative_to(run_dir))
+    except ValueError:
+        return path
+
+
+def _resolve(path: str, stage_dir: Path) -> str:
+    """A product path from a DONE record as a path here. Relative: inside this run directory.
+    Absolute and inside another run directory that this one was copied from (a record written
+    before paths were relative): the same place in this run directory, when it exists here."""
+    run_dir = stage_dir.resolve().parent
+    if not Path(path).is_absolute():
+        return str(run_dir / path)
+    parts = Path(path).parts
+    if stage_dir.name in parts and not Path(path).resolve().is_relative_to(run_dir):
+        at = len(parts) - 1 - parts[::-1].index(stage_dir.name)
+        here = run_dir.joinpath(*parts[at:])
+        if here.exists():
+            return str(here)
+    return path

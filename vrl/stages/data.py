@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 
 from vrl.errors import ConfigError
-from vrl.settings import require
+from vrl.settings import finite, require
 from vrl.stages.base import StageContext, StageResult
 
 log = logging.getLogger("vrl")
@@ -23,6 +23,11 @@ class DataSettings:
         sources: names of the `data` sources to mix (None = all); several data stages, each
             with its own sources and product names, feed several SFT stages (V-Thinker).
         train_product, val_product: the product keys this stage writes.
+        max_aspect_ratio: records with an image longer than this times its width (or wider
+            than this times its height) are skipped and counted (`image_aspect_ratio`);
+            Qwen2/2.5-VL's processor refuses more than 200.
+        max_image_pixels: records with an image of more pixels are skipped and counted
+            (`image_too_large`).
     """
 
     train_size: int | None = None
@@ -30,6 +35,8 @@ class DataSettings:
     sources: tuple[str, ...] | None = None
     train_product: str = "train_data"
     val_product: str = "val_data"
+    max_aspect_ratio: float = 200.0
+    max_image_pixels: int = 64_000_000
 
     def __post_init__(self) -> None:
         if self.sources is not None:
@@ -44,6 +51,13 @@ class DataSettings:
         require(
             self.train_product != self.val_product, "val_product", self.val_product, "unlike train_product"
         )
+        require(
+            finite(self.max_aspect_ratio) and self.max_aspect_ratio >= 1,
+            "max_aspect_ratio",
+            self.max_aspect_ratio,
+            ">= 1 (longest side / shortest side)",
+        )
+        require(self.max_image_pixels >= 1, "max_image_pixels", self.max_image_pixels, ">= 1")
 
 
 class DataStage:
@@ -75,7 +89,7 @@ class DataStage:
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from datasets import load_from_disk
 
-        from vrl.data.materialize import materialize
+        from vrl.data.materialize import ImageLimits, materialize
         from vrl.data.mixture import mix
 
         s = self.settings
@@ -90,11 +104,15 @@ class DataStage:
             work / "all",
             limit=total,
             description="materialise data",
+            images=ImageLimits(s.max_aspect_ratio, s.max_image_pixels),
         )
         if report.written <= s.val_size:
+            shutil.rmtree(work / "all", ignore_errors=True)  # no half-made product is left behind
+            skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items()))
             raise ConfigError(
-                f"data: only {report.written} valid samples for val_size={s.val_size}; "
-                f"lower stage.{context.name}.val_size or add data"
+                f"data: only {report.written} valid samples for val_size={s.val_size}"
+                + (f" ({report.total_skipped} records skipped: {skipped})" if report.skipped else "")
+                + f"; lower stage.{context.name}.val_size or add data"
             )
         everything = load_from_disk(str(work / "all"))
         split = everything.train_test_split(test_size=s.val_size, seed=context.seed, shuffle=True)

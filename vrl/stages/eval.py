@@ -8,11 +8,17 @@ A benchmark that scores an image the model produced (`needs_generated_images`, V
 perception and instruction tasks) is rolled out through the engine's tool loop and scored with
 the last image a tool returned in the trajectory (`score(response, sample, generated_image=...)`);
 the image is kept as `<stage>/<benchmark>/images/<item>.png`.
+
+The item cache is keyed by the model's fingerprint and the generation settings: a record
+carries the key it was made under, and a cache made under another key (an eval stopped with
+model A and rerun with model B, or with other sampling) is moved aside (`items.stale-N.jsonl`,
+kept) instead of being scored as this model's answers.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import time
@@ -28,6 +34,7 @@ from vrl.report import plot_benchmark
 from vrl.settings import require
 from vrl.stages.base import StageContext, StageResult, need
 from vrl.stages.common import load_model
+from vrl.stages.preflight import check_benchmarks, check_rollout
 
 log = logging.getLogger("vrl")
 
@@ -88,12 +95,13 @@ class EvalStage:
     def check(self, context: StageContext) -> None:
         c = context.components
         need(c.model, "eval", "model", "tiny_qwen2_5_vl")
-        need(c.rollout, "eval", "rollout", "hf")
+        check_rollout(need(c.rollout, "eval", "rollout", "hf"))
         need(c.logger, "eval", "logger", "default")
         if not c.benchmark:
             raise ConfigError(
                 "the eval stage needs at least one benchmark: e.g. benchmark=[procedural_holdout]"
             )
+        check_benchmarks(c.benchmark)
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
         from rich.progress import Progress
@@ -101,6 +109,7 @@ class EvalStage:
         benchmarks = context.components.benchmark
         engine = context.components.rollout
         loaded = load_model(context, products)
+        model_key = model_fingerprint(loaded.path)
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
         metrics: dict[str, float] = {}
         rows: list[dict[str, Any]] = []
@@ -110,18 +119,19 @@ class EvalStage:
                 out_dir = context.stage_dir / name
                 out_dir.mkdir(parents=True, exist_ok=True)
                 cache = out_dir / "items.jsonl"
-                done = _read_cache(cache)
-                todo = [s for s in samples if s.id not in done]
-                task = progress.add_task(
-                    f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
-                )
-                start = time.perf_counter()
                 sampling = merge(
                     engine.sampling,
                     self.settings.sampling,
                     benchmark.sampling,
                     cap=self.settings.max_new_tokens,
                 )
+                key = cache_key(model_key, sampling, engine.tool_loop)
+                done = _read_cache(cache, key)
+                todo = [s for s in samples if s.id not in done]
+                task = progress.add_task(
+                    f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
+                )
+                start = time.perf_counter()
                 tools = _ToolTally()
                 wants_images = bool(getattr(benchmark, "needs_generated_images", False))
                 for i in range(0, len(todo), engine.batch_size):
@@ -142,6 +152,7 @@ class EvalStage:
                             record = _score_record(benchmark, sample, response, **extra)
                             if image is not None:
                                 record["generated_image"] = _save_image(out_dir, sample.id, image)
+                            record["cache_key"] = key
                             done[sample.id] = record
                             handle.write(json.dumps(record) + "\n")
                     progress.advance(task, len(batch))
@@ -268,9 +279,10 @@ def _as_item_score(record: dict[str, Any]) -> Any:
     )
 
 
-def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
-    """Items already scored. A last line cut by a crash is removed (that item is redone), so the
-    next append starts on a fresh line."""
+def _read_cache(path: Path, key: str) -> dict[str, dict[str, Any]]:
+    """Items already scored under `key`. A last line cut by a crash is removed (that item is
+    redone), so the next append starts on a fresh line. A cache holding any item made under
+    another key (another model or sampling) is moved aside, kept, and nothing of it is used."""
     done: dict[str, dict[str, Any]] = {}
     if not path.exists():
         return done
@@ -283,8 +295,67 @@ def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if record.get("cache_key") != key:
+            stale = _free_name(path)
+            path.rename(stale)
+            log.warning(
+                "eval: %s was made with another model or other generation settings; moved it to %s "
+                "and scoring every item again",
+                path,
+                stale.name,
+            )
+            return {}
         done[record["id"]] = record
     return done
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    while path.with_name(f"items.stale-{n}.jsonl").exists():
+        n += 1
+    return path.with_name(f"items.stale-{n}.jsonl")
+
+
+def cache_key(model: str, sampling: Any, tool_loop: Any = None) -> str:
+    """What an eval item's response depends on besides the item: the model's fingerprint, the
+    generation settings and the tool loop (its tool and turn limit)."""
+    tool = None
+    if tool_loop is not None:
+        tool = [type(tool_loop.tool).__name__, getattr(tool_loop, "max_turns", None)]
+    payload = json.dumps(
+        {"model": model, "sampling": asdict(sampling), "tool": tool}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def model_fingerprint(path: str) -> str:
+    """A fingerprint of the checkpoint at `path`: for a local directory, its config and a hash of
+    its weight files (whole when small, else 64 slices spread over each file: any full or LoRA
+    fine-tune changes them); for a hub id, the id and the cached revision."""
+    local = Path(path)
+    if not local.is_dir():
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(path, "config.json")
+        return f"hub:{path}@{Path(cached).parent.name if isinstance(cached, str) else '?'}"
+    digest = hashlib.sha256()
+    for file in sorted(local.iterdir()):
+        if file.name == "config.json" or file.suffix in (".safetensors", ".bin"):
+            digest.update(file.name.encode())
+            digest.update(_file_sample(file))
+    return digest.hexdigest()[:16]
+
+
+def _file_sample(path: Path, slices: int = 64, size: int = 65536) -> bytes:
+    total = path.stat().st_size
+    with path.open("rb") as handle:
+        if total <= slices * size:
+            return hashlib.sha256(handle.read()).digest()
+        digest = hashlib.sha256(str(total).encode())
+        for i in range(slices):
+            handle.seek(i * (total - size) // (slices - 1))
+            digest.update(handle.read(size))
+        return digest.digest()
 
 
 def _write_items_csv(path: Path, records: list[dict[str, Any]]) -> None:

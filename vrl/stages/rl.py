@@ -9,6 +9,7 @@ from vrl.loggers import finish
 from vrl.rl.settings import RLSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
+from vrl.stages.preflight import check_rollout, check_trainer
 
 log = logging.getLogger("vrl")
 
@@ -34,11 +35,12 @@ class RLStage:
         c = context.components
         need(c.model, "rl", "model", "tiny_qwen2_5_vl")
         rollout = need(c.rollout, "rl", "rollout", "hf")
+        check_rollout(rollout)
         need(c.reward, "rl", "reward", "math_verify")
         need(c.algorithm, "rl", "algorithm", "grpo")
         need(c.replay, "rl", "replay", "none")
         rethink = need(c.rethink, "rl", "rethink", "none")
-        need(c.trainer, "rl", "trainer", "cpu")
+        check_trainer(need(c.trainer, "rl", "trainer", "cpu"))
         need(c.logger, "rl", "logger", "default")
         if rollout.sampling.greedy:
             raise ConfigError(

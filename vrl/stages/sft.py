@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
+from vrl.errors import ConfigError
 from vrl.loggers import finish
 from vrl.sft.settings import SFTSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
+from vrl.stages.preflight import check_trainer
 
 log = logging.getLogger("vrl")
 
@@ -29,7 +33,7 @@ class SFTStage:
 
     def check(self, context: StageContext) -> None:
         need(context.components.model, "sft", "model", "tiny_qwen2_5_vl")
-        need(context.components.trainer, "sft", "trainer", "cpu")
+        check_trainer(need(context.components.trainer, "sft", "trainer", "cpu"))
         need(context.components.logger, "sft", "logger", "default")
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
@@ -47,6 +51,7 @@ class SFTStage:
         templates = [s.response_template.replace("{answer}", "").replace("{category}", "")]
         loaded = load_model(context, products, extra_texts=templates)
         collator = SFTCollator(loaded.processor, s.response_template, s.max_length)
+        check_response_room(collator, train_dir, context.name)
         data = SFTDataModule(train_dir, val_dir, collator, s.batch_size, context.seed, s.num_workers)
         module = SFTModule(loaded.model, s)
 
@@ -81,3 +86,36 @@ class SFTStage:
 
         out = export_model(trainer, module.model, loaded.processor, context.stage_dir / "model")
         return StageResult(products={"model": str(out)}, metrics=metrics)
+
+
+def check_response_room(collator: Any, train_dir: Path, stage: str, probe: int = 32) -> None:
+    """Before training: the first `probe` training examples keep response tokens within
+    `max_length` (the prompt is never cut, so a prompt longer than it leaves nothing to learn:
+    a loss of 0.0 over zero tokens). None kept: a one-line ConfigError; some: a warning."""
+    from datasets import load_from_disk
+
+    from vrl.data.schema import Sample
+
+    dataset = load_from_disk(str(train_dir))
+    n = min(probe, len(dataset))
+    empty, longest = 0, 0
+    for row in dataset.select(range(n)):
+        mask = collator.encode(Sample.from_record(row))["loss_mask"]
+        if int(mask.sum()) == 0:
+            empty += 1
+            longest = max(longest, int(mask.numel()))
+    if n and empty == n:
+        raise ConfigError(
+            f"stage.{stage}.max_length={collator.max_length} leaves no response token in any of the first "
+            f"{n} training examples (their prompts alone take up to {longest} tokens): raise it above {longest}"
+        )
+    if empty:
+        log.warning(
+            "stage %s: %d of the first %d training examples have no response token within max_length=%d "
+            "(prompts up to %d tokens); they teach nothing",
+            stage,
+            empty,
+            n,
+            collator.max_length,
+            longest,
+        )
