@@ -1,8 +1,8 @@
 import json
 
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers import WandbLogger
 
-from vrl.loggers import RunLoggers, finish
+from vrl.loggers import ResumableCSVLogger, RunLoggers, finish
 
 
 def test_auto_mode_is_offline_without_a_key(monkeypatch):
@@ -18,7 +18,7 @@ def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypat
     settings = RunLoggers(group="study-sweep-1", tags=["a"])
     settings.run_name = "study"
     loggers = settings.build("sft", tmp_path / "sft", {"lr": 0.1})
-    assert [type(lg) for lg in loggers] == [CSVLogger, WandbLogger]
+    assert [type(lg) for lg in loggers] == [ResumableCSVLogger, WandbLogger]
     identity = json.loads((tmp_path / "sft" / "wandb_run.json").read_text())
     assert (
         identity["group"] == "study-sweep-1"
@@ -33,4 +33,4 @@ def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypat
 
 def test_disabled_keeps_the_csv_log(tmp_path):
     loggers = RunLoggers(wandb_mode="disabled").build("eval", tmp_path / "eval", {})
-    assert [type(lg) for lg in loggers] == [CSVLogger]
+    assert [type(lg) for lg in loggers] == [ResumableCSVLogger]

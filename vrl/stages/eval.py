@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vrl.data.schema import Sample, Skipped
+from vrl.distributed import broadcast_object, gather_objects, shard, world
 from vrl.errors import ConfigError
 from vrl.loggers import finish
 from vrl.policy.sampling import check_overrides, merge
@@ -69,6 +70,11 @@ class EvalStage:
     Sampling per benchmark: `rollout.sampling` <- `settings.sampling` <- the benchmark's own
     `sampling`, capped at `settings.max_new_tokens` (`vrl.policy.sampling`).
 
+    Several ranks: each generates and scores its contiguous share of the items not yet in the
+    cache, one batch per round; rank 0 receives every rank's records each round and appends them
+    to `items.jsonl` (so an interrupted eval still resumes per item) and alone writes the
+    results. Every item is scored once, by one rank.
+
     Args:
         settings: `EvalSettings`.
     """
@@ -76,6 +82,7 @@ class EvalStage:
     requires: tuple[str, ...] = ()
     reads: tuple[str, ...] = ("model",)
     writes: tuple[str, ...] = ()
+    all_ranks = True  # every rank evaluates its share (vrl.run); rank 0 writes the results
 
     def __init__(self, settings: EvalSettings) -> None:
         self.settings = settings
@@ -99,13 +106,14 @@ class EvalStage:
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
         metrics: dict[str, float] = {}
         rows: list[dict[str, Any]] = []
-        with Progress() as progress:
+        here = world()
+        with Progress(disable=not here.is_zero) as progress:
             for name, benchmark in benchmarks.items():
                 samples, skipped = self._load(benchmark)
                 out_dir = context.stage_dir / name
                 out_dir.mkdir(parents=True, exist_ok=True)
                 cache = out_dir / "items.jsonl"
-                done = _read_cache(cache)
+                done = broadcast_object(_read_cache(cache) if here.is_zero else None)  # rank 0 repairs it
                 todo = [s for s in samples if s.id not in done]
                 task = progress.add_task(
                     f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
@@ -118,16 +126,21 @@ class EvalStage:
                     cap=self.settings.max_new_tokens,
                 )
                 tools = _ToolTally()
-                for i in range(0, len(todo), engine.batch_size):
-                    batch = todo[i : i + engine.batch_size]
-                    responses = engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling))
-                    tools.add(engine.last_stats, len(batch))
-                    with cache.open("a") as handle:
-                        for sample, response in zip(batch, responses):
-                            record = _score_record(benchmark, sample, response)
-                            done[sample.id] = record
-                            handle.write(json.dumps(record) + "\n")
-                    progress.advance(task, len(batch))
+                mine = shard(todo, here.rank, here.size)
+                for i in range(0, -(-len(todo) // here.size), engine.batch_size):  # same rounds on every rank
+                    batch = mine[i : i + engine.batch_size]
+                    records = []
+                    if batch:
+                        responses = engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling))
+                        tools.add(engine.last_stats, len(batch))
+                        records = [_score_record(benchmark, s, r) for s, r in zip(batch, responses)]
+                    records = [r for part in gather_objects(records) for r in part]
+                    if here.is_zero:
+                        with cache.open("a") as handle:
+                            handle.writelines(json.dumps(record) + "\n" for record in records)
+                    done.update((record["id"], record) for record in records)
+                    progress.advance(task, len(records))
+                tools = _ToolTally.merged(gather_objects(tools))
                 seconds = time.perf_counter() - start
                 by_id = {s.id: s for s in samples}
                 scored = [(by_id[i], _as_item_score(r)) for i, r in done.items() if i in by_id]
@@ -135,17 +148,20 @@ class EvalStage:
                 bench_metrics["items"] = float(len(scored))
                 bench_metrics["skipped"] = float(sum(skipped.values()))
                 bench_metrics.update(tools.metrics())
-                (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
-                _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
                 metrics.update({f"eval/{name}/{k}": v for k, v in bench_metrics.items()})
                 metrics[f"timing_s/eval/{name}"] = seconds
                 rows.extend(_summary_rows(name, bench_metrics, benchmark.reference))
-                self._log_failures(loggers, name, scored)
-                plot_benchmark(context.run_dir, name, bench_metrics)
+                if here.is_zero:
+                    (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
+                    _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
+                    self._log_failures(loggers, name, scored)
+                    plot_benchmark(context.run_dir, name, bench_metrics)
                 log.info("eval %s: %s", name, {k: round(v, 4) for k, v in bench_metrics.items()})
         for logger in loggers:
             logger.log_metrics(metrics, step=0)
         finish(loggers)
+        if not here.is_zero:
+            return StageResult(metrics=metrics)
         table = _write_summary(context.stage_dir, rows)
         return StageResult(metrics=metrics, tables={"Evaluation": table})
 
@@ -194,6 +210,17 @@ class _ToolTally:
 
     def __init__(self) -> None:
         self.items = self.calls = self.errors = self.with_call = 0.0
+
+    @classmethod
+    def merged(cls, tallies: list[_ToolTally]) -> _ToolTally:
+        """Every rank's tally, added up."""
+        out = cls()
+        for tally in tallies:
+            out.items += tally.items
+            out.calls += tally.calls
+            out.errors += tally.errors
+            out.with_call += tally.with_call
+        return out
 
     def add(self, stats: dict[str, float], items: int) -> None:
         if "tool/calls_per_traj" not in stats:
