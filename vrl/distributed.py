@@ -67,8 +67,18 @@ class World:
         return self.rank == 0
 
 
+_WORLD: World | None = None  # fixed once the process group is joined
+
+
 def world() -> World:
-    """This process's `World`, from the environment the launcher set."""
+    """This process's `World`: from the environment the launcher set, until the process group
+    is joined; from then on the same answer (Lightning deletes WORLD_SIZE when a fit ends)."""
+    if _WORLD is not None:
+        return _WORLD
+    return _world_from_env()
+
+
+def _world_from_env() -> World:
     env = os.environ
     if _slurm_tasks() > 1:
         return World(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), _slurm_tasks(), "slurm")
@@ -186,10 +196,11 @@ def init_process_group(accelerator: str = "cpu") -> World:
     import torch
     import torch.distributed as dist
 
-    global _COORD_GROUP
+    global _COORD_GROUP, _WORLD
     here = world()
     if here.size == 1 or (dist.is_initialized() and _COORD_GROUP is not None):
         return here
+    _WORLD = here
     if here.launcher == "slurm":
         from lightning.fabric.plugins.environments import SLURMEnvironment
 
@@ -211,8 +222,21 @@ def _coordinating() -> bool:
     return world().size > 1 and dist.is_available() and dist.is_initialized()
 
 
+_CALLS = [0]
+
+
+def _trace(kind: str) -> None:
+    if os.environ.get("VRL_TRACE_COLLECTIVES"):
+        import traceback
+
+        _CALLS[0] += 1
+        where = " <- ".join(f"{f.name}:{f.lineno}" for f in traceback.extract_stack()[-5:-2])
+        print(f"[coll rank{world().rank} #{_CALLS[0]} {kind}] {where}", file=sys.stderr, flush=True)
+
+
 def barrier() -> None:
     """Every rank waits here for the others (long timeout: rank 0 may be making the data)."""
+    _trace("barrier")
     if _coordinating():
         import torch.distributed as dist
 
@@ -221,6 +245,7 @@ def barrier() -> None:
 
 def gather_objects(obj: T) -> list[T]:
     """`obj` of every rank, in rank order, on every rank (`[obj]` for one process)."""
+    _trace("gather")
     if not _coordinating():
         return [obj]
     import torch.distributed as dist

@@ -116,8 +116,9 @@ def _reduce(grads: list[torch.Tensor], dist: Any) -> None:
 
 
 def disable_ddp_gradient_sync(strategy: Any) -> bool:
-    """Stop DDP from averaging gradients at each backward (the RL step sums them once per
-    optimizer step itself); True if the model was a DDP wrapper."""
+    """Stop DDP from averaging gradients at each backward of this training step (the RL step
+    sums them once per optimizer step itself); True if the model was a DDP wrapper. Call it in
+    every `training_step`: Lightning sets the flag back to True after each step."""
     from torch.nn.parallel import DistributedDataParallel
 
     model = getattr(strategy, "model", None)

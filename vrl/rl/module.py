@@ -288,6 +288,10 @@ class RLModule(L.LightningModule):
         counts: dict[str, int] = defaultdict(int)
         updates = 0
         here = world()
+        if here.size > 1:
+            # DDP would average each backward's gradients; they are summed once per optimizer
+            # step below instead. Set on every update: Lightning re-arms DDP's flag after a step.
+            disable_ddp_gradient_sync(self.trainer.strategy)
         self.model.train()
         for _ in range(self.algorithm.ppo_epochs):
             for start in range(0, len(selected), mini_size):
@@ -431,10 +435,7 @@ class RLModule(L.LightningModule):
                 shard_model(self.reference)
 
     def on_train_start(self) -> None:
-        here = world()
-        if here.size > 1:
-            disable_ddp_gradient_sync(self.trainer.strategy)  # gradients are summed per step (_update)
-        seed_rank(torch.initial_seed(), here.rank)  # each rank samples its own responses
+        seed_rank(torch.initial_seed(), world().rank)  # each rank samples its own responses
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # A resumed run restores the RNGs here, after Lightning built the loader iterator (which
