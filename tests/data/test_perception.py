@@ -9,7 +9,7 @@ import pytest
 
 from vrl.answer.equivalence import is_equivalent
 from vrl.data.procedural import HOLDOUT_SEED_START
-from vrl.data.procedural.base import PALETTE
+from vrl.data.procedural.base import BACKGROUND, PALETTE
 from vrl.data.procedural.perception import (
     GRID,
     KINDS,
@@ -84,7 +84,7 @@ def test_vertex_answer_is_the_extreme_vertex_on_the_drawn_triangle():
         points = [(o["x"], o["y"]) for o in s.metadata["elements"]]
         expected = min(points, key=pick.get(side, lambda p: -p[0]))
         assert _xy(s.answer) == expected
-        assert s.images[0].getpixel(expected) != (255, 255, 255), "the outline passes through the vertex"
+        assert s.images[0].getpixel(expected) != BACKGROUND, "the outline passes through the vertex"
 
 
 def test_gold_points_are_grid_points_so_exact_and_tolerant_scoring_agree():

@@ -15,7 +15,7 @@ from vrl.data.procedural import (
     chance_accuracy,
     generate,
 )
-from vrl.data.procedural.base import COLORS, PALETTE
+from vrl.data.procedural.base import BACKGROUND, COLORS, PALETTE
 from vrl.data.schema import ANSWER_TYPES, IMAGE_PLACEHOLDER, Sample
 from vrl.errors import ConfigError
 
@@ -57,7 +57,7 @@ def test_every_seed_gives_a_valid_sample(family):
         assert sample.prompt == [{"role": "user", "content": IMAGE_PLACEHOLDER + task.question}]
         (image,) = sample.images
         assert image.size == (56, 56) and image.mode == "RGB"
-        assert (np.asarray(image) != 255).any(axis=2).sum() > 100  # something big enough is drawn
+        assert (np.asarray(image) != BACKGROUND).any(axis=2).sum() > 100  # something big enough is drawn
         assert sample.metadata["seed"] == seed and sample.metadata["family"] == family
         assert sample.metadata["difficulty"] in (1, 2, 3)
         if sample.answer_type == "choice":
@@ -106,7 +106,7 @@ def _near(pixels: np.ndarray, color: str, tol: int = 40) -> np.ndarray:
 def test_count_answer_matches_the_circles_drawn():
     for seed in range(30):
         sample = generate("count", seed)
-        mask = (np.asarray(sample.images[0]) < 250).any(axis=2)
+        mask = (np.asarray(sample.images[0]) != BACKGROUND).any(axis=2)
         blobs = [b for b in _components(mask) if len(b) > 30]  # ignore antialiasing specks
         assert len(blobs) == int(sample.answer), seed
 

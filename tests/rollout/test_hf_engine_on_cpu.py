@@ -71,6 +71,10 @@ def test_rollout_at_temperature_zero_is_greedy_decoding(tiny, samples):
     engine = hf_engine(batch_size=2, max_new_tokens=8)
     greedy = engine.rollout(model, processor, samples[:2], n=1, temperature=0.0)
     assert [t.text for t in greedy] == engine.generate(model, processor, samples[:2], temperature=0.0)
+    # n > 1 greedy repeats each prompt's one answer (HF `generate` itself refuses this)
+    repeated = engine.rollout(model, processor, samples[:2], n=3, temperature=0.0)
+    assert [t.text for t in repeated] == [t.text for t in greedy for _ in range(3)]
+    assert [t.group_id for t in repeated] == [0, 0, 0, 1, 1, 1]
 
 
 def test_calls_override_the_engine_sampling_and_unknown_keys_are_refused(tiny, samples):

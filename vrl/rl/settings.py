@@ -1,6 +1,6 @@
 """`RLSettings`: every setting of an RL stage, each with its one default.
 
-Built from `conf/stage/rl.yaml` (its `_target_`), handed whole to `vrl.stages.RLStage` and to
+Built from `vrl/conf/stage/rl.yaml` (its `_target_`), handed whole to `vrl.stages.RLStage` and to
 `vrl.rl.module.RLModule`. The defaults suit a 7B policy on GPUs (VL-Rethinker's scale); the
 embedded CPU default overrides what its tiny model needs in `conf/scale/cpu_tiny.yaml`.
 Sampling is not here: the `rollout` group owns it (`rollout.sampling`, `vrl.policy.sampling`),

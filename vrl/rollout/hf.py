@@ -113,11 +113,13 @@ def _generate(
 ) -> torch.Tensor:
     """`model.generate` in eval mode with `sampling` (greedy at temperature 0), `n` per prompt.
 
+    Greedy decoding gives every repeat the same tokens, so it generates once per prompt and
+    repeats the rows (`generate` refuses `num_return_sequences > 1` without sampling).
     `suppress_vision`: never sample an image placeholder token (a sampled one would break the
     next forward, which matches them to image features)."""
     kwargs: dict[str, Any] = {
         "max_new_tokens": sampling.max_new_tokens,
-        "num_return_sequences": n,
+        "num_return_sequences": 1 if sampling.greedy else n,
         "pad_token_id": processor.tokenizer.pad_token_id,
         "repetition_penalty": sampling.repetition_penalty,
     }
@@ -134,7 +136,8 @@ def _generate(
     was_training = model.training
     model.eval()
     try:
-        return model.generate(**inputs, **kwargs)
+        output = model.generate(**inputs, **kwargs)
+        return output.repeat_interleave(n, dim=0) if sampling.greedy and n > 1 else output
     finally:
         model.train(was_training)
 

