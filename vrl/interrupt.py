@@ -179,6 +179,7 @@ class StopOnSignal(Callback):
         if not received:
             return
         signum = GUARD.received or received[0]  # a peer's signal stops this rank too
+        _log_this_step(trainer)
         path = self.save(trainer)
         stop = Interrupted(signum, self.stage, self.step(trainer, pl_module))
         stop.checkpoint = path
@@ -196,3 +197,14 @@ class StopOnSignal(Callback):
         if self._deferral is not None:
             self._deferral.__exit__(None, None, None)
             self._deferral = None
+
+
+def _log_this_step(trainer: Any) -> None:
+    """Send the metrics this step logged (`self.log`) to the loggers now: Lightning does it only
+    after the `on_train_batch_end` hooks, which the stop leaves; without it the last step's row
+    of metrics.csv would lack them and differ from an uninterrupted run's."""
+    connector = getattr(trainer, "_logger_connector", None)
+    if connector is None:
+        return
+    connector.on_batch_end()
+    connector.update_train_step_metrics()

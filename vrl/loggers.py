@@ -216,15 +216,18 @@ class KeepStepMetrics(Callback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if self._carried is None or not trainer.is_global_zero:
             return
-        resumed_at = _logging_step(trainer)  # the first step this run logs
         carried, self._carried = self._carried, None
+        # The checkpoint was written inside its step (logging step `carried["step"]`): that
+        # step's rows already written are kept (the row itself, the learning rate logged at its
+        # start, a validation after it), rows of later steps are trained again and dropped.
+        keep_below = int(carried["step"]) + 1 if "step" in carried else _logging_step(trainer)
         for logger in trainer.loggers:
             if not isinstance(logger, ResumableCSVLogger):
                 continue
             writer = logger.experiment
-            dropped = writer.keep_steps_before(resumed_at)
+            dropped = writer.keep_steps_before(keep_below)
             if dropped:
-                log.info("metrics.csv: dropped %d rows of steps >= %d (trained again)", dropped, resumed_at)
+                log.info("metrics.csv: dropped %d rows of steps >= %d (trained again)", dropped, keep_below)
             step, row = int(carried["step"]), carried["metrics"]
             have = [r for r in writer.rows() if r.get("step") and int(float(r["step"])) == step]
             if row and not any(all(r.get(k, "") != "" for k in row) for r in have):

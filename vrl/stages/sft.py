@@ -78,7 +78,15 @@ class SFTStage:
             use_distributed_sampler=False,  # SFTDataModule shards by rank itself, resumably
         )
         module.model.train()  # loaders return eval mode; dropout etc. must be live while training
-        resumable_fit(trainer, module, data, resume, loggers, context.name)
+        resumable_fit(
+            trainer,
+            module,
+            data,
+            resume,
+            loggers,
+            context.name,
+            weights_only=False,  # the run's own checkpoint: it holds the RNG states (numpy, random)
+        )
         metrics = {
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))
         }
