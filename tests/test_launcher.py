@@ -31,7 +31,7 @@ def test_profiles_start_one_task_per_training_process(profile, trainer, tasks, n
     params, trainer_cfg, cfg = _launcher_and_trainer(
         [f"hydra/launcher={profile}", f"trainer={trainer}", *extra]
     )
-    assert params["_target_"] == "vrl.launcher.SlurmLauncher"
+    assert params["_target_"] == "hydra_plugins.vrl_launcher.SlurmLauncher"
     assert (params["tasks_per_node"], params["nodes"]) == (tasks, nodes)
     check_fit(params, trainer_cfg)  # no error
     # Preemption: submitit's USR2 comes signal_delay_s before the limit; time-outs are requeued.

@@ -1,6 +1,7 @@
 """vrl's SLURM launcher: Hydra's submitit launcher that refuses a sweep the cluster would waste.
 
-`hydra/launcher=slurm_cpu|slurm_gpu|slurm_gpu_multinode` target `SlurmLauncher`, which checks,
+`hydra/launcher=slurm_cpu|slurm_gpu|slurm_gpu_multinode` target `hydra_plugins.vrl_launcher.SlurmLauncher`
+(Hydra takes launchers only from that package), this `CheckedSlurmLauncher`, which checks,
 before anything is submitted, that each job's trainer fits the resources the profile asks for,
 and stops with one line saying what to change:
 
@@ -32,7 +33,7 @@ from vrl.errors import ConfigError
 log = logging.getLogger("vrl")
 
 
-class SlurmLauncher(HydraSlurmLauncher):
+class CheckedSlurmLauncher(HydraSlurmLauncher):
     """Hydra's submitit SLURM launcher plus the pre-submit checks of the module docstring."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
