@@ -82,7 +82,7 @@ class RunLoggers:
         if resume_id:
             log.info("stage %s: resuming W&B run %s", stage, resume_id)
         _finish_stray_wandb_run()
-        wandb_logger = WandbLogger(
+        wandb_logger = SignalSafeWandbLogger(
             name=f"{self.run_name}/{stage}",
             save_dir=str(stage_dir.parent),
             project=self.project,
@@ -140,6 +140,24 @@ def _finish_stray_wandb_run() -> None:
             wandb.finish(exit_code=1)
         except Exception as error:  # noqa: BLE001
             log.warning("closing a stray W&B run failed: %s", error)
+
+
+class SignalSafeWandbLogger(WandbLogger):
+    """`WandbLogger` whose logging cannot crash a run: SLURM sends SIGTERM to every process of a
+    job (a requeue, a preemption, `scancel`), W&B's service process among them, and every later
+    `wandb.log` raises `ConnectionResetError`, which would turn vrl's clean stop at the step end
+    into a failed job. The rows still reach metrics.csv; the W&B run resumes by id on restart."""
+
+    _broken: str | None = None
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        if self._broken is not None:
+            return
+        try:
+            super().log_metrics(metrics, step)
+        except ConnectionError as error:  # the W&B service is gone
+            self._broken = f"{type(error).__name__}: {error}"
+            log.warning("W&B stopped answering (%s): no more W&B logging in this process", self._broken)
 
 
 class _AppendingWriter(ExperimentWriter):
