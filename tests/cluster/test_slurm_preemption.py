@@ -42,11 +42,13 @@ def test_job_interrupted_mid_rl_finishes_in_the_same_run_dir(slurm_env, tmp_path
         "hydra.launcher.mem_gb=2",
         f"hydra.sweep.dir={sweep}",
     ]
-    if how == "timeout":  # a 1-minute limit: USR2 30 s before it (SLURM may send it up to 60 s early)
+    if how == "timeout":
+        # A 3-minute limit, USR2 30 s before it: SLURM checks signals about once a minute, so it
+        # comes 90-150 s in (a 1-minute limit signalled while SFT was still loading, every time).
         args += [
-            "hydra.launcher.timeout_min=1",
+            "hydra.launcher.timeout_min=3",
             "hydra.launcher.signal_delay_s=30",
-            "hydra.launcher.max_num_timeout=10",
+            "hydra.launcher.max_num_timeout=5",
         ]
     else:
         args += ["hydra.launcher.timeout_min=15"]
