@@ -21,12 +21,12 @@ smoke: install  ## the whole pipeline shrunk to seconds
 	$(PY) -m vrl debug=smoke $(ARGS)
 
 lint: install  ## ruff lint + format check
-	$(PY) -m ruff check vrl tests scripts
-	$(PY) -m ruff format --check vrl tests scripts
+	$(PY) -m ruff check vrl hydra_plugins tests scripts
+	$(PY) -m ruff format --check vrl hydra_plugins tests scripts
 
 format: install  ## apply ruff fixes and formatting
-	$(PY) -m ruff check --fix vrl tests scripts
-	$(PY) -m ruff format vrl tests scripts
+	$(PY) -m ruff check --fix vrl hydra_plugins tests scripts
+	$(PY) -m ruff format vrl hydra_plugins tests scripts
 
 test: install lint  ## lint, then every test that runs without a GPU (slow lane included)
 	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)

@@ -108,7 +108,11 @@ def test_killed_sft_resumes_from_its_checkpoint(tmp_path):
     assert 0 < step_at_kill < 400
     assert not (run_dir / "sft" / "DONE.json").exists()
 
-    result = run_vrl([*args[:1], "stage.sft.max_steps=" + str(step_at_kill + 4), *args[2:]], cwd=REPO)
+    changed = [*args[:1], "stage.sft.max_steps=" + str(step_at_kill + 4), *args[2:]]
+    refused = run_vrl(changed, cwd=REPO)  # other settings than the run was made with: one line
+    assert refused.returncode != 0 and "stage.sft.max_steps" in refused.stderr, refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr
+    result = run_vrl([*changed, "accept_changes=true"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming from" in result.stdout + result.stderr
     done = json.loads((run_dir / "sft" / "DONE.json").read_text())

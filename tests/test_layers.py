@@ -13,8 +13,8 @@ from vrl_testing import REPO
 # Bottom up. A package may import packages of lower layers only (and itself).
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"settings", "config_check", "cli_errors"},
-    {"answer", "sandbox", "model", "tool", "loggers", "trainer", "report"},
+    {"settings", "config_check", "cli_errors", "distributed", "launcher"},
+    {"answer", "sandbox", "model", "tool", "loggers", "trainer", "report", "interrupt", "invocation"},
     {"data"},  # sources and the `Sample` schema: answers (self-checks) and the sandbox (tool data)
     {"policy"},  # trajectories, batches, log-probs, sampling: what flows between rollout and loss
     {"rollout", "reward", "algorithm", "replay", "rethink", "benchmark", "flywheel"},

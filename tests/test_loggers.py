@@ -1,9 +1,9 @@
 import json
 
 import wandb
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers import WandbLogger
 
-from vrl.loggers import RunLoggers, finish
+from vrl.loggers import ResumableCSVLogger, RunLoggers, SignalSafeWandbLogger, finish
 
 
 def test_auto_mode_is_offline_without_a_key(monkeypatch):
@@ -19,7 +19,7 @@ def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypat
     settings = RunLoggers(group="study-sweep-1", tags=["a"])
     settings.run_name = "study"
     loggers = settings.build("sft", tmp_path / "sft", {"lr": 0.1})
-    assert [type(lg) for lg in loggers] == [CSVLogger, WandbLogger]
+    assert [type(lg) for lg in loggers] == [ResumableCSVLogger, SignalSafeWandbLogger]
     identity = json.loads((tmp_path / "sft" / "wandb_run.json").read_text())
     assert (
         identity["group"] == "study-sweep-1"
@@ -38,4 +38,20 @@ def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypat
 
 def test_disabled_keeps_the_csv_log(tmp_path):
     loggers = RunLoggers(wandb_mode="disabled").build("eval", tmp_path / "eval", {})
-    assert [type(lg) for lg in loggers] == [CSVLogger]
+    assert [type(lg) for lg in loggers] == [ResumableCSVLogger]
+
+
+def test_wandb_logging_after_its_service_died_warns_once_and_stops(monkeypatch, caplog):
+    """SLURM's SIGTERM kills W&B's service too: the stage's clean stop must not become a crash."""
+    calls = []
+
+    def dead_service(self, metrics, step=None):
+        calls.append(step)
+        raise ConnectionResetError("Connection lost")
+
+    monkeypatch.setattr(WandbLogger, "log_metrics", dead_service)
+    logger = SignalSafeWandbLogger(offline=True)
+    logger.log_metrics({"a": 1.0}, step=0)
+    logger.log_metrics({"a": 2.0}, step=1)
+    assert calls == [0], "no W&B call after the first failure"
+    assert sum("W&B stopped answering" in r.getMessage() for r in caplog.records) == 1

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from vrl.cli_errors import one_line_error
 from vrl.defaults import register
+from vrl.interrupt import Interrupted
 
 register()  # every typed default, as Hydra's `settings/<name>` nodes (vrl/defaults.py)
 
@@ -24,6 +25,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
     try:
         return run(cfg)
+    except Interrupted as stop:  # a signal: checkpoint written, W&B closed; no job result
+        stop.exit()
     except Exception as error:  # noqa: BLE001 - classify here, before Hydra adds its own report
         _exit_if_user_error(error)
         raise
@@ -52,6 +55,12 @@ def main() -> None:
         os.environ["VRL_FULL_ERROR"] = "1"  # the user asked for full traces
     # Let composition errors reach us instead of Hydra's multi-line report; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    if "LOCAL_RANK" not in os.environ:  # rank 0 restores; the ranks it starts get its overrides
+        from vrl.invocation import restore_overrides
+
+        sys.argv[1:], restored = restore_overrides(sys.argv[1:])
+        if restored:
+            print(f"vrl: resuming with the run's own overrides: {' '.join(restored)}", file=sys.stderr)
     try:
         _hydra_main()
     except BrokenPipeError:  # output piped into `head` & co.: stop quietly, like any CLI

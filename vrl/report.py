@@ -19,8 +19,15 @@ class StageRecord:
     tables: dict[str, str] = field(default_factory=dict)
 
 
-def write_summary(run_dir: Path, run_name: str, records: list[StageRecord], command: str) -> Path:
-    """Write `summary.md` (stages, wall times, metrics, stage tables) and print the same table."""
+def write_summary(
+    run_dir: Path,
+    run_name: str,
+    records: list[StageRecord],
+    command: str,
+    appendix: dict[str, str] | None = None,
+) -> Path:
+    """Write `summary.md` (stages, wall times, metrics, stage tables, then `appendix`'s titled
+    markdown sections) and print the same table."""
     plots = plot_training_curves(run_dir) + sorted((run_dir / "plots").glob("eval_*.png"))
     total = sum(r.seconds for r in records if r.status == "ran")
     lines = [
@@ -49,6 +56,8 @@ def write_summary(run_dir: Path, run_name: str, records: list[StageRecord], comm
             lines += ["", f"## {title}", "", table]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
+    for title, section in (appendix or {}).items():
+        lines += ["", f"## {title}", "", section]
     path = run_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     _print_table(run_name, records)

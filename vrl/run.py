@@ -4,6 +4,13 @@ Stages run in the order of `cfg.stages`; each one's products (paths) feed the ne
 whose `<run_dir>/<stage>/DONE.json` exists is skipped, so re-running a run directory resumes
 it (`python -m vrl hydra.run.dir=<run_dir>`); stages that checkpoint (SFT, RL) resume inside.
 The components are closed when the run ends, however it ends (`Components.closing`).
+
+Several processes (`trainer.devices * trainer.num_nodes > 1`): every rank runs this function
+(`vrl.distributed`: SLURM/torchrun start them, else rank 0 starts the others here). Stages that
+make products alone (data, flywheel) run on rank 0 while the others wait; training and eval run
+on every rank (a stage's `all_ranks = True`); rank 0 alone writes DONE.json, the run record and
+the summary. Every start is checked against the run directory's record and logged in
+`invocations.jsonl` (`vrl.invocation`); a stop signal ends the run through `vrl.interrupt`.
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from vrl import invocation
 from vrl.components import build, build_components
 from vrl.config_check import check_run_keys, check_targets
+from vrl.distributed import World, barrier, init_process_group, spawn_local_ranks, stop_children, world
 from vrl.errors import ConfigError
+from vrl.interrupt import GUARD, Interrupted
 from vrl.report import StageRecord, write_summary
 from vrl.stages import Stage, stage_for
 from vrl.stages.base import StageContext, check_done_products, read_done, write_done
@@ -30,6 +40,7 @@ from vrl.stages.preflight import (
     check_model_source,
     check_run_dir,
 )
+from vrl.trainer import TrainerSettings
 
 log = logging.getLogger("vrl")
 current_run_dir: Path | None = None  # the run directory of the run in progress (for messages)
@@ -46,27 +57,62 @@ def run(cfg: DictConfig) -> float | None:
     checked = check_targets(cfg)
     log.info("run %s in %s; %d config nodes checked; stages: %s", cfg.name, run_dir, checked, stage_names)
 
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    GUARD.install()  # SIGTERM/SIGINT/SIGUSR1/SIGUSR2 stop the run cleanly (vrl.interrupt)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["logger_group"] = _wandb_group(cfg)
     stages = {name: stage_for(name, build(f"stage.{name}", cfg.stage[name])) for name in stage_names}
-    components = build_components(cfg)
-    with components.closing():
-        if components.logger is not None:
-            components.logger.group = components.logger.group or resolved["logger_group"]
-            components.logger.tags = [*components.logger.tags, *(cfg.get("tags") or [])]
-            components.logger.run_name = cfg.name
-        given = {k: str(v) for k, v in (cfg.get("products") or {}).items() if v}
+    changed = invocation.check_config(cfg, run_dir)  # before any rank writes anything
+    here, children = _start_ranks(cfg, run_dir)
+    barrier()
+    number = 0
+    if here.is_zero:
+        invocation.record(cfg, run_dir, changed)
+        number = invocation.start(run_dir, changed, here.size)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    status = "failed"
+    try:
+        components = build_components(cfg)
+        with components.closing():
+            if components.logger is not None:
+                components.logger.group = components.logger.group or resolved["logger_group"]
+                components.logger.tags = [*components.logger.tags, *(cfg.get("tags") or [])]
+                components.logger.run_name = cfg.name
+            given = {k: str(v) for k, v in (cfg.get("products") or {}).items() if v}
 
-        def context(name: str) -> StageContext:
-            return StageContext(
-                name=name, run_dir=run_dir, components=components, config=resolved, seed=cfg.seed
-            )
+            def context(name: str) -> StageContext:
+                return StageContext(
+                    name=name, run_dir=run_dir, components=components, config=resolved, seed=cfg.seed
+                )
 
-        preflight(stages, given, run_dir, context, declared=(cfg.get("products") or {}).keys())
-        warn_settings_changed(stages, run_dir, resolved)
-        records = _run_stages(stages, given, run_dir, context)
-    write_summary(run_dir, cfg.name, records, command=" ".join(sys.argv))
+            preflight(stages, given, run_dir, context, declared=(cfg.get("products") or {}).keys())
+            if here.is_zero:
+                warn_settings_changed(stages, run_dir, resolved)
+            records = _run_stages(stages, given, run_dir, context, here)
+        status = "finished"
+    except Interrupted as stop:
+        stop.run_dir = run_dir
+        status = f"interrupted: {stop.describe()}"
+        raise
+    except BaseException as error:
+        status = f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+        raise
+    finally:
+        if here.is_zero:
+            invocation.end(run_dir, number, status)
+        if children:
+            codes = stop_children(children, timeout=120 if status == "finished" else 10)
+            if status == "finished" and any(codes):
+                raise RuntimeError(
+                    f"ranks 1..{len(children)} exited with {codes}: see their logs in {run_dir}"
+                )
+    if here.is_zero:
+        write_summary(
+            run_dir,
+            cfg.name,
+            records,
+            command=invocation.command(),
+            appendix={"Invocations": invocation.table(run_dir)},
+        )
     objective = cfg.get("objective")
     metrics = {k: v for r in records for k, v in r.metrics.items()}
     return float(metrics[objective]) if objective and objective in metrics else None
@@ -129,7 +175,11 @@ def preflight(
 
 
 def _run_stages(
-    stages: dict[str, Stage], given: dict[str, str], run_dir: Path, context: Callable[[str], StageContext]
+    stages: dict[str, Stage],
+    given: dict[str, str],
+    run_dir: Path,
+    context: Callable[[str], StageContext],
+    here: World,
 ) -> list[StageRecord]:
     products = dict(given)
     records: list[StageRecord] = []
@@ -143,22 +193,31 @@ def _run_stages(
                 StageRecord(name, "skipped (done)", done["seconds"], done["metrics"], done.get("tables", {}))
             )
             continue
-        log.info("stage %s: starting", name)
-        start = time.perf_counter()
-        result = stage.run(context(name), dict(products))
-        seconds = time.perf_counter() - start
-        products.update(result.products)
-        write_settings(stage_dir, context(name).config)
-        write_done(
-            stage_dir,
-            {
-                "products": result.products,
-                "metrics": result.metrics,
-                "tables": result.tables,
-                "seconds": seconds,
-            },
+        everyone = bool(getattr(stage, "all_ranks", False))
+        log.info(
+            "stage %s: starting%s", name, "" if everyone or here.size == 1 else " (rank 0; the others wait)"
         )
-        records.append(StageRecord(name, "ran", seconds, result.metrics, result.tables))
+        start = time.perf_counter()
+        if everyone or here.is_zero:
+            result = stage.run(context(name), dict(products))
+        barrier()  # every rank's share is done (and rank 0's products written)
+        seconds = time.perf_counter() - start
+        if here.is_zero:
+            products.update(result.products)
+            write_settings(stage_dir, context(name).config)
+            write_done(
+                stage_dir,
+                {
+                    "products": result.products,
+                    "metrics": result.metrics,
+                    "tables": result.tables,
+                    "seconds": seconds,
+                },
+            )
+            records.append(StageRecord(name, "ran", seconds, result.metrics, result.tables))
+        barrier()
+        if not here.is_zero:
+            products.update(read_done(stage_dir)["products"])
         log.info("stage %s: done in %.1f s", name, seconds)
     return records
 
@@ -221,6 +280,77 @@ def _flat(tree: object, prefix: str = "") -> dict[str, object]:
             out.update(_flat(value, f"{prefix}{key}."))
         return out
     return {prefix[:-1]: tree}
+
+
+def _start_ranks(cfg: DictConfig, run_dir: Path) -> tuple[World, list]:
+    """Every process of the run joins the process group; a one-node multi-process run not
+    started by a cluster starts its other ranks here (`vrl.distributed`). Returns this
+    process's `World` and the child processes it started."""
+    settings = build("trainer", cfg.get("trainer")) if cfg.get("trainer") else None
+    wanted = settings.processes if isinstance(settings, TrainerSettings) else 1
+    here = world()
+    children = []
+    if here.size == 1 and wanted > 1:
+        if settings.num_nodes > 1:
+            raise ConfigError(
+                f"trainer.num_nodes={settings.num_nodes} needs a cluster to start the processes: use "
+                "hydra/launcher=slurm_gpu_multinode (or torchrun), or trainer.num_nodes=1"
+            )
+        children = spawn_local_ranks(wanted, _rank_command(cfg, run_dir), cwd=_original_cwd())
+        here = world()
+    elif here.size != wanted:
+        raise ConfigError(
+            f"{here.launcher} started {here.size} processes but the trainer trains with {wanted} "
+            f"(trainer.devices={settings.devices if settings else None} x trainer.num_nodes="
+            f"{settings.num_nodes if settings else None}): make them equal, e.g. "
+            f"hydra.launcher.tasks_per_node=<devices> or trainer.devices={here.size}"
+        )
+    init_process_group(settings.accelerator if settings else "cpu")
+    return here, children
+
+
+def _rank_command(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """`python -m vrl` with this job's overrides, into this run dir, as one run (also for a job
+    of a sweep), with its own job log and no `.hydra` writes."""
+    overrides: list[str] = []
+    name = "vrl"
+    try:
+        hydra_cfg = HydraConfig.get()
+        overrides = list(hydra_cfg.overrides.task)
+        name = hydra_cfg.job.name
+        skip = (
+            "hydra.run",
+            "hydra.sweep",
+            "hydra.mode",
+            "hydra.launcher",
+            "hydra/launcher",
+            "hydra.sweeper",
+            "hydra/sweeper",
+            "hydra.job.name",
+            "hydra.output_subdir",
+        )
+        overrides += [o for o in hydra_cfg.overrides.hydra if not o.lstrip("+~").startswith(skip)]
+    except ValueError:
+        pass
+    return [
+        sys.executable,
+        "-m",
+        "vrl",
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+        "hydra.mode=RUN",
+        "hydra.output_subdir=null",
+        f"hydra.job.name={name}-rank{{rank}}",
+    ]
+
+
+def _original_cwd() -> str | None:
+    from hydra.utils import get_original_cwd
+
+    try:
+        return get_original_cwd()
+    except ValueError:
+        return None
 
 
 def _wandb_group(cfg: DictConfig) -> str:

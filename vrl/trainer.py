@@ -18,12 +18,15 @@ class TrainerSettings:
         accelerator: "cpu", "gpu", "auto".
         devices: number of devices per node (or "auto").
         num_nodes: nodes for multi-node training.
-        strategy: "auto", "ddp", "fsdp", "deepspeed_stage_2", ... (any Lightning strategy name).
+        strategy: "auto", "ddp", "fsdp", "deepspeed_stage_2", ... (any Lightning strategy name),
+            or "fsdp2": PyTorch's `fully_shard` through Lightning's `ModelParallelStrategy`, which
+            also runs on CPU (gloo), where Lightning's "fsdp" (FSDP1) refuses to.
         precision: "32-true", "bf16-mixed", "bf16-true", "16-mixed".
         deterministic: make CUDA/cuDNN ops deterministic (slower).
         enable_progress_bar: rich progress bars during training.
-        fsdp_wrap_layers: with strategy "fsdp", dotted class paths of the blocks to wrap as
-            FSDP units (e.g. the decoder layer); None = Lightning's default policy.
+        fsdp_wrap_layers: with strategy "fsdp" or "fsdp2", dotted class paths of the blocks to
+            wrap as FSDP units (e.g. the decoder layer); None = Lightning's default policy
+            ("fsdp") or the whole model as one unit ("fsdp2").
         callbacks: extra Lightning callbacks of every training stage (side effects only:
             timing, logging), e.g. `+trainer.callbacks=[{_target_: vrl.trainer.StepTimer}]`.
     """
@@ -50,13 +53,38 @@ class TrainerSettings:
         self.fsdp_wrap_layers = list(fsdp_wrap_layers or [])
         self.callbacks = list(callbacks or [])
 
+    @property
+    def processes(self) -> int:
+        """Processes the run trains with (devices per node x nodes); 1 for `devices: auto` on a
+        machine without GPUs."""
+        return self.devices_per_node * int(self.num_nodes)
+
+    @property
+    def devices_per_node(self) -> int:
+        if isinstance(self.devices, (list, tuple)):
+            return len(self.devices)
+        if isinstance(self.devices, int) or str(self.devices).lstrip("-").isdigit():
+            count = int(self.devices)
+            return count if count > 0 else _gpu_count()
+        if self.accelerator in ("gpu", "cuda", "auto"):
+            return max(1, _gpu_count())
+        return 1
+
     def build(self, **schedule: Any) -> L.Trainer:
         """A Trainer with these settings plus the stage's schedule (max_steps, callbacks, ...)."""
         from lightning.pytorch.callbacks import RichProgressBar
 
+        from vrl.distributed import world
+
         callbacks = [*schedule.pop("callbacks", []), *self.callbacks]
         if self.enable_progress_bar:
             callbacks.append(RichProgressBar(leave=True))
+        if world().launcher == "slurm":
+            from lightning.fabric.plugins.environments import SLURMEnvironment
+
+            # vrl's own signal handling checkpoints and requeues (vrl.interrupt); Lightning's
+            # SLURM auto-requeue (SIGUSR1) would save and requeue a second time.
+            schedule.setdefault("plugins", []).append(SLURMEnvironment(auto_requeue=False))
         return L.Trainer(
             accelerator=self.accelerator,
             devices=self.devices,
@@ -71,12 +99,46 @@ class TrainerSettings:
         )
 
     def _strategy(self) -> Any:
+        if self.strategy == "fsdp2":
+            return FSDP2Strategy(self.fsdp_wrap_layers, self.processes)
         if self.strategy != "fsdp" or not self.fsdp_wrap_layers:
             return self.strategy
         from hydra.utils import get_class
         from lightning.pytorch.strategies import FSDPStrategy
 
         return FSDPStrategy(auto_wrap_policy={get_class(path) for path in self.fsdp_wrap_layers})
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _model_parallel_strategy() -> type:
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    return ModelParallelStrategy
+
+
+class FSDP2Strategy(_model_parallel_strategy()):  # type: ignore[misc]
+    """Lightning's `ModelParallelStrategy` (FSDP2, `fully_shard`) that shards the modules of
+    `wrap_layers`; vrl's LightningModules call `shard(model)` from `configure_model`. One
+    checkpoint file (gathered on rank 0), like the other strategies, so resume is uniform.
+
+    Args:
+        wrap_layers: dotted class paths of the blocks that become FSDP units.
+        processes: data-parallel size (all processes shard one model; no tensor parallelism).
+    """
+
+    def __init__(self, wrap_layers: list[str], processes: int) -> None:
+        super().__init__(
+            data_parallel_size=processes, tensor_parallel_size=1, save_distributed_checkpoint=False
+        )
+        self.wrap_layers = list(wrap_layers)
+
+    def shard(self, model: Any) -> int:
+        return shard_model(model, self.wrap_layers, self.device_mesh["data_parallel"])
 
 
 class StepTimer(Callback):
@@ -113,3 +175,61 @@ class StepTimer(Callback):
         if trainer.is_global_zero:
             path = Path(trainer.default_root_dir) / "step_times.json"
             path.write_text(json.dumps(self.record, indent=1))
+
+
+# -- random number generators -------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG a training step may draw on: torch (CPU and CUDA), Python, NumPy."""
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore `rng_state()`'s output."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_rank(seed: int, rank: int) -> None:
+    """Give rank `rank` its own stream of every global RNG (rank 0 keeps `seed`'s own, so one
+    process draws what it always drew)."""
+    import lightning as L
+
+    if rank:
+        L.seed_everything(seed + 1_000_003 * rank, workers=True, verbose=False)
+
+
+# -- sharding a model (FSDP2 on any device) -----------------------------------------------------
+
+
+def shard_model(model: Any, layer_classes: list[str], mesh: Any) -> int:
+    """`fully_shard` every module of `layer_classes` (dotted paths), then the whole model, over
+    `mesh` (Lightning's `ModelParallelStrategy` data-parallel mesh); returns the units made.
+    Call it from a LightningModule's `configure_model`."""
+    from hydra.utils import get_class
+    from torch.distributed.fsdp import fully_shard
+
+    classes = tuple(get_class(path) for path in layer_classes)
+    units = [m for m in model.modules() if classes and isinstance(m, classes)]
+    for module in units:
+        fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return len(units) + 1

@@ -1,5 +1,6 @@
-"""A real sweep through SLURM: `python -m vrl -m +sweeps=sft_lr hydra/launcher=slurm_cpu` submits
-one job array to the controller, both jobs run at once (one CPU each) and finish every stage."""
+"""A real sweep through SLURM: `python -m vrl -m +sweeps=sft_lr trainer=ddp_cpu hydra/launcher=slurm_cpu`
+submits one job array to the controller; each job is 2 SLURM tasks that train together over gloo
+(Lightning's SLURM environment, not a local spawn) and finish every stage."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def test_sft_lr_sweep_runs_as_a_slurm_array(slurm_env, tmp_path):
             "-m",
             "+sweeps=sft_lr",
             "debug=smoke",
+            "trainer=ddp_cpu",
             "hydra/launcher=slurm_cpu",
             "logger.wandb_mode=offline",
-            # Two jobs side by side on a 2-CPU node; the smoke run needs well under 2 GB.
+            # 2 tasks x 1 CPU per job: the jobs take the 2-CPU node in turn; 2 smoke ranks need < 4 GB.
             "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.mem_gb=2",
+            "hydra.launcher.mem_gb=4",
             "hydra.launcher.timeout_min=15",
             f"hydra.sweep.dir={sweep_dir}",
         ],
@@ -50,13 +52,21 @@ def test_sft_lr_sweep_runs_as_a_slurm_array(slurm_env, tmp_path):
         for stage in STAGES:
             assert json.loads((run_dir / stage / "DONE.json").read_text())["seconds"] > 0, (num, stage)
         assert f"stage.sft.lr={lr}" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+        started = json.loads((run_dir / "invocations.jsonl").read_text().splitlines()[0])
+        assert started["ranks"] == 2 and started["slurm_job"], started
+        assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 3, (
+            "rank 0 alone logs: one W&B run per training/eval stage"
+        )
 
     # One array, two tasks: submitit's folders are named <array job>_<task>.
     job_dirs = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
     assert len(job_dirs) == 2 and job_dirs[0].split("_")[0] == job_dirs[1].split("_")[0], job_dirs
     array_id = job_dirs[0].split("_")[0]
     for job in job_dirs:
-        assert (sweep_dir / ".submitit" / job / f"{job}_0_result.pkl").exists()
+        for task in (0, 1):  # one process per task
+            assert (sweep_dir / ".submitit" / job / f"{job}_{task}_result.pkl").exists()
+    submission = (sweep_dir / ".submitit" / array_id / f"{array_id}_submission.sh").read_text()
+    assert "--job-name=sft_lr" in submission and "--ntasks-per-node=2" in submission
 
     # The launcher returns when the result pickles exist; the jobs' processes exit a moment later.
     expected = [(f"{array_id}_0", "COMPLETED"), (f"{array_id}_1", "COMPLETED")]
@@ -66,8 +76,6 @@ def test_sft_lr_sweep_runs_as_a_slurm_array(slurm_env, tmp_path):
             break
         time.sleep(1)
     assert [(r[0], r[1]) for r in rows] == expected
-    (_, _, start0, end0), (_, _, start1, end1) = rows
-    assert start1 < end0 and start0 < end1, f"the two jobs did not run side by side: {rows}"
 
 
 def _sacct_rows(job_id: str, env: dict[str, str]) -> list[list[str]]:

@@ -32,12 +32,20 @@ class RLCheckpoint(Callback):
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         self._save(trainer, pl_module.rl_step)
 
-    def _save(self, trainer: Any, step: int) -> None:
-        if step == self._saved_at or step == 0:
+    def save_now(self, trainer: Any) -> Path:
+        """Save `last.ckpt` now (a stop signal; `vrl.interrupt.StopOnSignal`); its path."""
+        step = trainer.lightning_module.rl_step
+        if step != self._saved_at or not self.last.exists():
+            self._save(trainer, step, force=True)
+        return self.last
+
+    def _save(self, trainer: Any, step: int, force: bool = False) -> None:
+        if not force and (step == self._saved_at or step == 0):
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         tmp = self.dirpath / "last.ckpt.tmp"
-        trainer.save_checkpoint(str(tmp))  # a collective under sharded strategies; rank 0 writes
+        trainer.save_checkpoint(str(tmp))  # a collective (every rank's RNGs, sharded weights); rank 0 writes
         if trainer.is_global_zero:
             tmp.replace(self.last)
+        trainer.strategy.barrier("vrl-rl-checkpoint")
         self._saved_at = step

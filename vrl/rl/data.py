@@ -16,6 +16,10 @@ from vrl.data.schema import Sample
 class PromptStream(IterableDataset):
     """Yields `{"position": k, "samples": [Sample] * batch_size}` for k = start, start + 1, ...
 
+    Every rank gets the whole batch k; the RL step splits it by rank itself (whole groups per
+    rank, `vrl.rl.distributed`), and needs the whole batch to put gathered trajectories back in
+    prompt order.
+
     Batch k is a pure function of (seed, k): epoch e = k * batch_size // len(dataset) is a
     fresh seeded permutation, so a run resumed at position k sees exactly the batches it
     would have seen (set `start` before iterating).
@@ -62,7 +66,14 @@ class RLDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         start = int(getattr(self.trainer.lightning_module, "data_position", 0)) if self.trainer else 0
         stream = PromptStream(self.train, self.prompts_per_step, self.seed, start=start)
-        return DataLoader(stream, batch_size=None, collate_fn=_identity, num_workers=0)
+        # Its own generator: building the loader's iterator never draws on the global RNG.
+        return DataLoader(
+            stream,
+            batch_size=None,
+            collate_fn=_identity,
+            num_workers=0,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
 
 
 def _identity(batch: Any) -> Any:

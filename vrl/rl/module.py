@@ -11,14 +11,16 @@ Simplifications, stated:
 - Mini-batches are taken in order (no reshuffle between PPO epochs).
 - Dynamic sampling (`FilterReplay.needs_more`) rolls out the next prompt batches of the
   stream inside the step; the Trainer later skips those batches (their positions are spent).
-- The gradient norm logged is the local one (exact on one device, a shard's under FSDP).
+- The gradient norm logged is the global one after the ranks' gradients are summed (a
+  shard's under FSDP).
+- Several ranks: `vrl.rl.distributed` (prompts split by group, trajectories gathered, one
+  replicated replay store, gradients summed once per optimizer step, global metrics).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import random
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -26,17 +28,25 @@ from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 
 from vrl.algorithm import Algorithm, kl_reward_penalty, nll_selection, policy_objective
+from vrl.distributed import gather_objects, shard_bounds, world
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.replay.base import Replay
 from vrl.rethink.base import Rethink
 from vrl.reward.base import Reward
+from vrl.rl.distributed import (
+    all_reduce_gradients,
+    disable_ddp_gradient_sync,
+    gather_trajectories,
+    summed,
+    weighted_means,
+)
 from vrl.rl.settings import RLSettings
 from vrl.rollout.base import RolloutEngine
+from vrl.trainer import rng_state, seed_rank, set_rng_state
 
 log = logging.getLogger("vrl")
 
@@ -88,6 +98,7 @@ class RLModule(L.LightningModule):
         self.data_position = 0
         self._timings: dict[str, float] = {}
         self._engine_fresh = True  # the engine holds the weights it started from (before any resume)
+        self._rng_to_restore: dict[str, Any] | None = None
 
     # -- the RL step --------------------------------------------------------------------------
 
@@ -158,8 +169,30 @@ class RLModule(L.LightningModule):
             self.trainer.should_stop = True
 
     def _rollout_and_score(self, samples: list[Any]) -> tuple[list[Trajectory], dict[str, float]]:
-        """Steps 2-6 for one prompt batch: scored trajectories (reward, advantage, old
-        log-probs set) and their `rollout/`, `reward/`, `rethink/` metrics."""
+        """Steps 2-6 for one prompt batch (every rank passes the whole batch and works on its
+        share): the batch's scored trajectories from every rank (reward, advantage, old log-probs
+        set), in prompt order, and their `rollout/`, `reward/`, `rethink/` metrics."""
+        here = world()
+        start, stop = shard_bounds(len(samples), here.rank, here.size)
+        first_group_id = self.groups_seen
+        self.groups_seen += len(samples)
+        trajectories, valid, stats = [], [], {}
+        if stop > start:
+            trajectories, valid, stats = self._score_share(samples[start:stop], first_group_id + start)
+        with self._timed("gather"):
+            trajectories, extras = gather_trajectories(trajectories, samples, first_group_id, (valid, stats))
+        valid = [v for rank_valid, _ in extras for v in rank_valid]
+        rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32)
+        return trajectories, {
+            **self._rollout_metrics(trajectories, rewards, valid),
+            **weighted_means((rank_stats, len(rank_valid)) for rank_valid, rank_stats in extras),
+        }
+
+    def _score_share(
+        self, samples: list[Any], first_group_id: int
+    ) -> tuple[list[Trajectory], list[bool], dict[str, float]]:
+        """Steps 2-6 on this rank's prompts: trajectories, whether each reward was valid, and the
+        reward/rethink/tool statistics of these responses."""
         # 2. Rollout: n responses per prompt, with token ids.
         with self._timed("rollout"):
             trajectories = self.engine.rollout(
@@ -168,9 +201,8 @@ class RLModule(L.LightningModule):
                 samples,
                 self.group_size,
                 step=self.rl_step,
-                first_group_id=self.groups_seen,
+                first_group_id=first_group_id,
             )
-        self.groups_seen += len(samples)
 
         # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
         rethink_stats: dict[str, float] = {}
@@ -202,12 +234,15 @@ class RLModule(L.LightningModule):
         for trajectory, reward, advantage in zip(trajectories, rewards.tolist(), advantages.tolist()):
             trajectory.reward, trajectory.advantage = reward, advantage
 
-        return trajectories, {
-            **self._rollout_metrics(trajectories, rewards, scored.valid),
-            **{k: float(v) for k, v in scored.stats.items()},
-            **rethink_stats,
-            **self.engine.last_stats,  # tool/... of a multi-turn rollout
-        }
+        return (
+            trajectories,
+            list(scored.valid),
+            {
+                **{k: float(v) for k, v in scored.stats.items()},
+                **rethink_stats,
+                **self.engine.last_stats,  # tool/... of a multi-turn rollout
+            },
+        )
 
     # -- pieces of the step ---------------------------------------------------------------------
 
@@ -252,6 +287,11 @@ class RLModule(L.LightningModule):
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         updates = 0
+        here = world()
+        if here.size > 1:
+            # DDP would average each backward's gradients; they are summed once per optimizer
+            # step below instead. Set on every update: Lightning re-arms DDP's flag after a step.
+            disable_ddp_gradient_sync(self.trainer.strategy)
         self.model.train()
         for _ in range(self.algorithm.ppo_epochs):
             for start in range(0, len(selected), mini_size):
@@ -265,8 +305,10 @@ class RLModule(L.LightningModule):
                         sum(t.loss_mask) for t, keep in zip(trajectories, nll_rows.tolist()) if keep
                     ),
                 }
-                for micro_start in range(0, len(mini), self.micro_batch_size):
-                    rows = mini[micro_start : micro_start + self.micro_batch_size]
+                # This rank's share of the mini-batch; the loss is divided by the global totals.
+                lo, hi = shard_bounds(len(mini), here.rank, here.size)
+                for micro_start in range(lo, hi, self.micro_batch_size):
+                    rows = mini[micro_start : min(micro_start + self.micro_batch_size, hi)]
                     micro = [selected[i] for i in rows]
                     refs = [ref_log_probs[i] for i in rows] if ref_log_probs is not None else None
                     nll = nll_rows[micro_start : micro_start + len(rows)]
@@ -275,8 +317,10 @@ class RLModule(L.LightningModule):
                     for key, value in metrics.items():
                         sums[key] += float(value)
                         counts[key] += 1
+                with self._timed("grad_sync"):
+                    all_reduce_gradients(self.model.parameters())  # sum over ranks: the global gradient
                 sums["grad_norm"] += _grad_norm(self.model)
-                counts["grad_norm"] += 1
+                counts["grad_norm"] += here.size  # every rank adds it; the ranks' sums are added below
                 if self.settings.gradient_clip_val:
                     self.clip_gradients(
                         optimizer,
@@ -286,6 +330,9 @@ class RLModule(L.LightningModule):
                 optimizer.step()
                 optimizer.zero_grad()
                 updates += 1
+        if here.size > 1:  # every rank's micro-batches: sums and counts over the ranks
+            parts = gather_objects((dict(sums), dict(counts)))
+            sums, counts = summed(p[0] for p in parts), summed(p[1] for p in parts)
         out = {f"train/{key}": sums[key] / counts[key] for key in sums}
         # The loss terms are per micro-batch shares of the mini-batch loss: report their sum per update.
         for key in ("loss", "pg_loss", "kl", "entropy", "aux_nll"):
@@ -372,6 +419,31 @@ class RLModule(L.LightningModule):
         # loop owns the pool and closes it).
         self.reward.start()
 
+    def configure_model(self) -> None:
+        shard_model = getattr(self.trainer.strategy, "shard", None)  # vrl.trainer.FSDP2Strategy
+        if shard_model is not None:
+            if world().size > 1:
+                from vrl.errors import ConfigError
+
+                raise ConfigError(
+                    "the rl stage under trainer.strategy=fsdp2 runs on one process only (its hf rollouts "
+                    "would need every rank to run the same number of forwards); use trainer=ddp_cpu, "
+                    "or fsdp2 with trainer.devices=1"
+                )
+            shard_model(self.model)
+            if self.reference is not None:
+                shard_model(self.reference)
+
+    def on_train_start(self) -> None:
+        seed_rank(torch.initial_seed(), world().rank)  # each rank samples its own responses
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # A resumed run restores the RNGs here, after Lightning built the loader iterator (which
+        # may draw on torch's RNG), so the step draws what the uninterrupted run drew.
+        if self._rng_to_restore is not None:
+            set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
@@ -384,13 +456,9 @@ class RLModule(L.LightningModule):
             "rl_step": self.rl_step,
             "groups_seen": self.groups_seen,
             "data_position": self.data_position,
-            "replay": self.replay.state_dict(),
+            "replay": self.replay.state_dict(),  # one global store: the same on every rank
             "rethink": self.rethink.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-            },
+            "rng": gather_objects(rng_state()),  # one per rank (a collective: every rank saves)
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -401,10 +469,16 @@ class RLModule(L.LightningModule):
         self.replay.load_state_dict(state["replay"])
         if state["rethink"]:
             self.rethink.load_state_dict(state["rethink"])
-        torch.set_rng_state(state["rng"]["torch"])
-        version, internal, gauss = state["rng"]["python"]
-        random.setstate((version, tuple(internal), gauss))
-        np.random.set_state(state["rng"]["numpy"])
+        states = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        here = world()
+        if len(states) == here.size:
+            self._rng_to_restore = states[here.rank]
+        else:
+            log.warning(
+                "checkpoint has RNG states of %d ranks, this run has %d: sampling continues on fresh streams",
+                len(states),
+                here.size,
+            )
 
 
 def _padded(rows: list[list[float]] | list[list[int]], width: int) -> torch.Tensor:

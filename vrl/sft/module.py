@@ -12,6 +12,7 @@ import torch
 
 from vrl.sft.loss import masked_token_nll
 from vrl.sft.settings import SFTSettings
+from vrl.trainer import rng_state, set_rng_state
 
 
 class SFTModule(L.LightningModule):
@@ -24,6 +25,12 @@ class SFTModule(L.LightningModule):
             run's real length (Lightning's `estimated_stepping_batches`: `max_steps`, or
             `max_epochs` x optimizer steps per epoch).
     Logs train/loss (nats/token), train/tokens_per_s, val/loss.
+
+    Several ranks: the data module shards every batch; DDP averages the ranks' gradients.
+    `val/loss` is exact over the whole validation set (every rank's NLL sum and token count are
+    added before dividing). Checkpoints hold every global RNG (per rank), restored just before
+    the first batch after a resume, once Lightning has built the loader: a resumed run draws
+    what the uninterrupted one drew.
     """
 
     def __init__(self, model: Any, settings: SFTSettings) -> None:
@@ -31,6 +38,13 @@ class SFTModule(L.LightningModule):
         self.model = model
         self.settings = settings
         self._tick = time.perf_counter()
+        self._val_sums = torch.zeros(2, dtype=torch.float64)  # NLL sum, target tokens
+        self._rng_to_restore: dict[str, Any] | None = None
+
+    def configure_model(self) -> None:
+        shard = getattr(self.trainer.strategy, "shard", None)  # vrl.trainer.FSDP2Strategy
+        if shard is not None:
+            shard(self.model)
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         loss_mask = batch["loss_mask"]
@@ -48,9 +62,34 @@ class SFTModule(L.LightningModule):
         self.log("perf/tokens_per_s", tokens_per_s, batch_size=batch["input_ids"].shape[0])
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(2, dtype=torch.float64)
+
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        loss, _ = self._loss(batch)
-        self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
+        loss, tokens = self._loss(batch)
+        self._val_sums += torch.tensor([float(loss) * tokens, tokens], dtype=torch.float64)
+
+    def on_validation_epoch_end(self) -> None:
+        nll, tokens = self.trainer.strategy.reduce(self._val_sums.to(self.device), reduce_op="sum").tolist()
+        self.log("val/loss", nll / max(tokens, 1.0), prog_bar=True, rank_zero_only=True)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._rng_to_restore is not None:
+            set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from vrl.distributed import gather_objects
+
+        checkpoint["vrl_rng"] = gather_objects(rng_state())  # one per rank
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from vrl.distributed import world
+
+        states = checkpoint.get("vrl_rng") or []
+        here = world()
+        if len(states) == here.size:
+            self._rng_to_restore = states[here.rank]
 
     def configure_optimizers(self) -> Any:
         s = self.settings

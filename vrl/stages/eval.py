@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vrl.data.schema import Sample, Skipped
+from vrl.distributed import broadcast_object, gather_objects, shard, world
 from vrl.errors import ConfigError
 from vrl.loggers import finish
 from vrl.policy.sampling import check_overrides, merge
@@ -81,6 +82,11 @@ class EvalStage:
     Sampling per benchmark: `rollout.sampling` <- `settings.sampling` <- the benchmark's own
     `sampling`, capped at `settings.max_new_tokens` (`vrl.policy.sampling`).
 
+    Several ranks: each generates and scores its contiguous share of the items not yet in the
+    cache, one batch per round; rank 0 receives every rank's records each round and appends them
+    to `items.jsonl` (so an interrupted eval still resumes per item) and alone writes the
+    results. Every item is scored once, by one rank.
+
     Args:
         settings: `EvalSettings`.
     """
@@ -88,6 +94,7 @@ class EvalStage:
     requires: tuple[str, ...] = ()
     reads: tuple[str, ...] = ("model",)
     writes: tuple[str, ...] = ()
+    all_ranks = True  # every rank evaluates its share (vrl.run); rank 0 writes the results
 
     def __init__(self, settings: EvalSettings) -> None:
         self.settings = settings
@@ -113,7 +120,8 @@ class EvalStage:
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
         metrics: dict[str, float] = {}
         rows: list[dict[str, Any]] = []
-        with Progress() as progress:
+        here = world()
+        with Progress(disable=not here.is_zero) as progress:
             for name, benchmark in benchmarks.items():
                 samples, skipped = self._load(benchmark)
                 out_dir = context.stage_dir / name
@@ -126,7 +134,9 @@ class EvalStage:
                     cap=self.settings.max_new_tokens,
                 )
                 key = cache_key(model_key, sampling, engine.tool_loop)
-                done = _read_cache(cache, key)
+                done = broadcast_object(
+                    _read_cache(cache, key) if here.is_zero else None
+                )  # rank 0 repairs it
                 todo = [s for s in samples if s.id not in done]
                 task = progress.add_task(
                     f"eval {name}", total=len(samples), completed=len(samples) - len(todo)
@@ -134,28 +144,27 @@ class EvalStage:
                 start = time.perf_counter()
                 tools = _ToolTally()
                 wants_images = bool(getattr(benchmark, "needs_generated_images", False))
-                for i in range(0, len(todo), engine.batch_size):
-                    batch = todo[i : i + engine.batch_size]
-                    produced: list[Any] = [None] * len(batch)
-                    if wants_images and engine.tool_loop is not None:
-                        trajectories = engine.rollout(
-                            loaded.model, loaded.processor, batch, **asdict(sampling)
-                        )
-                        responses = [t.text for t in trajectories]
-                        produced = [t.tool_images[-1] if t.tool_images else None for t in trajectories]
-                    else:
-                        responses = engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling))
-                    tools.add(engine.last_stats, len(batch))
-                    with cache.open("a") as handle:
+                mine = shard(todo, here.rank, here.size)
+                for i in range(0, -(-len(todo) // here.size), engine.batch_size):  # same rounds on every rank
+                    batch = mine[i : i + engine.batch_size]
+                    records = []
+                    if batch:
+                        responses, produced = _respond(engine, loaded, batch, sampling, wants_images)
+                        tools.add(engine.last_stats, len(batch))
                         for sample, response, image in zip(batch, responses, produced):
                             extra = {"generated_image": image} if wants_images else {}
                             record = _score_record(benchmark, sample, response, **extra)
                             if image is not None:
                                 record["generated_image"] = _save_image(out_dir, sample.id, image)
                             record["cache_key"] = key
-                            done[sample.id] = record
-                            handle.write(json.dumps(record) + "\n")
-                    progress.advance(task, len(batch))
+                            records.append(record)
+                    records = [r for part in gather_objects(records) for r in part]
+                    if here.is_zero:
+                        with cache.open("a") as handle:
+                            handle.writelines(json.dumps(record) + "\n" for record in records)
+                    done.update((record["id"], record) for record in records)
+                    progress.advance(task, len(records))
+                tools = _ToolTally.merged(gather_objects(tools))
                 seconds = time.perf_counter() - start
                 by_id = {s.id: s for s in samples}
                 scored = [(by_id[i], _as_item_score(r)) for i, r in done.items() if i in by_id]
@@ -163,17 +172,20 @@ class EvalStage:
                 bench_metrics["items"] = float(len(scored))
                 bench_metrics["skipped"] = float(sum(skipped.values()))
                 bench_metrics.update(tools.metrics())
-                (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
-                _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
                 metrics.update({f"eval/{name}/{k}": v for k, v in bench_metrics.items()})
                 metrics[f"timing_s/eval/{name}"] = seconds
                 rows.extend(_summary_rows(name, bench_metrics, benchmark.reference))
-                self._log_failures(loggers, name, scored)
-                plot_benchmark(context.run_dir, name, bench_metrics)
+                if here.is_zero:
+                    (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
+                    _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
+                    self._log_failures(loggers, name, scored)
+                    plot_benchmark(context.run_dir, name, bench_metrics)
                 log.info("eval %s: %s", name, {k: round(v, 4) for k, v in bench_metrics.items()})
         for logger in loggers:
             logger.log_metrics(metrics, step=0)
         finish(loggers)
+        if not here.is_zero:
+            return StageResult(metrics=metrics)
         table = _write_summary(context.stage_dir, rows)
         return StageResult(metrics=metrics, tables={"Evaluation": table})
 
@@ -222,6 +234,17 @@ class _ToolTally:
 
     def __init__(self) -> None:
         self.items = self.calls = self.errors = self.with_call = 0.0
+
+    @classmethod
+    def merged(cls, tallies: list[_ToolTally]) -> _ToolTally:
+        """Every rank's tally, added up."""
+        out = cls()
+        for tally in tallies:
+            out.items += tally.items
+            out.calls += tally.calls
+            out.errors += tally.errors
+            out.with_call += tally.with_call
+        return out
 
     def add(self, stats: dict[str, float], items: int) -> None:
         if "tool/calls_per_traj" not in stats:
@@ -277,6 +300,19 @@ def _as_item_score(record: dict[str, Any]) -> Any:
         judge=record.get("judge", "rule"),
         details=details,
     )
+
+
+def _respond(
+    engine: Any, loaded: Any, batch: list[Sample], sampling: Any, wants_images: bool
+) -> tuple[list[str], list[Any]]:
+    """The engine's responses to `batch`, and per response the last image a tool produced (None
+    where none was, or where the benchmark scores text only). Image-scoring benchmarks are
+    rolled out through the engine's tool loop; the others generate."""
+    if wants_images and engine.tool_loop is not None:
+        trajectories = engine.rollout(loaded.model, loaded.processor, batch, **asdict(sampling))
+        produced = [t.tool_images[-1] if t.tool_images else None for t in trajectories]
+        return [t.text for t in trajectories], produced
+    return engine.generate(loaded.model, loaded.processor, batch, **asdict(sampling)), [None] * len(batch)
 
 
 def _read_cache(path: Path, key: str) -> dict[str, dict[str, Any]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from vrl.errors import ConfigError
-from vrl.loggers import finish
 from vrl.rl.settings import RLSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
 from vrl.stages.preflight import check_rollout, check_trainer
+from vrl.stages.training import resumable_fit, stop_callbacks
 
 log = logging.getLogger("vrl")
 
@@ -21,9 +21,12 @@ class RLStage:
         settings: every setting of the stage (`vrl.rl.settings.RLSettings`); sampling is the
             rollout's (`rollout.sampling`), PPO epochs and mini-batches the algorithm's.
     Products: model (an HF directory at `<stage>/model`). Resumes from
-    `<stage>/checkpoints/last.ckpt` (weights, optimizer, replay store, rethink RNG, global RNGs,
-    data position).
+    `<stage>/checkpoints/last.ckpt` (weights, optimizer, replay store, rethink RNG, every rank's
+    global RNGs, data position), which a stop signal also writes, at the end of the current RL
+    step (`vrl.stages.training`). Every rank trains (its share of each step's prompts).
     """
+
+    all_ranks = True  # every rank rolls out and trains (vrl.run); rank 0 writes the products
 
     def __init__(self, settings: RLSettings) -> None:
         self.settings = settings
@@ -67,25 +70,28 @@ class RLStage:
         data = RLDataModule(train_dir, s.prompts_per_step, context.seed)
         checkpoint = RLCheckpoint(context.stage_dir / "checkpoints", s.save_every_n_steps)
         loggers = c.logger.build(context.name, context.stage_dir, context.config)
+        stops = stop_callbacks(
+            context.name, save=checkpoint.save_now, step=lambda t, m: m.rl_step, every_batch=True
+        )
         trainer = c.trainer.build(
             max_steps=-1,  # the module stops the Trainer after max_steps RL steps
             max_epochs=-1,
             log_every_n_steps=s.log_every_n_steps,
             num_sanity_val_steps=0,
             limit_val_batches=0,
-            callbacks=[checkpoint],
+            callbacks=[checkpoint, *stops],
             enable_checkpointing=False,  # RLCheckpoint counts RL steps; no default ModelCheckpoint
             logger=loggers,
             default_root_dir=str(context.stage_dir),
         )
-        resume = checkpoint.last
-        if resume.exists():
-            log.info("stage %s: resuming from %s", context.name, resume)
         module.model.train()
-        trainer.fit(
+        resumable_fit(
+            trainer,
             module,
-            datamodule=data,
-            ckpt_path=str(resume) if resume.exists() else None,
+            data,
+            checkpoint.last,
+            loggers,
+            context.name,
             weights_only=False,  # the checkpoint holds the replay store (trajectories) and RNG states
         )
         metrics = {
@@ -94,7 +100,6 @@ class RLStage:
             if k.startswith(("train/", "rollout/", "reward/", "replay/"))
         }
         metrics[f"{context.name}/steps"] = float(module.rl_step)
-        finish(loggers)
 
         out = export_model(trainer, module.model, loaded.processor, context.stage_dir / "model")
         return StageResult(products={"model": str(out)}, metrics=metrics)

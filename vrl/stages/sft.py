@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from vrl.errors import ConfigError
-from vrl.loggers import finish
 from vrl.sft.settings import SFTSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
 from vrl.stages.preflight import check_trainer
+from vrl.stages.training import resumable_fit, save_checkpoint, stop_callbacks
 
 log = logging.getLogger("vrl")
 
@@ -22,8 +22,12 @@ class SFTStage:
 
     Args:
         settings: every setting of the stage (`vrl.sft.settings.SFTSettings`).
-    Products: model (an HF directory at `<stage>/model`). Resumes from `<stage>/checkpoints/last.ckpt`.
+    Products: model (an HF directory at `<stage>/model`). Resumes from `<stage>/checkpoints/last.ckpt`
+    (weights, optimizer, schedule, the data position inside the epoch, every rank's RNGs); a
+    stop signal saves it at the end of the current optimizer step (`vrl.stages.training`).
     """
+
+    all_ranks = True  # every rank trains (vrl.run); rank 0 writes the products
 
     def __init__(self, settings: SFTSettings) -> None:
         self.settings = settings
@@ -60,6 +64,10 @@ class SFTStage:
             dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=s.save_every_n_steps
         )
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
+        resume = ckpt_dir / "last.ckpt"
+        stops = stop_callbacks(
+            context.name, save=lambda t: save_checkpoint(t, resume), step=lambda t, m: t.global_step
+        )
         trainer = context.components.trainer.build(
             max_steps=s.max_steps,
             max_epochs=s.max_epochs if s.max_epochs is not None else -1,
@@ -69,20 +77,25 @@ class SFTStage:
             check_val_every_n_epoch=None,
             log_every_n_steps=s.log_every_n_steps,
             num_sanity_val_steps=0,
-            callbacks=[checkpoint, LearningRateMonitor(logging_interval="step")],
+            callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), *stops],
             logger=loggers,
             default_root_dir=str(context.stage_dir),
+            use_distributed_sampler=False,  # SFTDataModule shards by rank itself, resumably
         )
-        resume = ckpt_dir / "last.ckpt"
-        if resume.exists():
-            log.info("stage %s: resuming from %s", context.name, resume)
         module.model.train()  # loaders return eval mode; dropout etc. must be live while training
-        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.exists() else None)
+        resumable_fit(
+            trainer,
+            module,
+            data,
+            resume,
+            loggers,
+            context.name,
+            weights_only=False,  # the run's own checkpoint: it holds the RNG states (numpy, random)
+        )
         metrics = {
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))
         }
         metrics[f"{context.name}/steps"] = float(trainer.global_step)
-        finish(loggers)
 
         out = export_model(trainer, module.model, loaded.processor, context.stage_dir / "model")
         return StageResult(products={"model": str(out)}, metrics=metrics)
