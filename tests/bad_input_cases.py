@@ -125,12 +125,13 @@ def run_cli(args: list[str], run_dir: Path) -> Outcome:
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_env
     text = out.getvalue()
-    errors = [line for line in text.splitlines() if line.startswith("vrl: error:")]
+    # one line: an error a user can fix, or a stop signal's report (vrl.interrupt)
+    errors = [line for line in text.splitlines() if line.startswith(("vrl: error:", "vrl: stopped by"))]
     if kind == "error":
         if len(errors) != 1 or "Traceback" in text:
             kind = "traceback"
         else:
-            message = errors[0].removeprefix("vrl: error: ")
+            message = errors[0].removeprefix("vrl: error: ").removeprefix("vrl: ")
     return Outcome(kind, message, text, time.perf_counter() - start)
 
 
@@ -1112,7 +1113,7 @@ CASES: list[Case] = [
     Case(
         "eval-ctrl-c",
         ("stages=[eval]", "stage.eval.limit=64", "rollout.batch_size=4"),
-        "interrupted (Ctrl-C)",
+        "stopped by SIGINT",
         check=_check_interrupted_eval,
         interrupt="eval/*/items.jsonl",
         during=("eval",),
