@@ -1119,9 +1119,17 @@ CASES: list[Case] = [
         during=("eval",),
         found="traceback",
     ),
-    Case(
+    Case(  # a rerun into a run dir with other settings stops, naming the key (vrl.invocation)
         "rerun-other-settings",
         ("stages=[data]", "stage.data.train_size=40"),
+        "stage.data.train_size (48 -> 40)",
+        setup=_finished_data,
+        check=_check_record_kept,
+        found="silent",
+    ),
+    Case(  # ... and with accept_changes=true runs on, the finished stage skipped and its record kept
+        "rerun-other-settings-accepted",
+        ("stages=[data]", "stage.data.train_size=40", "accept_changes=true"),
         None,
         setup=_finished_data,
         check=_check_record_kept,
@@ -1129,7 +1137,7 @@ CASES: list[Case] = [
     ),
     Case(
         "eval-cache-other-model",
-        ("stages=[eval]", "stage.eval.limit=4", "model.seed=1"),
+        ("stages=[eval]", "stage.eval.limit=4", "model.seed=1", "accept_changes=true"),
         None,
         setup=_eval_with_model_a,
         check=_check_model_b_scored_again,

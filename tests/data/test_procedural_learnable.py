@@ -1,9 +1,10 @@
 """The tiny VLM learns a procedural family from its pixels, scored the way the hold-out scores it.
 
-Colour is the family that stayed at chance in every run while count and chart reached ~99%: on a
-white canvas every palette colour differs from the page mostly by being darker, and the tiny
-model never separated the hues (experiments/colour). This test trains on colour alone and fails
-if the data, the processor, the tokenizer or the answer check makes colour unlearnable again.
+Colour is the family that stays at chance in every default run while count and chart reach ~99%:
+on the white canvas every palette colour differs from the page mostly by being darker, and the
+tiny model never separates the hues (experiments/colour). On the grey canvas at the processor's
+image mean it does: this test trains on colour alone there and fails if the data, the
+processor, the tokenizer or the answer check makes colour unlearnable.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 import pytest
 import torch
 
+import vrl.data.procedural.base as procedural_base
 from vrl.benchmark.procedural_holdout import ProceduralHoldout
 from vrl.data.procedural import HOLDOUT_SEED_START, ProceduralSource, chance_accuracy, generate
 from vrl.model import TinyQwen25VL
@@ -34,7 +36,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_tiny_vlm_learns_colour_alone_well_above_chance(tmp_path, one_thread):
+def test_tiny_vlm_learns_colour_alone_well_above_chance(tmp_path, one_thread, monkeypatch):
+    monkeypatch.setattr(procedural_base, "BACKGROUND", procedural_base.GREY_CANVAS)  # canvas() reads it
     torch.manual_seed(0)
     spec = TinyQwen25VL()
     vlm = spec.load(spec.resolve(tmp_path, ProceduralSource(families=["color"]).corpus()))
