@@ -107,12 +107,12 @@ def test_vthinker_tiny_runs_end_to_end(tmp_path):
     result = run_vrl(["+experiment=vthinker_tiny", *SHRINK, f"hydra.run.dir={run_dir}"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
     done = {stage: json.loads((run_dir / stage / "DONE.json").read_text()) for stage in STAGES}
-    assert done["data_perception"]["products"] == {
-        "perception_train": str(run_dir / "data_perception" / "train"),
-        "perception_val": str(run_dir / "data_perception" / "val"),
+    assert done["data_perception"]["products"] == {  # relative to the run dir
+        "perception_train": "data_perception/train",
+        "perception_val": "data_perception/val",
     }
     assert set(done["data_interaction"]["products"]) == {"interaction_train", "interaction_val"}
-    assert done["sft_interaction"]["products"]["model"] == str(run_dir / "sft_interaction" / "model")
+    assert done["sft_interaction"]["products"]["model"] == "sft_interaction/model"
     log = (run_dir / "__main__.log").read_text() if (run_dir / "__main__.log").exists() else result.stderr
     assert f"stage sft_flywheel: loading model from {run_dir / 'sft_perception' / 'model'}" in log
     assert f"stage sft_interaction: loading model from {run_dir / 'sft_flywheel' / 'model'}" in log

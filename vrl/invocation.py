@@ -35,7 +35,9 @@ from omegaconf import DictConfig, OmegaConf
 from vrl.errors import ConfigError
 
 # Keys that may differ between starts of one run: they change nothing the run computes.
-IGNORED = ("accept_changes", "trainer.enable_progress_bar")
+# `paths`: where the run is (a copied or moved run dir resolves relative to itself);
+# `stages`: which stages to run (adding one extends the run; finished ones are skipped as they ran).
+IGNORED = ("accept_changes", "trainer.enable_progress_bar", "paths", "stages")
 RECORD = ".hydra"
 INVOCATIONS = "invocations.jsonl"
 

@@ -50,7 +50,7 @@ def test_flywheel_then_sft_in_one_run_and_resume_skips_it(tmp_path):
     result = run_vrl(args, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     done = json.loads((run_dir / "flywheel" / "DONE.json").read_text())
-    assert done["products"]["train_data"] == str(run_dir / "flywheel" / "train")
+    assert done["products"]["train_data"] == "flywheel/train"  # relative: a moved run dir uses its own
     assert (run_dir / "flywheel" / "report.md").is_file() and (run_dir / "flywheel" / "growth.png").is_file()
     assert (run_dir / "sft" / "model").is_dir()  # SFT trained on the flywheel's train_data
 

@@ -42,7 +42,7 @@ def test_data_sft_rl_eval_run_end_to_end(tmp_path):
     result = run_vrl([*RL_ARGS, f"hydra.run.dir={run_dir}"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
     done = json.loads((run_dir / "rl" / "DONE.json").read_text())
-    assert done["products"]["model"] == str(run_dir / "rl" / "model")
+    assert done["products"]["model"] == "rl/model"  # relative to the run dir
     assert done["metrics"]["rl/steps"] == 2.0
     assert (run_dir / "rl" / "model" / "config.json").exists()
     assert (run_dir / "rl" / "checkpoints" / "last.ckpt").exists()
