@@ -193,7 +193,7 @@ def _run_stages(
                 StageRecord(name, "skipped (done)", done["seconds"], done["metrics"], done.get("tables", {}))
             )
             continue
-        everyone = bool(getattr(stage, "all_ranks", False))
+        everyone = stage.all_ranks
         log.info(
             "stage %s: starting%s", name, "" if everyone or here.size == 1 else " (rank 0; the others wait)"
         )

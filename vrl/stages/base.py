@@ -58,11 +58,14 @@ class Stage(Protocol):
         requires: product keys the stage cannot run without.
         reads: product keys it uses when present (e.g. `model`: else the configured model).
         writes: product keys it produces.
+        all_ranks: every process of a multi-process run runs it (training, eval: each its share),
+            else rank 0 alone while the others wait (data making).
     """
 
     requires: tuple[str, ...]
     reads: tuple[str, ...]
     writes: tuple[str, ...]
+    all_ranks: bool
 
     def check(self, context: StageContext) -> None:
         """Raise a one-line `ConfigError` if the run's components cannot serve this stage."""

@@ -71,6 +71,8 @@ class DataStage:
     requires: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
 
+    all_ranks = False  # rank 0 makes the data; the other ranks wait for it (vrl.run)
+
     def __init__(self, settings: DataSettings) -> None:
         self.settings = settings
         self.writes = (settings.train_product, settings.val_product)

@@ -51,6 +51,8 @@ class FlywheelStage:
     requires: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
 
+    all_ranks = False  # rank 0 evolves the data; the other ranks wait for it (vrl.run)
+
     def __init__(self, settings: FlywheelSettings) -> None:
         self.settings = settings
         self.writes = (settings.train_product, settings.val_product, "flywheel_pools")
