@@ -84,8 +84,8 @@ def check_config(cfg: DictConfig, run_dir: Path) -> list[str]:
     recorded = run_dir / RECORD / "config.yaml"
     if not recorded.is_file():
         return []
-    old = _flat(OmegaConf.to_container(OmegaConf.load(recorded), resolve=False))
-    new = _flat(OmegaConf.to_container(cfg, resolve=False))
+    old = flatten(OmegaConf.to_container(OmegaConf.load(recorded), resolve=False))
+    new = flatten(OmegaConf.to_container(cfg, resolve=False))
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k, _ABSENT) != new.get(k, _ABSENT))
     changed = [k for k in changed if not any(k == i or k.startswith(i + ".") for i in IGNORED)]
     if changed and not cfg.get("accept_changes", False):
@@ -212,11 +212,12 @@ class _Absent:
 _ABSENT = _Absent()
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as {"a.b.c": leaf}; an empty mapping is a leaf of its own."""
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         return out or {prefix.rstrip("."): {}}
     return {prefix.rstrip("."): node}
 

@@ -31,6 +31,7 @@ from vrl.config_check import check_run_keys, check_targets
 from vrl.distributed import World, barrier, init_process_group, spawn_local_ranks, stop_children, world
 from vrl.errors import ConfigError
 from vrl.interrupt import GUARD, Interrupted
+from vrl.invocation import flatten
 from vrl.report import StageRecord, write_summary
 from vrl.stages import Stage, stage_for
 from vrl.stages.base import StageContext, check_done_products, read_done, write_done
@@ -239,7 +240,7 @@ def warn_settings_changed(stages: dict[str, Stage], run_dir: Path, config: dict,
     """On a rerun, name the settings that differ from those the finished stages ran under (they are
     skipped and kept as they ran; their record, `<stage>/config.yaml`, is never rewritten).
     Returns the differing keys."""
-    now = _flat(config)
+    now = flatten(config)
     changed: dict[str, tuple[str, list[str]]] = {}
     stale = []
     for name in stages:
@@ -247,7 +248,7 @@ def warn_settings_changed(stages: dict[str, Stage], run_dir: Path, config: dict,
         if read_done(run_dir / name) is None or not record.is_file():
             continue
         try:
-            before = _flat(OmegaConf.to_container(OmegaConf.load(record)))
+            before = flatten(OmegaConf.to_container(OmegaConf.load(record)))
         except Exception:  # noqa: BLE001 - a damaged record is reported, not fatal
             log.warning("stage %s: its settings record %s is unreadable", name, record)
             continue
@@ -271,15 +272,6 @@ def warn_settings_changed(stages: dict[str, Stage], run_dir: Path, config: dict,
             more,
         )
     return list(changed)
-
-
-def _flat(tree: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(tree, dict):
-        out: dict[str, object] = {}
-        for key, value in tree.items():
-            out.update(_flat(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: tree}
 
 
 def _start_ranks(cfg: DictConfig, run_dir: Path) -> tuple[World, list]:
