@@ -52,6 +52,12 @@ class ShardedBatches:
         self.sampler = self  # Lightning calls `set_epoch` on `loader.batch_sampler.sampler`
 
     def set_epoch(self, epoch: int) -> None:
+        """Lightning's call at each epoch start. A resume position belongs to the epoch it was
+        saved in: a checkpoint taken on an epoch's last batch resumes at the next epoch's first
+        batch (skipping its whole length there made Lightning run an empty epoch and train on
+        the permutation after it)."""
+        if int(epoch) != self.epoch:
+            self.skip = 0
         self.epoch = int(epoch)
 
     def order(self, epoch: int) -> list[int]:
