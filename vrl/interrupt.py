@@ -152,6 +152,9 @@ class StopOnSignal(Callback):
         every_batch: check after every batch (RL: a batch is a whole step, whether or not the
             optimizer stepped), else only after batches the optimizer stepped on (SFT: not in
             the middle of gradient accumulation, whose partial gradient a checkpoint would lose).
+        validation_follows: `validation_follows(trainer) -> bool`, whether a validation runs
+            right after this batch; if so the stop waits for its end (a resumed run starts after
+            the checkpointed step, so that validation would never run again).
     """
 
     def __init__(
@@ -160,8 +163,11 @@ class StopOnSignal(Callback):
         step: Callable[[Any, Any], int],
         stage: str,
         every_batch: bool = False,
+        validation_follows: Callable[[Any], bool] | None = None,
     ) -> None:
         self.save, self.step, self.stage, self.every_batch = save, step, stage, every_batch
+        self.validation_follows = validation_follows
+        self._stop_after_validation: int | None = None
         self._deferral: Any = None
         self._last_global_step = -1
 
@@ -179,7 +185,18 @@ class StopOnSignal(Callback):
         if not received:
             return
         signum = GUARD.received or received[0]  # a peer's signal stops this rank too
+        if self.validation_follows is not None and self.validation_follows(trainer):
+            self._stop_after_validation = signum
+            return
         _log_this_step(trainer)
+        self._stop(trainer, pl_module, signum)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._stop_after_validation is not None:  # the step's rows are logged by now
+            signum, self._stop_after_validation = self._stop_after_validation, None
+            self._stop(trainer, pl_module, signum)
+
+    def _stop(self, trainer: Any, pl_module: Any, signum: int) -> None:
         path = self.save(trainer)
         stop = Interrupted(signum, self.stage, self.step(trainer, pl_module))
         stop.checkpoint = path

@@ -11,7 +11,7 @@ from vrl.sft.settings import SFTSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
 from vrl.stages.preflight import check_trainer
-from vrl.stages.training import resumable_fit, save_checkpoint, stop_callbacks
+from vrl.stages.training import StepCheckpoint, resumable_fit, save_checkpoint, stop_callbacks
 
 log = logging.getLogger("vrl")
 
@@ -41,7 +41,7 @@ class SFTStage:
         need(context.components.logger, "sft", "logger", "default")
 
     def run(self, context: StageContext, products: dict[str, str]) -> StageResult:
-        from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+        from lightning.pytorch.callbacks import LearningRateMonitor
 
         from vrl.sft.collate import SFTCollator
         from vrl.sft.datamodule import SFTDataModule
@@ -60,9 +60,7 @@ class SFTStage:
         module = SFTModule(loaded.model, s)
 
         ckpt_dir = context.stage_dir / "checkpoints"
-        checkpoint = ModelCheckpoint(
-            dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=s.save_every_n_steps
-        )
+        checkpoint = StepCheckpoint(ckpt_dir, s.save_every_n_steps)
         loggers = context.components.logger.build(context.name, context.stage_dir, context.config)
         resume = ckpt_dir / "last.ckpt"
         stops = stop_callbacks(
