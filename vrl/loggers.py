@@ -22,6 +22,7 @@ import csv
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,8 +31,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from vrl.distributed import is_rank_zero
+from vrl.errors import VrlError
 
 log = logging.getLogger("vrl")
+RETRY_AFTER_S = 5.0  # W&B's service notices its parent died within a few seconds
 
 
 class RunLoggers:
@@ -82,7 +85,29 @@ class RunLoggers:
         if resume_id:
             log.info("stage %s: resuming W&B run %s", stage, resume_id)
         _finish_stray_wandb_run()
-        wandb_logger = SignalSafeWandbLogger(
+        wandb_logger, run_id = self._start_wandb_run(stage, stage_dir, config, resume_id, mode)
+        loggers.append(wandb_logger)
+        identity = {
+            "project": self.project,
+            "group": self.group,
+            "job_type": stage,
+            "mode": mode,
+            "name": f"{self.run_name}/{stage}",
+            "tags": self.tags,
+            "id": run_id,
+            "resumed": bool(resume_id),
+        }
+        record.write_text(json.dumps(identity, indent=2))
+        return loggers
+
+    def _start_wandb_run(
+        self, stage: str, stage_dir: Path, config: dict[str, Any], resume_id: str | None, mode: str
+    ) -> tuple[WandbLogger, str]:
+        """Start the stage's W&B run now (so its id is known), on a fresh W&B service once more
+        if the first start fails (once on CI, resuming a stage seconds after a SIGKILL: the
+        killed process's service runs in its own session, so the kill missed it, and may still
+        hold the run). A second failure is one line naming the stage, the run and the way out."""
+        arguments = dict(
             name=f"{self.run_name}/{stage}",
             save_dir=str(stage_dir.parent),
             project=self.project,
@@ -95,19 +120,30 @@ class RunLoggers:
             id=resume_id,  # WandbLogger always passes resume="allow": the same run continues
             settings={"init_timeout": 120},
         )
-        loggers.append(wandb_logger)
-        identity = {
-            "project": self.project,
-            "group": self.group,
-            "job_type": stage,
-            "mode": mode,
-            "name": f"{self.run_name}/{stage}",
-            "tags": self.tags,
-            "id": wandb_logger.experiment.id,  # starts the run now, so its id is known
-            "resumed": bool(resume_id),
-        }
-        record.write_text(json.dumps(identity, indent=2))
-        return loggers
+        wandb_logger = SignalSafeWandbLogger(**arguments)
+        try:
+            return wandb_logger, wandb_logger.experiment.id
+        except Exception as error:  # noqa: BLE001 - W&B's errors share no base class
+            log.warning(
+                "stage %s: W&B did not start run %s (%s: %s); retrying once on a fresh W&B service",
+                stage,
+                resume_id or "(new)",
+                type(error).__name__,
+                error,
+            )
+        import wandb  # noqa: PLC0415 - imported by WandbLogger above; here only to restart its service
+
+        wandb.teardown()
+        time.sleep(RETRY_AFTER_S)
+        wandb_logger = SignalSafeWandbLogger(**arguments)
+        try:
+            return wandb_logger, wandb_logger.experiment.id
+        except Exception as error:  # noqa: BLE001
+            raise VrlError(
+                f"stage {stage}: W&B could not start run {resume_id or '(new)'} twice "
+                f"({type(error).__name__}: {error}); see {stage_dir.parent / 'wandb'}, or run with "
+                "logger.wandb_mode=disabled (the CSV log under <stage>/csv remains)"
+            ) from error
 
 
 def finish(loggers: list[Logger], status: Literal["success", "interrupted", "failed"] = "success") -> None:
