@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from omegaconf import OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 from vrl_testing import compose
 
+from vrl.cli_errors import one_line_error
 from vrl.errors import ConfigError
 from vrl.launcher import check_fit, check_partition
 
@@ -54,6 +56,15 @@ def test_gpu_trainer_on_the_cpu_profile_stops_with_one_line():
     )
     with pytest.raises(ConfigError, match="slurm_gpu"):
         check_fit(params, trainer)
+
+
+def test_an_auto_device_count_on_the_cpu_profile_is_one_line_naming_the_fix():
+    cfg = compose(["hydra/launcher=slurm_cpu", "trainer=gpu"], return_hydra_config=True)
+    with pytest.raises(InterpolationResolutionError) as error:
+        OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    message = one_line_error(error.value, conf_dir="")
+    assert message.startswith("cannot resolve 'hydra.launcher.tasks_per_node'") and "\n" not in message
+    assert "hydra/launcher=slurm_gpu" in message and "trainer.devices=" in message
 
 
 def test_task_count_that_differs_from_the_trainer_names_both_keys():

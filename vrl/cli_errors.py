@@ -19,6 +19,15 @@ from omegaconf.errors import (
 
 from vrl.errors import VrlError
 
+# Launcher keys that follow the trainer's: the fix when the trainer's value cannot be used there.
+RESOLUTION_FIXES = {
+    "hydra.launcher.tasks_per_node": (
+        "; SLURM starts one task per training process, so give the count: trainer.devices=<processes "
+        "per node> (GPU trainers: with hydra/launcher=slurm_gpu), or hydra.launcher.tasks_per_node=<n>"
+    ),
+    "hydra.launcher.nodes": "; give the node count: trainer.num_nodes=<n>, or hydra.launcher.nodes=<n>",
+}
+
 
 def one_line_error(error: BaseException, conf_dir: str) -> str | None:
     """A single-line message naming the key or file and the fix, or None for a real bug."""
@@ -43,7 +52,7 @@ def _classify(error: BaseException, conf_dir: str) -> str | None:
         return f"missing required value '{key}': set it on the command line, e.g. {key}=<value>"
     if isinstance(error, InterpolationResolutionError):
         key = getattr(error, "full_key", None) or "?"
-        return f"cannot resolve '{key}': {str(error).splitlines()[0]}"
+        return f"cannot resolve '{key}': {str(error).splitlines()[0]}{RESOLUTION_FIXES.get(key, '')}"
     if isinstance(error, ValidationError):
         key = getattr(error, "full_key", None) or "?"
         return f"bad value for '{key}': {str(error).splitlines()[0]}"
