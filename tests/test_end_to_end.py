@@ -135,7 +135,7 @@ def test_two_job_sweep_through_submitit_local(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
-    lrs, groups = set(), set()
+    lrs, groups, names = set(), set(), set()
     for job in jobs:
         assert (job / "summary.md").exists(), f"job {job.name} did not finish"
         config = (job / ".hydra" / "config.yaml").read_text()
@@ -146,5 +146,8 @@ def test_two_job_sweep_through_submitit_local(tmp_path):
         run_file = next((job / "wandb").glob(f"offline-run-*-{identity['id']}/run-*.wandb"))
         assert identity["group"].encode() in run_file.read_bytes(), "W&B did not record the group"
         groups.add(identity["group"])
+        names.add(identity["name"])
+        assert identity["name"].encode() in run_file.read_bytes(), "W&B did not record the name"
     assert lrs == {"0.001", "0.003"}
+    assert names == {f"lr={lr}/sft" for lr in lrs}, "each job's W&B name carries its swept value"
     assert len(groups) == 1 and next(iter(groups)).startswith("sft_lr-sweep-"), groups

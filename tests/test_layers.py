@@ -14,8 +14,8 @@ from vrl_testing import REPO
 LAYERS: list[set[str]] = [
     {"errors"},
     {"settings", "config_check", "cli_errors", "distributed", "launcher"},
-    {"answer", "sandbox", "model", "tool", "loggers", "trainer", "report", "interrupt", "invocation"},
-    {"data"},  # sources and the `Sample` schema: answers (self-checks) and the sandbox (tool data)
+    {"answer", "sandbox", "model", "tool", "metrics_csv", "trainer", "report", "interrupt", "invocation"},
+    {"data", "loggers", "sweep_job"},  # data: sources and the `Sample` schema; loggers: W&B over the CSV log
     {"policy"},  # trajectories, batches, log-probs, sampling: what flows between rollout and loss
     {"rollout", "reward", "algorithm", "replay", "rethink", "benchmark", "flywheel"},
     {"rl", "sft"},

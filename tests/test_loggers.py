@@ -1,19 +1,37 @@
 import json
+import socket
 
 import pytest
 import wandb
 from lightning.pytorch.loggers import WandbLogger
 
 from vrl.errors import VrlError
-from vrl.loggers import ResumableCSVLogger, RunLoggers, SignalSafeWandbLogger, finish
+from vrl.loggers import RunLoggers, SignalSafeWandbLogger, finish
+from vrl.metrics_csv import ResumableCSVLogger
 
 
 def test_auto_mode_is_offline_without_a_key(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     assert RunLoggers().resolved_wandb_mode == "offline"
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    assert RunLoggers().resolved_wandb_mode == "online"
     assert RunLoggers(wandb_mode="disabled").resolved_wandb_mode == "disabled"
+
+
+def test_auto_mode_with_a_key_is_online_only_when_the_server_answers(monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    with socket.socket() as server:  # a real local server that accepts connections
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert RunLoggers().resolved_wandb_mode == "online"
+    with socket.socket() as gone:  # a port nothing listens on any more
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    loggers = RunLoggers(reach_timeout_s=1.0)
+    assert loggers.resolved_wandb_mode == "offline"
+    assert loggers.resolved_wandb_mode == "offline"  # asked once per process
+    lines = [r.getMessage() for r in caplog.records if "did not answer" in r.getMessage()]
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "wandb sync" in lines[0]
 
 
 def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypatch):

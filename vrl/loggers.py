@@ -7,31 +7,26 @@ Resume keeps one record per stage:
 - W&B: the stage's run id is kept in `<stage>/wandb_run.json`; a restarted stage (a requeued
   job, a rerun after a kill) resumes that run (`resume="allow"`, offline and online alike)
   instead of starting a second one.
-- CSV: `ResumableCSVLogger` appends to `<stage>/csv/metrics.csv` (Lightning's CSV logger
-  deletes it on restart) and writes every row at once (Lightning's waits 100 steps, so a kill
-  lost them). `KeepStepMetrics`, a callback of every training stage, then makes the file hold
-  each trained step exactly once: rows logged after the checkpoint the run resumed from (steps
-  it trains again) are dropped, and the row of the checkpoint's own step, which Lightning logs
-  just after saving, is carried in the checkpoint and written if the kill came in between.
+- CSV: every row of every step exactly once across restarts (`vrl.metrics_csv`).
 - Only rank 0 writes (Lightning's loggers are rank-zero-only; W&B exists on rank 0 only).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers import Logger, WandbLogger
 
 from vrl.distributed import is_rank_zero
 from vrl.errors import VrlError
+from vrl.metrics_csv import ResumableCSVLogger
 
 log = logging.getLogger("vrl")
 RETRY_AFTER_S = 5.0  # W&B's service notices its parent died within a few seconds
@@ -43,10 +38,14 @@ class RunLoggers:
     Args:
         project: W&B project.
         entity: W&B entity (team or user); None = the key's default.
-        wandb_mode: "auto" (online with WANDB_API_KEY, else offline), "online", "offline" or
+        wandb_mode: "auto" (online with WANDB_API_KEY and a W&B server that answers within
+            `reach_timeout_s`, else offline, said in one line), "online", "offline" or
             "disabled" (no W&B run at all; the CSV log remains).
-        group: W&B group; None = the run name, or one name per sweep (set by `run`).
+        group: W&B group; None = one per run dir, or one per sweep (set by `vrl.run`).
         tags: extra W&B tags (the experiment's `tags` are appended).
+        reach_timeout_s: how long "auto" waits for the W&B server (`WANDB_BASE_URL`, else
+            api.wandb.ai) to accept a connection, in seconds (W&B itself waited 120 s, then
+            failed the run, on a node without network).
     """
 
     def __init__(
@@ -56,19 +55,36 @@ class RunLoggers:
         wandb_mode: Literal["auto", "online", "offline", "disabled"] = "auto",
         group: str | None = None,
         tags: list[str] | None = None,
+        reach_timeout_s: float = 5.0,
     ) -> None:
         self.project = project
+        self.reach_timeout_s = reach_timeout_s
+        self._auto_mode: str | None = None  # "auto" resolved once per process
         self.entity = entity
         self.wandb_mode = wandb_mode
         self.group = group
         self.tags = list(tags or [])
-        self.run_name = "vrl"
+        self.run_name = "vrl"  # set by `vrl.run`: the run's name, or a sweep job's swept values
+        self.swept: dict[str, str] = {}  # a sweep job's swept values, top-level W&B config keys
 
     @property
     def resolved_wandb_mode(self) -> str:
         if self.wandb_mode != "auto":
             return self.wandb_mode
-        return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+        if self._auto_mode is None:
+            self._auto_mode = "offline"
+            if os.environ.get("WANDB_API_KEY"):
+                server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+                reached = _accepts_connections(server, self.reach_timeout_s)
+                self._auto_mode = "online" if reached else "offline"
+                if not reached:
+                    log.warning(
+                        "W&B server %s did not answer within %g s: logging offline under <run dir>/wandb "
+                        "(upload later with `wandb sync <run dir>/wandb/offline-run-*`)",
+                        server,
+                        self.reach_timeout_s,
+                    )
+        return self._auto_mode
 
     def build(self, stage: str, stage_dir: Path, config: dict[str, Any]) -> list[Logger]:
         """CSV logger under `<stage_dir>/csv`, plus (rank 0) a W&B run under `<run_dir>/wandb`,
@@ -116,7 +132,7 @@ class RunLoggers:
             job_type=stage,
             tags=self.tags,
             offline=mode == "offline",
-            config=config,
+            config={**config, **self.swept},  # swept values on top: W&B's sweep panels read them
             id=resume_id,  # WandbLogger always passes resume="allow": the same run continues
             settings={"init_timeout": 120},
         )
@@ -166,6 +182,17 @@ def finish(loggers: list[Logger], status: Literal["success", "interrupted", "fai
     _finish_stray_wandb_run()
 
 
+def _accepts_connections(url: str, timeout_s: float) -> bool:
+    """Whether `url`'s host accepts a TCP connection within `timeout_s` seconds."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname or "", port), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
 def _finish_stray_wandb_run() -> None:
     """A W&B run left open (a crash mid-stage) would be reused by the next WandbLogger: close it."""
     import sys
@@ -194,102 +221,3 @@ class SignalSafeWandbLogger(WandbLogger):
         except ConnectionError as error:  # the W&B service is gone
             self._broken = f"{type(error).__name__}: {error}"
             log.warning("W&B stopped answering (%s): no more W&B logging in this process", self._broken)
-
-
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer that keeps an existing `metrics.csv` (and its header) and adds to it."""
-
-    def __init__(self, log_dir: str) -> None:
-        super().__init__(log_dir)
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as handle:
-                self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
-
-    def _check_log_dir_exists(self) -> None:
-        """Lightning deletes the file here; a resumed stage appends to it instead."""
-
-    def rows(self) -> list[dict[str, str]]:
-        if not os.path.isfile(self.metrics_file_path):
-            return []
-        with open(self.metrics_file_path, newline="") as handle:
-            return list(csv.DictReader(handle))
-
-    def keep_steps_before(self, step: int) -> int:
-        """Drop rows logged at `step` or later (steps the resumed run trains again); how many."""
-        rows = self.rows()
-        kept = [row for row in rows if row.get("step") in (None, "") or int(float(row["step"])) < step]
-        if len(kept) != len(rows):
-            tmp = self.metrics_file_path + ".tmp"
-            with open(tmp, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
-                writer.writeheader()
-                writer.writerows(kept)
-            os.replace(tmp, self.metrics_file_path)
-        return len(rows) - len(kept)
-
-
-class ResumableCSVLogger(CSVLogger):
-    """`CSVLogger` that appends to an existing `metrics.csv` and writes every row at once."""
-
-    def __init__(self, save_dir: str, name: str = "csv", version: str = "") -> None:
-        super().__init__(save_dir=save_dir, name=name, version=version, flush_logs_every_n_steps=1)
-
-    @property
-    def experiment(self) -> Any:
-        if self._experiment is None:
-            if not is_rank_zero():
-                return super().experiment  # rank_zero_experiment: a no-op object
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
-
-    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        super().log_metrics(metrics, step)
-        self.save()  # every row on disk before the next step (Lightning: every 100 steps)
-
-
-class KeepStepMetrics(Callback):
-    """Each trained step's metrics in `metrics.csv` exactly once across restarts (see the module
-    docstring). Lightning logs a step's metrics right *after* the checkpoint callbacks of that
-    step ran, so the checkpoint carries that row and the resumed stage writes it if it is missing."""
-
-    def __init__(self) -> None:
-        self._carried: dict[str, Any] | None = None
-
-    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        connector = getattr(trainer, "_logger_connector", None)
-        try:
-            row = {k: float(v) for k, v in connector.metrics["log"].items()} if connector else {}
-        except Exception:  # noqa: BLE001 - nothing logged yet in this step
-            row = {}
-        checkpoint["vrl_log_row"] = {"step": _logging_step(trainer), "metrics": row}
-
-    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        self._carried = checkpoint.get("vrl_log_row")
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if self._carried is None or not trainer.is_global_zero:
-            return
-        carried, self._carried = self._carried, None
-        # The checkpoint was written inside its step (logging step `carried["step"]`): that
-        # step's rows already written are kept (the row itself, the learning rate logged at its
-        # start, a validation after it), rows of later steps are trained again and dropped.
-        keep_below = int(carried["step"]) + 1 if "step" in carried else _logging_step(trainer)
-        for logger in trainer.loggers:
-            if not isinstance(logger, ResumableCSVLogger):
-                continue
-            writer = logger.experiment
-            dropped = writer.keep_steps_before(keep_below)
-            if dropped:
-                log.info("metrics.csv: dropped %d rows of steps >= %d (trained again)", dropped, keep_below)
-            step, row = int(carried["step"]), carried["metrics"]
-            have = [r for r in writer.rows() if r.get("step") and int(float(r["step"])) == step]
-            if row and not any(all(r.get(k, "") != "" for k in row) for r in have):
-                log.info("metrics.csv: writing step %d's row, carried by the checkpoint", step)
-                for other in trainer.loggers:
-                    other.log_metrics(row, step=step)
-
-
-def _logging_step(trainer: Any) -> int:
-    """The step Lightning logs the current batch's metrics at (`_batches_that_stepped`)."""
-    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)

@@ -25,7 +25,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from vrl import invocation
+from vrl import invocation, sweep_job
 from vrl.components import build, build_components
 from vrl.config_check import check_run_keys, check_targets
 from vrl.distributed import World, barrier, init_process_group, spawn_local_ranks, stop_children, world
@@ -60,7 +60,7 @@ def run(cfg: DictConfig) -> float | None:
 
     GUARD.install()  # SIGTERM/SIGINT/SIGUSR1/SIGUSR2 stop the run cleanly (vrl.interrupt)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved["logger_group"] = _wandb_group(cfg)
+    resolved["logger_group"] = _wandb_group(cfg, run_dir)
     stages = {name: stage_for(name, build(f"stage.{name}", cfg.stage[name])) for name in stage_names}
     changed = invocation.check_config(cfg, run_dir)  # before any rank writes anything
     here, children = _start_ranks(cfg, run_dir)
@@ -77,7 +77,10 @@ def run(cfg: DictConfig) -> float | None:
             if components.logger is not None:
                 components.logger.group = components.logger.group or resolved["logger_group"]
                 components.logger.tags = [*components.logger.tags, *(cfg.get("tags") or [])]
-                components.logger.run_name = cfg.name
+                swept = sweep_job.current_job()
+                components.logger.run_name = sweep_job.label(swept) or cfg.name
+                names = sweep_job.short_names(list(swept))
+                components.logger.swept = {names[key]: value for key, value in swept.items()}
             given = {k: str(v) for k, v in (cfg.get("products") or {}).items() if v}
 
             def context(name: str) -> StageContext:
@@ -345,12 +348,14 @@ def _original_cwd() -> str | None:
         return None
 
 
-def _wandb_group(cfg: DictConfig) -> str:
-    """Runs of one sweep share a W&B group (named after the sweep dir); a single run is its own."""
+def _wandb_group(cfg: DictConfig, run_dir: Path) -> str:
+    """Runs of one sweep share a W&B group (named after the sweep dir); a single run's stages
+    form their own group, named after its run dir (the run name alone put unrelated runs of
+    one experiment in one group)."""
     try:
         hydra_cfg = HydraConfig.get()
     except ValueError:
-        return str(cfg.name)
-    if hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN":
+        hydra_cfg = None
+    if hydra_cfg is not None and hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN":
         return f"{cfg.name}-sweep-{Path(hydra_cfg.sweep.dir).name}"
-    return str(cfg.name)
+    return f"{cfg.name}-{run_dir.name}"

@@ -2,7 +2,7 @@
 
 `resumable_fit` runs `trainer.fit` from `<stage>/checkpoints/last.ckpt` when it exists, with
 the two callbacks that make a stop lose nothing (`vrl.interrupt.StopOnSignal`: a checkpoint at
-the end of the step a signal arrived in; `vrl.loggers.KeepStepMetrics`: every trained step's
+the end of the step a signal arrived in; `vrl.metrics_csv.KeepStepMetrics`: every trained step's
 metrics once in `metrics.csv`), and closes the stage's loggers however fit ends (W&B marked
 preempted on a signal), so the next start of the stage resumes the same W&B run.
 `StepCheckpoint` is the SFT stage's periodic checkpoint: written atomically, and after the
@@ -19,7 +19,8 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from vrl.interrupt import Interrupted, StopOnSignal
-from vrl.loggers import KeepStepMetrics, finish
+from vrl.loggers import finish
+from vrl.metrics_csv import KeepStepMetrics
 
 log = logging.getLogger("vrl")
 
