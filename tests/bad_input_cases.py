@@ -747,9 +747,7 @@ CASES: list[Case] = [
     # eval settings
     Case("eval-limit-0", ("stage.eval.limit=0",), "stage.eval.limit=0 must be", found="silent"),
     Case("eval-limit-neg", ("stage.eval.limit=-1",), "stage.eval.limit=-1 must be", found="silent"),
-    Case(
-        "eval-failure_images-neg", ("stage.eval.max_failure_images=-1",), "stage.eval.max_failure_images=-1"
-    ),
+    Case("eval-table_items-neg", ("stage.eval.table_items=-1",), "stage.eval.table_items=-1"),
     Case("eval-no-benchmark", ("benchmark=[]", "stages=[eval]"), "needs at least one benchmark"),
     Case(
         "eval-benchmark-missing-path",

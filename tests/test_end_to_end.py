@@ -45,6 +45,38 @@ def test_smoke_run_writes_every_product(smoke_run):
         assert json.loads((run_dir / stage / "DONE.json").read_text())["seconds"] > 0
 
 
+def test_smoke_run_shows_rollout_and_eval_samples_kept_inside_the_run_dir(smoke_run):
+    from vrl.rl.samples import COLUMNS as SAMPLE_COLUMNS
+    from vrl.stages.eval_items import COLUMNS as ITEM_COLUMNS
+
+    run_dir, result = smoke_run
+    (table_file,) = (run_dir / "rl" / "samples").glob("step_*.jsonl")  # the last step of a short run
+    rows = [json.loads(line) for line in table_file.read_text().splitlines()]
+    assert rows and all(list(row) == SAMPLE_COLUMNS for row in rows)
+    assert all((run_dir / "rl" / "samples" / path).is_file() for row in rows for path in row["images"])
+    assert all("accuracy" in row["reward_parts"] for row in rows)
+    assert f"rl step {table_file.stem.split('_')[1]} sample " in result.stderr + result.stdout, (
+        "one sample on the console"
+    )
+
+    def wandb_table(key: str) -> dict:
+        (path,) = (run_dir / "wandb").glob(f"offline-run-*/files/media/table/{key}_*.table.json")
+        return json.loads(path.read_text())
+
+    samples = wandb_table("rl/samples")
+    assert samples["columns"] == SAMPLE_COLUMNS and len(samples["data"]) == len(rows)
+    items = wandb_table("eval/procedural_holdout/items")
+    assert items["columns"] == ITEM_COLUMNS and len(items["data"]) == 16, "every item, right or wrong"
+    correct = {row[0]: row[ITEM_COLUMNS.index("correct")] for row in items["data"]}
+    scored = [
+        json.loads(line)
+        for line in (run_dir / "eval" / "procedural_holdout" / "items.jsonl").read_text().splitlines()
+    ]
+    assert correct == {item["id"]: item["correct"] for item in scored}
+    assert len(list((run_dir / "eval" / "procedural_holdout" / "images").glob("*.png"))) == 16
+    assert list((run_dir / "wandb" / "data").rglob("*")), "W&B's staged table files stay in the run dir"
+
+
 def test_rerun_skips_finished_stages(smoke_run):
     run_dir, _ = smoke_run
     result = run_vrl(["debug=smoke", f"hydra.run.dir={run_dir}"], cwd=REPO)

@@ -95,6 +95,7 @@ class RunLoggers:
         if mode == "disabled" or not is_rank_zero():
             return loggers
         os.environ.setdefault("WANDB_SILENT", "true")
+        _stage_wandb_files_in(stage_dir.parent / "wandb")
         record = stage_dir / "wandb_run.json"
         earlier = json.loads(record.read_text()) if record.exists() else {}
         resume_id = earlier.get("id") if earlier.get("project") == self.project else None
@@ -180,6 +181,20 @@ def finish(loggers: list[Logger], status: Literal["success", "interrupted", "fai
                 "closing %s failed (%s: %s); continuing", type(logger).__name__, type(error).__name__, error
             )
     _finish_stray_wandb_run()
+
+
+_DATA_DIR_SET_BY_VRL: str | None = None
+
+
+def _stage_wandb_files_in(wandb_dir: Path) -> None:
+    """W&B stages a table's images (and any artifact) under `WANDB_DATA_DIR`, by default in
+    ~/.local/share/wandb, outside the run: keep them in the run's own `wandb/data` unless the
+    user chose a place."""
+    global _DATA_DIR_SET_BY_VRL
+    if os.environ.get("WANDB_DATA_DIR", _DATA_DIR_SET_BY_VRL) != _DATA_DIR_SET_BY_VRL:
+        return  # the user's
+    _DATA_DIR_SET_BY_VRL = str(wandb_dir / "data")
+    os.environ["WANDB_DATA_DIR"] = _DATA_DIR_SET_BY_VRL
 
 
 def _accepts_connections(url: str, timeout_s: float) -> bool:

@@ -51,6 +51,8 @@ class Trajectory:
             while sampling (vLLM), kept only as the behaviour policy's record (diagnostics,
             off-policy correction); None when the engine reports none.
         reward: scalar reward, once scored.
+        reward_parts: each reward function's value for it (None: that function gave none),
+            once scored; for sample tables.
         advantage: scalar advantage, once estimated.
         step: training step whose rollout produced it (replayed trajectories are older).
         tool_images: images a tool returned inside the response, in the order their image
@@ -72,6 +74,7 @@ class Trajectory:
     old_log_probs: list[float] | None = None
     sampling_log_probs: list[float] | None = None
     reward: float | None = None
+    reward_parts: dict[str, float | None] = field(default_factory=dict)
     advantage: float | None = None
     step: int = 0
     tool_images: list[Any] = field(default_factory=list)

@@ -98,6 +98,7 @@ class RLModule(L.LightningModule):
         self.data_position = 0
         self._timings: dict[str, float] = {}
         self._engine_fresh = True  # the engine holds the weights it started from (before any resume)
+        self.last_rollouts: tuple[list[Trajectory], list[Trajectory]] = ([], [])  # this step's, trained on
         self._rng_to_restore: dict[str, Any] | None = None
 
     # -- the RL step --------------------------------------------------------------------------
@@ -151,7 +152,8 @@ class RLModule(L.LightningModule):
             if selected:
                 self.engine.sync_weights(self.model)
 
-        # 11. Log.
+        # 11. Log (the step's rows for `vrl.rl.samples.RolloutSamples`: fresh and replayed).
+        self.last_rollouts = (trajectories, selected)
         self.rl_step += 1
         seconds = time.perf_counter() - step_start
         metrics = {
@@ -231,8 +233,11 @@ class RLModule(L.LightningModule):
 
         # 6. Advantages, per group (groups are contiguous: samples-major rollout).
         advantages = self.algorithm.advantage(rewards, self.group_size)
-        for trajectory, reward, advantage in zip(trajectories, rewards.tolist(), advantages.tolist()):
+        for i, (trajectory, reward, advantage) in enumerate(
+            zip(trajectories, rewards.tolist(), advantages.tolist())
+        ):
             trajectory.reward, trajectory.advantage = reward, advantage
+            trajectory.reward_parts = {name: values[i] for name, values in scored.rewards.items()}
 
         return (
             trajectories,

@@ -30,6 +30,9 @@ class RLSettings:
         micro_batch_size: responses per forward/backward pass (and per log-prob pass).
         save_every_n_steps: checkpoint (for resume) every N RL steps, and at the end.
         log_every_n_steps: metrics to the loggers every N RL steps.
+        samples_every_n_steps: a table of rollout samples (`<stage>/samples/`, W&B `rl/samples`,
+            one on the console) every N RL steps and at the last; 0 = none.
+        samples_max_rows: responses per sample table.
     """
 
     dataset: str = "train_data"
@@ -42,6 +45,8 @@ class RLSettings:
     micro_batch_size: int = 8
     save_every_n_steps: int = 10
     log_every_n_steps: int = 1
+    samples_every_n_steps: int = 10
+    samples_max_rows: int = 32
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "dataset", self.dataset, "a product key, e.g. train_data")
@@ -65,3 +70,10 @@ class RLSettings:
         require(self.micro_batch_size >= 1, "micro_batch_size", self.micro_batch_size, ">= 1")
         require(self.save_every_n_steps >= 1, "save_every_n_steps", self.save_every_n_steps, ">= 1")
         require(self.log_every_n_steps >= 1, "log_every_n_steps", self.log_every_n_steps, ">= 1")
+        require(
+            self.samples_every_n_steps >= 0,
+            "samples_every_n_steps",
+            self.samples_every_n_steps,
+            ">= 0 (0 = none)",
+        )
+        require(self.samples_max_rows >= 1, "samples_max_rows", self.samples_max_rows, ">= 1")

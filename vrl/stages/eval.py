@@ -35,6 +35,7 @@ from vrl.report import plot_benchmark
 from vrl.settings import require
 from vrl.stages.base import StageContext, StageResult, need
 from vrl.stages.common import load_model
+from vrl.stages.eval_items import log_item_table
 from vrl.stages.preflight import check_benchmarks, check_rollout
 
 log = logging.getLogger("vrl")
@@ -50,13 +51,14 @@ class EvalSettings:
             greedy decoding; each benchmark then adds its own (its answer length).
         max_new_tokens: cap on every benchmark's generation length (None = theirs), for quick
             looks and tests.
-        max_failure_images: failed items (with their images) logged to W&B per benchmark.
+        table_items: items per benchmark (right and wrong, with their first image) in the W&B
+            table `eval/<benchmark>/items` (`vrl.stages.eval_items`); every item stays in items.jsonl.
     """
 
     limit: int | None = None
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0})
     max_new_tokens: int | None = None
-    max_failure_images: int = 16
+    table_items: int = 64
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sampling", check_overrides("sampling", self.sampling))
@@ -68,9 +70,9 @@ class EvalSettings:
             ">= 1 or null",
         )
         require(
-            self.max_failure_images >= 0,
-            "max_failure_images",
-            self.max_failure_images,
+            self.table_items >= 0,
+            "table_items",
+            self.table_items,
             ">= 0",
         )
 
@@ -178,7 +180,7 @@ class EvalStage:
                 if here.is_zero:
                     (out_dir / "metrics.json").write_text(json.dumps(bench_metrics, indent=2))
                     _write_items_csv(out_dir / "items.csv", [done[s.id] for s in samples if s.id in done])
-                    self._log_failures(loggers, name, scored)
+                    log_item_table(loggers, name, scored, out_dir, self.settings.table_items)
                     plot_benchmark(context.run_dir, name, bench_metrics)
                 log.info("eval %s: %s", name, {k: round(v, 4) for k, v in bench_metrics.items()})
         for logger in loggers:
@@ -200,31 +202,6 @@ class EvalStage:
             if self.settings.limit is not None and len(samples) >= self.settings.limit:
                 break
         return samples, skipped
-
-    def _log_failures(self, loggers: list[Any], name: str, scored: list[tuple[Sample, Any]]) -> None:
-        from lightning.pytorch.loggers import WandbLogger
-
-        failures = [(s, r) for s, r in scored if not r.correct][: self.settings.max_failure_images]
-        for logger in loggers:
-            if isinstance(logger, WandbLogger) and failures:
-                import wandb
-
-                data = [
-                    [
-                        s.id,
-                        s.question,
-                        s.answer,
-                        r.extracted or "",
-                        r.details.get("response", ""),
-                        wandb.Image(s.images[0]) if s.images else None,
-                    ]
-                    for s, r in failures
-                ]
-                logger.log_table(
-                    f"eval/{name}/failures",
-                    columns=["id", "question", "gold", "extracted", "response", "image"],
-                    data=data,
-                )
 
 
 class _ToolTally:

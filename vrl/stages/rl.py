@@ -60,6 +60,7 @@ class RLStage:
         from vrl.rl.checkpoint import RLCheckpoint
         from vrl.rl.data import RLDataModule
         from vrl.rl.module import RLModule
+        from vrl.rl.samples import RolloutSamples
 
         s, c = self.settings, context.components
         train_dir = require_product(products, s.dataset, context.name)
@@ -79,7 +80,11 @@ class RLStage:
             log_every_n_steps=s.log_every_n_steps,
             num_sanity_val_steps=0,
             limit_val_batches=0,
-            callbacks=[checkpoint, *stops],
+            callbacks=[
+                RolloutSamples(context.stage_dir, s.samples_every_n_steps, s.samples_max_rows),
+                checkpoint,
+                *stops,
+            ],
             enable_checkpointing=False,  # RLCheckpoint counts RL steps; no default ModelCheckpoint
             logger=loggers,
             default_root_dir=str(context.stage_dir),
