@@ -77,6 +77,20 @@ def test_smoke_run_shows_rollout_and_eval_samples_kept_inside_the_run_dir(smoke_
     assert list((run_dir / "wandb" / "data").rglob("*")), "W&B's staged table files stay in the run dir"
 
 
+def test_smoke_run_terminal_is_quiet_and_the_job_log_keeps_everything(smoke_run):
+    from vrl.console import QUIET
+
+    run_dir, result = smoke_run
+    terminal = result.stdout + result.stderr
+    noise = ["srun", "LeafSpec", "weights_only", "Tip: For seamless", "anonymous setting", "GPU available"]
+    noise += ["Saving the dataset", "Loading weights", "Writing model shards", "Epoch 0/-2", "/--"]
+    assert [n for n in noise if n in terminal] == [], "third-party chatter on the terminal"
+    assert all(reason for _, _, reason in QUIET), "every filtered line has its reason"
+    job_log = (run_dir / "default.log").read_text()
+    assert "GPU available" in job_log and "stage rl: done" in job_log, "the job log keeps every line"
+    assert job_log.count("stage sft: done") == 1
+
+
 def test_rerun_skips_finished_stages(smoke_run):
     run_dir, _ = smoke_run
     result = run_vrl(["debug=smoke", f"hydra.run.dir={run_dir}"], cwd=REPO)
@@ -182,4 +196,6 @@ def test_two_job_sweep_through_submitit_local(tmp_path):
         assert identity["name"].encode() in run_file.read_bytes(), "W&B did not record the name"
     assert lrs == {"0.001", "0.003"}
     assert names == {f"lr={lr}/sft" for lr in lrs}, "each job's W&B name carries its swept value"
+    for job in jobs:  # the user's command, not submitit's wrapper
+        assert "python -m vrl -m +sweeps=sft_lr debug=smoke" in (job / "summary.md").read_text()
     assert len(groups) == 1 and next(iter(groups)).startswith("sft_lr-sweep-"), groups

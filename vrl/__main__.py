@@ -56,7 +56,10 @@ def main() -> None:
     # Let composition errors reach us instead of Hydra's multi-line report; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     if "LOCAL_RANK" not in os.environ:  # rank 0 restores; the ranks it starts get its overrides
-        from vrl.invocation import restore_overrides
+        from vrl.invocation import command, restore_overrides
+
+        os.environ.pop("VRL_COMMAND", None)
+        os.environ["VRL_COMMAND"] = command()  # as typed; sweep jobs and ranks inherit it
 
         sys.argv[1:], restored = restore_overrides(sys.argv[1:])
         if restored:

@@ -152,7 +152,10 @@ def start(run_dir: Path, changed: list[str], world_size: int) -> int:
 
 
 def command() -> str:
-    """This process's command line, as typed (`python -m vrl ...`)."""
+    """The user's command line, as typed (`python -m vrl ...`): `VRL_COMMAND`, which the entry
+    point sets and a sweep's jobs inherit (their own argv is submitit's wrapper), else argv."""
+    if os.environ.get("VRL_COMMAND"):
+        return os.environ["VRL_COMMAND"]
     program = sys.argv[0]
     if program.endswith(("vrl/__main__.py", "vrl\\__main__.py")):
         program = "python -m vrl"

@@ -228,6 +228,11 @@ class SignalSafeWandbLogger(WandbLogger):
 
     _broken: str | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Lightning always passes `anonymous` (None when unset); W&B 0.31 warns on any value.
+        self._wandb_init.pop("anonymous", None)
+
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         if self._broken is not None:
             return

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from vrl import invocation, sweep_job
 from vrl.components import build, build_components
 from vrl.config_check import check_run_keys, check_targets
+from vrl.console import quiet_console
 from vrl.distributed import World, barrier, init_process_group, spawn_local_ranks, stop_children, world
 from vrl.errors import ConfigError
 from vrl.interrupt import GUARD, Interrupted
@@ -50,6 +51,7 @@ current_run_dir: Path | None = None  # the run directory of the run in progress 
 def run(cfg: DictConfig) -> float | None:
     """Run every stage of the study; return `cfg.objective` (a sweeper's target) if it was measured."""
     global current_run_dir
+    quiet_console()  # third-party chatter to the job log only (vrl.console)
     run_dir = Path(cfg.paths.run_dir).resolve()
     current_run_dir = run_dir
     check_run_dir(run_dir)

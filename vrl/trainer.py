@@ -10,6 +10,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from vrl.progress import Count, StageProgressBar
+
 
 class TrainerSettings:
     """Hardware and numerics of every Lightning Trainer vrl builds; stages add the schedule.
@@ -70,15 +72,16 @@ class TrainerSettings:
             return max(1, _gpu_count())
         return 1
 
-    def build(self, **schedule: Any) -> L.Trainer:
-        """A Trainer with these settings plus the stage's schedule (max_steps, callbacks, ...)."""
+    def build(self, progress: tuple[str, Count, Count] | None = None, **schedule: Any) -> L.Trainer:
+        """A Trainer with these settings plus the stage's schedule (max_steps, callbacks, ...);
+        `progress` = (title, total, done) of the stage's bar (`vrl.progress.StageProgressBar`)."""
         from lightning.pytorch.callbacks import RichProgressBar
 
         from vrl.distributed import world
 
         callbacks = [*schedule.pop("callbacks", []), *self.callbacks]
         if self.enable_progress_bar:
-            callbacks.append(RichProgressBar(leave=True))
+            callbacks.append(StageProgressBar(*progress) if progress else RichProgressBar(leave=True))
         if world().launcher == "slurm":
             from lightning.fabric.plugins.environments import SLURMEnvironment
 

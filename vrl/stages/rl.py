@@ -75,6 +75,7 @@ class RLStage:
             context.name, save=checkpoint.save_now, step=lambda t, m: m.rl_step, every_batch=True
         )
         trainer = c.trainer.build(
+            progress=(context.name, lambda t, m: m.max_steps, lambda t, m: m.rl_step),
             max_steps=-1,  # the module stops the Trainer after max_steps RL steps
             max_epochs=-1,
             log_every_n_steps=s.log_every_n_steps,

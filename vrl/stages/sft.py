@@ -67,6 +67,7 @@ class SFTStage:
             context.name, save=lambda t: save_checkpoint(t, resume), step=lambda t, m: t.global_step
         )
         trainer = context.components.trainer.build(
+            progress=(context.name, _sft_total_steps, lambda t, m: t.global_step),
             max_steps=s.max_steps,
             max_epochs=s.max_epochs if s.max_epochs is not None else -1,
             accumulate_grad_batches=s.accumulate_grad_batches,
@@ -97,6 +98,11 @@ class SFTStage:
 
         out = export_model(trainer, module.model, loaded.processor, context.stage_dir / "model")
         return StageResult(products={"model": str(out)}, metrics=metrics)
+
+
+def _sft_total_steps(trainer: Any, module: Any) -> int:
+    """Optimizer steps the SFT stage takes: `max_steps`, or Lightning's estimate from epochs."""
+    return trainer.max_steps if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
 
 
 def check_response_room(collator: Any, train_dir: Path, stage: str, probe: int = 32) -> None:
