@@ -126,6 +126,12 @@ def record_local_gradients() -> list[torch.Tensor]:
     return local
 
 
+def replay_hash(store: list) -> str:
+    """What a replay store holds, as one digest: each kept trajectory's identity and numbers."""
+    rows = [(t.group_id, t.sample.id, t.response_ids, t.reward, t.advantage, t.step) for t in store]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
 def fixed_rollouts(base: RLModule, train_dir: str) -> list:
     """The step-0 batch sampled and scored with seed 1234 on one process: identical on every rank."""
     from datasets import load_from_disk
@@ -167,7 +173,7 @@ def main() -> None:
         return
 
     m = module(model_dir, "ssr", None, clip=1.0, steps=steps)
-    record = {"prompts": [], "weights": [], "seed": []}
+    record = {"prompts": [], "weights": [], "seed": [], "replay": [], "replay_size": []}
     rollout = m.engine.rollout
 
     def recording_rollout(model, processor, samples, *args, **kwargs):
@@ -182,6 +188,9 @@ def main() -> None:
 
         def on_train_batch_end(self, trainer, pl_module, *args):
             record["weights"].append(weights_hash(pl_module.model))
+            store = pl_module.replay.state_dict()["store"]  # the trajectories kept for replay
+            record["replay"].append(replay_hash(store))
+            record["replay_size"].append(len(store))
 
     callbacks = [RLCheckpoint(out_dir / "checkpoints", every_n_steps=1), Record()]
     trainer(out_dir, callbacks, here.size).fit(

@@ -101,6 +101,10 @@ def test_two_ranks_roll_out_different_prompts_and_keep_identical_weights(model_d
         assert ranks[0]["weights"][step] == ranks[1]["weights"][step], f"weights differ after step {step}"
     assert ranks[0]["weights"][0] != ranks[0]["weights"][1], "the weights must change"
     assert ranks[0]["seed"][0] != ranks[1]["seed"][0], "each rank samples from its own RNG stream"
+    # Replay (SSR) keeps one global store: every rank sees every rank's trajectories (gathered)
+    # and selects with the same seeded generator, so the stores are the same on both ranks.
+    assert ranks[0]["replay"] == ranks[1]["replay"], "the ranks' replay stores differ"
+    assert max(ranks[0]["replay_size"]) > 0, "nothing was stored for replay: the check tested nothing"
     assert ranks[0]["rl_step"] == ranks[1]["rl_step"] == 2
 
 
