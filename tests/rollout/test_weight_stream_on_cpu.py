@@ -56,21 +56,24 @@ def test_hf_name_strips_the_wrappers_prefixes():
     assert hf_name("lm_head.weight") == "lm_head.weight"
 
 
-def _run_two_ranks(model_dir: Path, out_dir: Path, timeout: float = 300) -> None:
+def run_ranks(
+    model_dir: Path, out_dir: Path, size: int = 2, device: str = "cpu", timeout: float = 300
+) -> None:
+    """The worker on `size` local ranks over `device` (gloo on CPU, NCCL on CUDA)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "MASTER_ADDR": "127.0.0.1"}
-    env.update(MASTER_PORT=str(port), WORLD_SIZE="2", OMP_NUM_THREADS="1")
+    env.update(MASTER_PORT=str(port), WORLD_SIZE=str(size), OMP_NUM_THREADS="1")
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), str(model_dir), str(out_dir)],
+            [sys.executable, str(WORKER), str(model_dir), str(out_dir), device],
             env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for rank in range(2)
+        for rank in range(size)
     ]
     outputs = [p.communicate(timeout=timeout)[0] for p in procs]
     for rank, (proc, output) in enumerate(zip(procs, outputs)):
@@ -79,7 +82,7 @@ def _run_two_ranks(model_dir: Path, out_dir: Path, timeout: float = 300) -> None
 
 @pytest.mark.ddp
 def test_fsdp2_sharded_model_streams_to_the_engine_rank_one_parameter_at_a_time(tiny_dir, tmp_path):
-    _run_two_ranks(tiny_dir, tmp_path)
+    run_ranks(tiny_dir, tmp_path)
     reference = TinyQwen25VL().load(str(tiny_dir)).model.state_dict()
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
 

@@ -1,6 +1,8 @@
 """One rank of tests/rollout/test_weight_stream_on_cpu.py, run as its own process.
 
-    python weight_stream_worker.py MODEL_DIR OUT_DIR
+    python weight_stream_worker.py MODEL_DIR OUT_DIR [DEVICE]
+
+DEVICE: cpu (gloo, float32; the default) or cuda (NCCL, bf16, one rank per GPU).
 
 Loads the tiny model, `fully_shard`s it over a 2-rank gloo mesh exactly as
 `vrl.trainer.FSDP2Strategy` does (decoder layers and vision blocks, then the root), and streams
@@ -57,11 +59,13 @@ class GatherMeter:
         return full_tensor
 
 
-def main(model_dir: str, out_dir: str) -> None:
-    dist.init_process_group("gloo")
+def main(model_dir: str, out_dir: str, device: str = "cpu") -> None:
+    dist.init_process_group("nccl" if device == "cuda" else "gloo")
     rank = dist.get_rank()
-    model = TinyQwen25VL().load(model_dir).model
-    units = shard_model(model, WRAP, init_device_mesh("cpu", (dist.get_world_size(),)))
+    if device == "cuda":
+        torch.cuda.set_device(rank)
+    model = TinyQwen25VL(dtype="bfloat16" if device == "cuda" else "float32").load(model_dir).model.to(device)
+    units = shard_model(model, WRAP, init_device_mesh(device, (dist.get_world_size(),)))
     sharded = model.state_dict()
     meter = GatherMeter()
     DTensor.full_tensor = meter.wrap(DTensor.full_tensor)
@@ -92,7 +96,9 @@ def main(model_dir: str, out_dir: str) -> None:
             "shard_numel": sum(
                 v.to_local().numel() if isinstance(v, DTensor) else v.numel() for v in sharded.values()
             ),
-            "received": received,
+            "received": {name: tensor.cpu() for name, tensor in received.items()},
+            "devices": sorted({str(tensor.device) for tensor in received.values()}),
+            "dtypes": sorted({str(tensor.dtype) for tensor in received.values()}),
             "count_second_pass": count,
             "gathers": meter.gathers,
             "peak_keeping": peak_keeping,
@@ -105,4 +111,4 @@ def main(model_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
