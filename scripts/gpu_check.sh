@@ -29,7 +29,7 @@ elif ! "$PYTHON" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'
   exit 2
 fi
 
-if [[ -d wheels ]] && compgen -G "wheels/*.whl" >/dev/null; then
+if [[ "${mode[1]}" == cuda && -d wheels ]] && compgen -G "wheels/*.whl" >/dev/null; then
   # --no-deps: wheels/ holds exactly what the image lacks (scripts/gpu_wheels.sh picks it).
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" wheels/*.whl
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
