@@ -39,6 +39,7 @@ def test_a_lora_model_streams_its_merged_weights_under_hf_names(tiny):
     base = model.get_base_model()
     assert not any("lora_" in name or "base_layer" in name for name in streamed)
     assert set(streamed) == {k.replace(".base_layer.", ".") for k in base.state_dict() if ".lora_" not in k}
+    assert list(stream_weights(model, receive=False)) == []
     q_proj = next(n for n in streamed if n.endswith("q_proj.weight"))
     assert not torch.equal(
         streamed[q_proj], base.state_dict()[q_proj.replace(".weight", ".base_layer.weight")]
@@ -112,6 +113,11 @@ def test_fsdp2_sharded_model_streams_to_the_engine_rank_one_parameter_at_a_time(
         assert max(sizes) <= ranked["peak_keeping"] <= pairs < total / 4
     assert rank1["peak_keeping"] == max(sizes)  # a non-engine rank drops each at once
     assert rank0["peak_list"] == total and rank1["peak_list"] == max(sizes)  # the meter sees a list
+
+    # LoRA under FSDP2: the merge runs on shards; rank 0 gets the unsharded merge, bit for bit.
+    merged, got = rank0["lora_reference"], rank0["lora_received"]
+    assert list(got) == list(merged) and rank1["lora_received"] == {}
+    assert all(torch.equal(got[name], merged[name]) for name in merged)
 
 
 class _FakeLLM:

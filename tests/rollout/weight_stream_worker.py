@@ -8,7 +8,8 @@ Loads the tiny model, `fully_shard`s it over a 2-rank gloo mesh exactly as
 `vrl.trainer.FSDP2Strategy` does (decoder layers and vision blocks, then the root), and streams
 it with `stream_weights(receive=rank == 0)` three times: through a consumer that keeps its
 loop variable (as vLLM's `load_weights` loops do), one that drops each tensor once copied, and
-one that keeps them all (a list: the meter's control).
+one that keeps them all (a list: the meter's control); then a LoRA copy (seeded, so the same
+adapters on every rank), sharded the same way, whose merged weights it streams once.
 `DTensor.full_tensor` is wrapped to record the elements of every gathered tensor still alive
 (weak references) at each gather, gathered one included: the peak a rank materialises.
 Writes `rank<r>.pt`: the sharded state dict's keys, what was received, and those peaks.
@@ -25,7 +26,8 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.tensor import DTensor
 
-from vrl.model import TinyQwen25VL
+from vrl.model import TinyQwen25VL, apply_lora
+from vrl.model.lora import merged_state_dict
 from vrl.rollout.weight_stream import stream_weights
 from vrl.trainer import shard_model
 
@@ -88,6 +90,17 @@ def main(model_dir: str, out_dir: str, device: str = "cpu") -> None:
     peak_list = meter.peak
     del kept
 
+    gathers = meter.gathers
+    # LoRA under FSDP2: the merged weights (same adapters on every rank: seeded init).
+    torch.manual_seed(0)
+    lora = apply_lora(TinyQwen25VL().load(model_dir).model.to(device), {"r": 4, "target_modules": ["q_proj"]})
+    for name, parameter in lora.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter)  # a non-zero delta, so merging shows
+    lora_reference = {name: tensor.cpu() for name, tensor in merged_state_dict(lora)[1].items()}
+    shard_model(lora, WRAP, init_device_mesh(device, (dist.get_world_size(),)))
+    lora_received = {name: t.cpu() for name, t in stream_weights(lora, receive=rank == 0)}
+
     torch.save(
         {
             "units": units,
@@ -100,10 +113,12 @@ def main(model_dir: str, out_dir: str, device: str = "cpu") -> None:
             "devices": sorted({str(tensor.device) for tensor in received.values()}),
             "dtypes": sorted({str(tensor.dtype) for tensor in received.values()}),
             "count_second_pass": count,
-            "gathers": meter.gathers,
+            "gathers": gathers,
             "peak_keeping": peak_keeping,
             "peak_dropping": peak_dropping,
             "peak_list": peak_list,
+            "lora_reference": lora_reference,
+            "lora_received": lora_received,
         },
         Path(out_dir) / f"rank{rank}.pt",
     )

@@ -67,26 +67,30 @@ def stream_weights(model: torch.nn.Module, receive: bool = True) -> Iterator[tup
 
     Yields:
         `(name, tensor)`: the name as the HF checkpoint spells it (`hf_name`); the tensor
-        (detached, as `state_dict` gives it) with the full shape and the model's dtype, on the shard's device (a gathered
-        one is a fresh tensor; a plain one is the module's own storage, not a copy).
+        (detached, as `state_dict` gives it) with the full shape and the model's dtype, on the
+        shard's device (a gathered one is a fresh tensor; a plain one is the module's own
+        storage, not a copy).
 
     A gathered tensor is released when the consumer drops it: the generator holds no reference
     to it once it resumes, so a consumer that copies each tensor and lets it go keeps at most one
     full entry alive. LoRA models send their merged weights (`merged_state_dict`, as `save_vlm`
-    writes them): one merged state dict per rank, not streamed (LoRA is for models that fit).
+    writes them), computed for the whole model before the first entry: one merged state dict
+    per rank (under FSDP2 the merge runs on DTensor shards, and each merged entry is gathered
+    like any other; tests/rollout/test_weight_stream_on_cpu.py checks it against the unsharded
+    merge).
     """
     if is_peft_model(model):
-        if receive:
-            _, merged = merged_state_dict(model)
-            for name, tensor in merged.items():
-                yield hf_name(name), tensor
-        return
-    # state_dict() returns detached entries; of a sharded model, the shards (DTensors): no
-    # gather happens here.
-    for name, tensor in model.state_dict().items():
+        _, entries = merged_state_dict(model)
+    else:
+        # state_dict() returns detached entries; of a sharded model, the shards (DTensors): no
+        # gather happens here.
+        entries = model.state_dict()
+    for name in list(entries):
+        tensor = entries.pop(name)  # a merged LoRA weight is freed once handed over
         # full_tensor(): a collective, every rank of the mesh, same order. Its result is yielded
         # as is (no view of it), so it dies with the consumer's last reference.
         full = tensor.full_tensor() if is_sharded(tensor) else tensor
+        del tensor
         if receive:
             yield hf_name(name), full
         del full  # the generator's reference: the consumer's is the only one left
