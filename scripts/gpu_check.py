@@ -37,6 +37,7 @@ SXM: 989 TFLOP/s; `--peak-tflops` for another device).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
@@ -426,6 +427,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     counts = parameter_counts(model)
     results["params_b"] = sum(counts.values()) / 1e9
     results["peak_tflops"] = peak
+    # Weights, gradients and AdamW's two moments, each in the model's dtype (activations extra).
+    results["state_gib"] = 4 * dtype.itemsize * sum(counts.values()) / 2**30
+    print(f"weights + gradients + AdamW moments: {results['state_gib']:.1f} GiB", flush=True)
     print(
         f"built {'tiny' if args.tiny else '7B'} Qwen2.5-VL ({results['params_b'] * 1e3:,.1f} M params, {dtype}) on "
         f"{results['device']} in {time.perf_counter() - start:.1f} s",
@@ -435,6 +439,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rl", rl_step(args, model, processor, train_dir, work, counts), counts, shape, peak
     )
     del model
+    gc.collect()  # Lightning's trainer and module refer to each other: free the RL optimizer state now
     if args.device == "cuda":
         torch.cuda.empty_cache()
     model = build_policy(shape, tokenizer, args.device, dtype)  # SFT on a fresh policy and optimizer

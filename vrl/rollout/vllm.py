@@ -150,8 +150,8 @@ class VLLMRolloutEngine(Engine):
 
         Every rank of the run must call it (under FSDP2 each tensor is gathered collectively).
         The weights travel as a generator (`stream_weights`), which vLLM's `reload_weights`
-        consumes one tensor at a time: peak memory beyond the shards is one full parameter
-        (see `vrl.rollout.weight_stream`). LoRA policies send their merged weights (what
+        consumes one tensor at a time: peak memory beyond the shards is one or two full
+        parameters, never the state dict (measured: `vrl.rollout.weight_stream`). LoRA policies send their merged weights (what
         `save_vlm` would write). Starts the engine first if needed (a resumed run syncs before
         its first rollout).
         """

@@ -3,7 +3,8 @@
 Under FSDP2 (`vrl.trainer.FSDP2Strategy`, torch's `fully_shard`) every parameter is a DTensor
 of which a rank holds only its shard. Calling `model.state_dict()` is then cheap (it returns
 those shards), but turning the whole of it into plain tensors would hold the full model on every
-rank at once: 15 GB of bf16 per GPU for a 7B model, 145 GB for 72B, on top of the shards.
+rank at once: 16.6 GB of bf16 per GPU for Qwen2.5-VL-7B (8.29 B parameters), ~147 GB for 72B,
+on top of the shards.
 `stream_weights` instead gathers one entry at a time and lets the consumer (vLLM's
 `reload_weights`, which copies each tensor into its own layers as it arrives) drop it before the
 next is gathered.
@@ -22,6 +23,10 @@ must walk the same entries in the same order, whether or not it feeds an engine.
 not (`receive=False`: the non-driver ranks of a tensor-parallel engine group, see
 `vrl.rollout.placement`) take part in each gather and drop the result; the generator yields
 nothing to them, but they must still exhaust it.
+
+Not covered: FSDP1 (Lightning's strategy "fsdp", `trainer=fsdp`), whose `state_dict()` gathers
+the full state dict on every rank by itself (its root unit is Lightning's wrapper around the
+LightningModule, outside the policy); streaming needs strategy "fsdp2" (`vrl.trainer.FSDP2Strategy`).
 """
 
 from __future__ import annotations
