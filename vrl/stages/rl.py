@@ -8,7 +8,7 @@ from vrl.errors import ConfigError
 from vrl.rl.settings import RLSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
-from vrl.stages.preflight import check_rollout, check_trainer
+from vrl.stages.preflight import check_engine_placement, check_rollout, check_trainer
 from vrl.stages.training import resumable_fit, stop_callbacks
 
 log = logging.getLogger("vrl")
@@ -44,6 +44,7 @@ class RLStage:
         need(c.replay, "rl", "replay", "none")
         rethink = need(c.rethink, "rl", "rethink", "none")
         check_trainer(need(c.trainer, "rl", "trainer", "cpu"))
+        check_engine_placement(rollout, c.trainer)
         need(c.logger, "rl", "logger", "default")
         if rollout.sampling.greedy:
             raise ConfigError(
