@@ -38,7 +38,8 @@ def _exit_if_user_error(error: BaseException) -> None:
         return
     message = one_line_error(error, CONF_DIR)
     if message is not None:
-        print(f"vrl: error: {message}", file=sys.stderr)
+        if int(os.environ.get("LOCAL_RANK", 0)) == 0:  # the ranks it started fail alike: one line
+            print(f"vrl: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -51,8 +52,8 @@ def _run_dir() -> str:
 
 def main() -> None:
     """Run Hydra; turn errors a user can fix into one line on stderr and exit status 2."""
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        os.environ["VRL_FULL_ERROR"] = "1"  # the user asked for full traces
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" and "LOCAL_RANK" not in os.environ:
+        os.environ["VRL_FULL_ERROR"] = "1"  # the user asked for full traces (ranks inherit it)
     # Let composition errors reach us instead of Hydra's multi-line report; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     if "LOCAL_RANK" not in os.environ:  # rank 0 restores; the ranks it starts get its overrides

@@ -273,13 +273,16 @@ def any_rank(flag: bool) -> bool:
 
 @contextmanager
 def rank_zero_first() -> Iterator[None]:
-    """Rank 0 runs the block first (downloads, builds), then the others (who find it done)."""
+    """Rank 0 runs the block first (downloads, builds), then the others (who find it done; if
+    rank 0 failed, they run it too and fail the same way instead of waiting forever)."""
     zero = is_rank_zero()
     if not zero:
         barrier()
-    yield
-    if zero:
-        barrier()
+    try:
+        yield
+    finally:
+        if zero:
+            barrier()
 
 
 def shard(items: Sequence[T], rank: int, size: int) -> list[T]:

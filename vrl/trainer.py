@@ -12,6 +12,8 @@ from lightning.pytorch.callbacks import Callback
 
 from vrl.progress import Count, StageProgressBar
 
+VRL_STRATEGIES = ("fsdp2",)  # strategy names TrainerSettings builds itself (not Lightning's registry)
+
 
 class TrainerSettings:
     """Hardware and numerics of every Lightning Trainer vrl builds; stages add the schedule.

@@ -62,6 +62,8 @@ def check_trainer(trainer: Any) -> None:
     import torch
     from lightning.pytorch.strategies import StrategyRegistry
 
+    from vrl.trainer import VRL_STRATEGIES
+
     accelerator = str(trainer.accelerator).lower()
     if accelerator not in ACCELERATORS:
         raise ConfigError(
@@ -104,11 +106,11 @@ def check_trainer(trainer: Any) -> None:
         )
     strategy = trainer.strategy
     if isinstance(strategy, str):
-        known = {"auto", *StrategyRegistry.available_strategies()}
+        known = {"auto", *VRL_STRATEGIES, *StrategyRegistry.available_strategies()}
         if strategy not in known:
             raise ConfigError(
-                f"trainer.strategy={strategy!r} is not a Lightning strategy (e.g. auto, ddp, fsdp, "
-                "deepspeed_stage_2)"
+                f"trainer.strategy={strategy!r} is not a Lightning or vrl strategy (e.g. auto, ddp, fsdp, "
+                "fsdp2, deepspeed_stage_2)"
             )
         if strategy.startswith("deepspeed") and not installed("deepspeed"):
             raise ConfigError(
