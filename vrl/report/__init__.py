@@ -1,0 +1,14 @@
+"""Human-facing results: one run's summary and plots, and a sweep's comparison report.
+
+- `summary`: a run's `summary.md` and terminal table (written by `vrl.run`); `run_plots` its curves.
+- `sweep`: a sweep directory's jobs (overrides, status, final metrics, curves), read from disk.
+- `table`: the comparison tables (swept values against final metrics, mean and spread over seeds).
+- `sweep_plots`, `samples`, `html`: the report's overlaid curves, side-by-side responses, HTML page.
+- `build`: `build_report(sweep_dir)` writes `<sweep dir>/report/`; `python -m vrl.report <sweep dir>`
+  runs it, and `callback.SweepReport` runs it at the end of every `python -m vrl -m`.
+"""
+
+from vrl.report.run_plots import plot_benchmark, plot_training_curves
+from vrl.report.summary import StageRecord, write_summary
+
+__all__ = ["StageRecord", "plot_benchmark", "plot_training_curves", "write_summary"]
