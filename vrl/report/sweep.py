@@ -93,12 +93,12 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
         return None
     if (hydra.get("sweep") or {}).get("subdir") != "${hydra:job.num}":
         return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     arguments = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     arguments += [str(o) for o in (hydra.get("overrides") or {}).get("task") or []]
     try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
         overrides = OverridesParser.create().parse_overrides(arguments)
         batches = BasicSweeper.split_arguments(overrides, None)
     except Exception:  # noqa: BLE001 - then the job directories alone tell the jobs
