@@ -191,7 +191,7 @@ def test_a_failed_job_ends_the_sweep_with_a_report_that_shows_it(tmp_path):
             "-m",
             *SHRUNK,
             "stages=[data,eval]",
-            "products.model=null,/nonexistent/model",
+            "products.model=null,/nonexistent/model,null",  # the 3rd job never starts
             f"hydra.sweep.dir={sweep_dir}",
         ],
         cwd=REPO,
@@ -201,6 +201,11 @@ def test_a_failed_job_ends_the_sweep_with_a_report_that_shows_it(tmp_path):
     assert "vrl: error: products.model=/nonexistent/model does not exist" in result.stderr
     header, *rows = markdown_section((sweep_dir / "report" / "report.md").read_text(), "Jobs")
     assert header[:3] == ["job", "products.model", "status"]
-    assert [row[:3] for row in rows] == [["0", "null", "finished"], ["1", "/nonexistent/model", "failed"]]
+    assert [row[:3] for row in rows] == [
+        ["0", "null", "finished"],
+        ["1", "/nonexistent/model", "failed"],
+        ["2", "null", "missing"],
+    ]
     assert "the sweep stopped before its end" in result.stdout
-    assert "MissingFileError" in (sweep_dir / "report" / "report.md").read_text()
+    text = (sweep_dir / "report" / "report.md").read_text()
+    assert "MissingFileError" in text and "job 2 (products.model=null): missing: no job directory" in text

@@ -3,7 +3,9 @@
 - `summary`: a run's `summary.md` and terminal table (written by `vrl.run`); `run_plots` its curves.
 - `sweep`: a sweep directory's jobs (overrides, status, final metrics, curves), read from disk.
 - `table`: the comparison tables (swept values against final metrics, mean and spread over seeds).
-- `sweep_plots`, `samples`, `html`: the report's overlaid curves, side-by-side responses, HTML page.
+- `sweep_plots`, `samples`: the report's overlaid curves and its responses side by side.
+- `document`, `html`: the report as blocks (heading, text, table, image), rendered to markdown
+  and plain text, and to one self-contained HTML page.
 - `build`: `build_report(sweep_dir)` writes `<sweep dir>/report/`; `python -m vrl.report <sweep dir>`
   runs it, and `callback.SweepReport` runs it at the end of every `python -m vrl -m`.
 """

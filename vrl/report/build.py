@@ -114,7 +114,7 @@ def _intro(sweep: Sweep) -> list[Block]:
     for job in sweep.jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    text = [Text(f"Sweep directory: `{sweep.path.resolve()}`; {len(sweep.jobs)} jobs: {tally}.")]
+    text = [Text(f"Sweep directory: `{sweep.path}`; {len(sweep.jobs)} jobs: {tally}.")]
     if sweep.command:
         text.append(Text(f"Command: `python -m vrl -m {' '.join(sweep.command)}`"))
     if sweep.objective:

@@ -16,11 +16,10 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
 th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.status-failed, td.status-missing { color: #b00020; }
 td.status-interrupted { color: #b36b00; }
 code { background: #f4f4f4; padding: 0 3px; }
-th { max-width: 14em; overflow-wrap: anywhere; }
 .figures { display: flex; flex-wrap: wrap; gap: 8px; }
 img { width: 600px; max-width: 100%; border: 1px solid #eee; }
 caption { caption-side: top; text-align: left; font-style: italic; padding: 4px 0; }
@@ -54,7 +53,8 @@ def to_html(blocks: list[Block], title: str, root: Path) -> str:
 
 def _table(table: Table) -> str:
     status = table.columns.index("status") if "status" in table.columns else -1
-    head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
+    # Long metric names may break after a "/" or ":" (and nowhere else).
+    head = "".join("<th>" + re.sub(r"([/:])", r"\1<wbr>", escape(c)) + "</th>" for c in table.columns)
     rows = []
     for row in table.rows:
         cells = []

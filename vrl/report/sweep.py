@@ -56,7 +56,7 @@ def metric_key(stage: str, metric: str) -> str:
 
 def load_sweep(sweep_dir: Path) -> Sweep:
     """Every job of `sweep_dir`; VrlError if it is not a sweep directory or holds no job."""
-    sweep_dir = Path(sweep_dir).expanduser()
+    sweep_dir = Path(sweep_dir).expanduser().absolute()
     if not sweep_dir.is_dir():
         raise VrlError(f"{sweep_dir} is not a directory: give the sweep directory of `python -m vrl -m`")
     planned = planned_jobs(sweep_dir)

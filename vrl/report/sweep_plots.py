@@ -22,6 +22,8 @@ X_LABEL = {"train/rl_step": "RL step", "step": "optimizer step"}
 def plot_curves(sweep: Sweep, labels: dict[str, str], out_dir: Path) -> list[Path]:
     """One PNG per stage and metric of `CURVES` that some job logged; `labels`: job name -> legend."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     written = []
     for stage in sweep.stages:
         for metric, title in CURVES:
@@ -38,6 +40,7 @@ def plot_curves(sweep: Sweep, labels: dict[str, str], out_dir: Path) -> list[Pat
                 ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=labels[job.name])
             ax.set_title(f"{stage}: {title}", fontsize=10)
             ax.set_xlabel(X_LABEL.get(lines[0][0].curve_x.get(stage, "step"), "step"))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
