@@ -7,10 +7,11 @@
 - `document`, `html`: the report as blocks (heading, text, table, image), rendered to markdown
   and plain text, and to one self-contained HTML page.
 - `build`: `build_report(sweep_dir)` writes `<sweep dir>/report/`; `python -m vrl.report <sweep dir>`
-  runs it, and `callback.SweepReport` runs it at the end of every `python -m vrl -m`.
+  runs it, and the Hydra callback `SweepReport` (`callback`) runs it at the end of every `python -m vrl -m`.
 """
 
+from vrl.report.callback import SweepReport
 from vrl.report.run_plots import plot_benchmark, plot_training_curves
 from vrl.report.summary import StageRecord, write_summary
 
-__all__ = ["StageRecord", "plot_benchmark", "plot_training_curves", "write_summary"]
+__all__ = ["StageRecord", "SweepReport", "plot_benchmark", "plot_training_curves", "write_summary"]

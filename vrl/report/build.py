@@ -16,6 +16,8 @@ from vrl.report import html, samples, sweep_plots
 from vrl.report.document import Block, Heading, Image, Table, Text, text_table, to_markdown
 from vrl.report.sweep import REPORT_DIR, Job, Sweep, load_sweep
 from vrl.report.table import (
+    SEED,
+    SeedGroup,
     fmt,
     fmt_spread,
     headline_metrics,
@@ -53,19 +55,10 @@ def build_report(sweep_dir: Path) -> Report:
     finished = [job.metrics if job.status == "finished" else {} for job in sweep.jobs]
     groups = seed_groups(values, finished, headline)
     if groups:
-        keys = [k for k in swept if k != "seed"]
-        rows = [
-            [*(g.values[k] for k in keys), ", ".join(g.seeds), *(fmt_spread(g.metrics[m]) for m in headline)]
-            for g in groups
-        ]
         blocks += [
             Heading("Over seeds"),
             Text("Finished jobs only: mean ± sample std [min, max] over the seeds of each setting."),
-            Table(
-                [*keys, "seeds", *headline],
-                rows,
-                numeric=set(range(len(keys) + 1, len(keys) + 1 + len(headline))),
-            ),
+            seed_table(groups, swept, headline),
         ]
     plots = sweep_plots.plot_curves(sweep, labels, out)
     finals = sweep_plots.plot_finals([m for m in headline if m.startswith("eval/")], sweep, labels, out)
@@ -96,6 +89,17 @@ def jobs_table(jobs: list[Job], swept: list[str], values: list[dict[str, str]], 
     ]
     first = len(swept) + 2
     return Table(["job", *swept, "status", *metrics], rows, numeric={0, *range(first, first + len(metrics))})
+
+
+def seed_table(groups: list[SeedGroup], swept: list[str], metrics: list[str]) -> Table:
+    """One row per setting: its swept values but the seed, its seeds, then each metric's spread."""
+    keys = [k for k in swept if k != SEED]
+    rows = [
+        [*(g.values[k] for k in keys), ", ".join(g.seeds), *(fmt_spread(g.metrics[m]) for m in metrics)]
+        for g in groups
+    ]
+    first = len(keys) + 1
+    return Table([*keys, "seeds", *metrics], rows, numeric=set(range(first, first + len(metrics))))
 
 
 def write_jobs_csv(
