@@ -199,3 +199,9 @@ def test_two_job_sweep_through_submitit_local(tmp_path):
     for job in jobs:  # the user's command, not submitit's wrapper
         assert "python -m vrl -m +sweeps=sft_lr debug=smoke" in (job / "summary.md").read_text()
     assert len(groups) == 1 and next(iter(groups)).startswith("sft_lr-sweep-"), groups
+    # The sweep's end (SweepReport callback, in this process, after submitit's jobs): the report.
+    report = tmp_path / "sweep" / "report"
+    assert f"sweep report: {report / 'report.html'}" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    assert [row[:3] for row in rows[-2:]] == [["0", "0.001", "finished"], ["1", "0.003", "finished"]]
+    assert (report / "report.md").is_file() and list(report.glob("sft_*.png"))

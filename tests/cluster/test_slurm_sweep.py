@@ -58,6 +58,15 @@ def test_sft_lr_sweep_runs_as_a_slurm_array(slurm_env, tmp_path):
             "rank 0 alone logs: one W&B run per training/eval stage"
         )
 
+    # The sweep's end, in the submitting process (SweepReport): both jobs compared.
+    assert f"sweep report: {sweep_dir / 'report' / 'report.html'}" in result.stdout
+    jobs = (sweep_dir / "report" / "jobs.csv").read_text().splitlines()
+    assert [row.split(",")[:3] for row in jobs] == [
+        ["job", "stage.sft.lr", "status"],
+        ["0", "0.001", "finished"],
+        ["1", "0.003", "finished"],
+    ]
+
     # One array, two tasks: submitit's folders are named <array job>_<task>.
     job_dirs = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
     assert len(job_dirs) == 2 and job_dirs[0].split("_")[0] == job_dirs[1].split("_")[0], job_dirs

@@ -1,0 +1,37 @@
+"""`python -m vrl.report <sweep dir>`: write `<sweep dir>/report/` (report.md, report.html, PNGs,
+jobs.csv) comparing the sweep's jobs, and print the jobs table. A path that is not a sweep
+directory is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vrl.errors import VrlError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vrl.report",
+        description="Compare the jobs of a sweep (`python -m vrl -m ...`): writes <sweep dir>/report/.",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="the sweep directory (hydra.sweep.dir)")
+    args = parser.parse_args(argv)
+    from vrl.report.build import build_report
+
+    try:
+        report = build_report(args.sweep_dir)
+    except VrlError as error:
+        print(f"vrl.report: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    print(report.terminal)
+    print(f"sweep report: {report.markdown} and {report.html}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into `head`: stop quietly
+        sys.exit(0)
