@@ -38,6 +38,9 @@ def test_smoke_run_writes_every_product(smoke_run):
     assert list((run_dir / "wandb").glob("offline-run-*")), "W&B offline run dirs missing"
     assert (run_dir / "sft" / "csv" / "metrics.csv").exists()
     assert list((run_dir / "plots").glob("*.png"))
+    assert (run_dir / "plots" / "rl_dashboard.png").is_file() and "rl_dashboard.png" in (
+        run_dir / "summary.md"
+    ).read_text()
     text = (run_dir / "summary.md").read_text()
     for stage in ("data", "sft", "rl", "eval"):
         assert f"| {stage} | ran |" in text
@@ -89,6 +92,9 @@ def test_smoke_run_terminal_is_quiet_and_the_job_log_keeps_everything(smoke_run)
     job_log = (run_dir / "default.log").read_text()
     assert "GPU available" in job_log and "stage rl: done" in job_log, "the job log keeps every line"
     assert job_log.count("stage sft: done") == 1
+    assert "eval/procedural_holdout/accuracy=" in terminal and "rollout/reward_mean=" in terminal, (
+        "headline metrics"
+    )
 
 
 def test_rerun_skips_finished_stages(smoke_run):

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vrl.report.rl_plots import plot_rl_dashboard
 from vrl.report.run_plots import plot_training_curves
 
 log = logging.getLogger("vrl")
@@ -29,7 +30,9 @@ def write_summary(
 ) -> Path:
     """Write `summary.md` (stages, wall times, metrics, stage tables, then `appendix`'s titled
     markdown sections) and print the same table."""
-    plots = plot_training_curves(run_dir) + sorted((run_dir / "plots").glob("eval_*.png"))
+    dashboard = plot_rl_dashboard(run_dir)
+    plots = plot_training_curves(run_dir) + ([dashboard] if dashboard else [])
+    plots += sorted((run_dir / "plots").glob("eval_*.png"))
     total = sum(r.seconds for r in records if r.status == "ran")
     lines = [
         f"# {run_name}",
@@ -76,9 +79,34 @@ def _print_table(run_name: str, records: list[StageRecord]) -> None:
     table.add_column("wall s", justify="right")
     table.add_column("headline metrics")
     for r in records:
-        headline = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.metrics.items())[:6])
+        headline = ", ".join(f"{k}={_fmt(r.metrics[k])}" for k in headline_keys(r.metrics))
         table.add_row(r.name, r.status, f"{r.seconds:.1f}", headline)
     Console().print(table)
+
+
+# What a person looks at first in a stage's results, in this order (fnmatch patterns; `*`
+# crosses `/`, so `eval/*/accuracy` is each benchmark's overall accuracy, not its groups').
+RUN_HEADLINE = (
+    "eval/*/accuracy",
+    "rollout/reward_mean",
+    "reward/accuracy/mean",
+    "replay/effective_ratio",
+    "train/loss",
+    "val/loss",
+    "*/steps",
+    "data/written",
+    "data/skipped",
+)
+
+
+def headline_keys(metrics: dict[str, float], n: int = 6) -> list[str]:
+    """At most `n` of a stage's metrics for the terminal table: `RUN_HEADLINE`'s, in its order;
+    a stage that logs none of them shows its first `n` alphabetically."""
+    from fnmatch import fnmatch
+
+    picked = [k for pattern in RUN_HEADLINE for k in sorted(metrics) if fnmatch(k, pattern)]
+    picked = list(dict.fromkeys(picked))
+    return picked[:n] if picked else sorted(metrics)[:n]
 
 
 def _fmt(value: float) -> str:
