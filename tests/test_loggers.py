@@ -1,4 +1,5 @@
 import json
+import os
 import socket
 
 import pytest
@@ -112,3 +113,18 @@ def test_a_wandb_start_refused_twice_is_one_line_naming_the_stage_and_the_fix(tm
         VrlError, match=r"stage rl: W&B could not start run \(new\) twice .* logger.wandb_mode=disabled"
     ):
         RunLoggers().build("rl", tmp_path / "rl", {})
+
+
+def test_wandb_stages_its_files_in_the_run_unless_the_user_chose_a_place(tmp_path, monkeypatch):
+    from vrl.loggers import _stage_wandb_files_in
+
+    monkeypatch.delenv("WANDB_DATA_DIR", raising=False)
+    monkeypatch.delenv("VRL_WANDB_DATA_DIR", raising=False)
+    _stage_wandb_files_in(tmp_path / "first" / "wandb")
+    assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / "first" / "wandb" / "data")
+    # a later run (or a child process that inherited the first run's value) stages in its own dir
+    _stage_wandb_files_in(tmp_path / "second" / "wandb")
+    assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / "second" / "wandb" / "data")
+    monkeypatch.setenv("WANDB_DATA_DIR", "/the/users/choice")
+    _stage_wandb_files_in(tmp_path / "third" / "wandb")
+    assert os.environ["WANDB_DATA_DIR"] == "/the/users/choice"

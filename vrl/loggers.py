@@ -183,18 +183,15 @@ def finish(loggers: list[Logger], status: Literal["success", "interrupted", "fai
     _finish_stray_wandb_run()
 
 
-_DATA_DIR_SET_BY_VRL: str | None = None
-
-
 def _stage_wandb_files_in(wandb_dir: Path) -> None:
     """W&B stages a table's images (and any artifact) under `WANDB_DATA_DIR`, by default in
     ~/.local/share/wandb, outside the run: keep them in the run's own `wandb/data` unless the
-    user chose a place."""
-    global _DATA_DIR_SET_BY_VRL
-    if os.environ.get("WANDB_DATA_DIR", _DATA_DIR_SET_BY_VRL) != _DATA_DIR_SET_BY_VRL:
+    user chose a place. vrl's own choice is marked in `VRL_WANDB_DATA_DIR`, so a value a child
+    process inherits from an earlier run (a sweep's launcher, a test) is not taken for the user's."""
+    chosen = os.environ.get("WANDB_DATA_DIR")
+    if chosen is not None and chosen != os.environ.get("VRL_WANDB_DATA_DIR"):
         return  # the user's
-    _DATA_DIR_SET_BY_VRL = str(wandb_dir / "data")
-    os.environ["WANDB_DATA_DIR"] = _DATA_DIR_SET_BY_VRL
+    os.environ["WANDB_DATA_DIR"] = os.environ["VRL_WANDB_DATA_DIR"] = str(wandb_dir / "data")
 
 
 def _accepts_connections(url: str, timeout_s: float) -> bool:
