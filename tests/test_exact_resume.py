@@ -42,6 +42,21 @@ ARGS = [
 TIMINGS = ("perf/", "timing_s/")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def shared_wandb_service(tmp_path_factory):
+    """A W&B service started in this test process, its token exported in WANDB_SERVICE, as CI's
+    pytest process had after an in-process W&B test: every `python -m vrl` below inherits it.
+    A run killed while its stream is open there must not block its own resume."""
+    import wandb
+
+    from vrl.loggers import RunLoggers, finish
+
+    finish(RunLoggers(wandb_mode="offline").build("probe", tmp_path_factory.mktemp("probe") / "probe", {}))
+    assert os.environ.get("WANDB_SERVICE"), "W&B no longer exports its service: the fixture tests nothing"
+    yield
+    wandb.teardown()
+
+
 def _start(run_dir: Path, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
     env.pop("WANDB_API_KEY", None)

@@ -59,6 +59,11 @@ def main() -> None:
     if "LOCAL_RANK" not in os.environ:  # rank 0 restores; the ranks it starts get its overrides
         from vrl.invocation import command, restore_overrides
 
+        # A W&B service inherited from the parent process (a notebook, a test runner) would be
+        # shared with every run it starts: a killed run's stream stayed there and the resumed
+        # run's start was refused ("run ID ... is in use"). A vrl run starts its own.
+        os.environ.pop("WANDB_SERVICE", None)
+
         os.environ.pop("VRL_COMMAND", None)
         os.environ["VRL_COMMAND"] = command()  # as typed; sweep jobs and ranks inherit it
 

@@ -120,10 +120,10 @@ class RunLoggers:
     def _start_wandb_run(
         self, stage: str, stage_dir: Path, config: dict[str, Any], resume_id: str | None, mode: str
     ) -> tuple[WandbLogger, str]:
-        """Start the stage's W&B run now (so its id is known), on a fresh W&B service once more
-        if the first start fails (once on CI, resuming a stage seconds after a SIGKILL: the
-        killed process's service runs in its own session, so the kill missed it, and may still
-        hold the run). A second failure is one line naming the stage, the run and the way out."""
+        """Start the stage's W&B run now (so its id is known), on a fresh W&B service of this
+        process's own once more if the first start fails (on CI: a service shared through an
+        inherited `WANDB_SERVICE` still held the stream of the run a SIGKILL had stopped, "run
+        ID ... is in use"). A second failure is one line naming the stage, the run and the way out."""
         arguments = dict(
             name=f"{self.run_name}/{stage}",
             save_dir=str(stage_dir.parent),
@@ -150,7 +150,8 @@ class RunLoggers:
             )
         import wandb  # noqa: PLC0415 - imported by WandbLogger above; here only to restart its service
 
-        wandb.teardown()
+        wandb.teardown()  # ends a service this process started; a shared one it only leaves
+        os.environ.pop("WANDB_SERVICE", None)  # so the retry starts a service of its own
         time.sleep(RETRY_AFTER_S)
         wandb_logger = SignalSafeWandbLogger(**arguments)
         try:
