@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from vrl.report.series import read_series
 
 
-def plot_training_curves(run_dir: Path) -> list[Path]:
-    """One PNG per training stage with its logged loss/accuracy curves (from the CSV logger)."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (files only: no display on a cluster node)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out `fig`, write it to `path` (its folder made), close it; `path`."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curves(run_dir: Path) -> list[Path]:
+    """One PNG per training stage with its logged loss/accuracy curves (from the CSV logger)."""
+    plt = pyplot()
     out_dir = run_dir / "plots"
     written = []
     for metrics_csv in sorted(run_dir.glob("*/csv/**/metrics.csv")):
@@ -36,12 +54,7 @@ def plot_training_curves(run_dir: Path) -> list[Path]:
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
         fig.suptitle(f"{stage}")
-        fig.tight_layout()
-        out_dir.mkdir(exist_ok=True)
-        path = out_dir / f"{stage}_curves.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"{stage}_curves.png"))
     return written
 
 
@@ -50,11 +63,7 @@ def plot_benchmark(run_dir: Path, benchmark: str, metrics: dict[str, float]) -> 
     groups = sorted(k.split("/", 1)[1] for k in metrics if k.startswith("accuracy/") and k.count("/") == 1)
     if not groups:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2, 3.2))
     xs = range(len(groups))
     ax.bar([x - 0.2 for x in xs], [metrics[f"accuracy/{g}"] for g in groups], width=0.4, label="this run")
@@ -70,9 +79,4 @@ def plot_benchmark(run_dir: Path, benchmark: str, metrics: dict[str, float]) -> 
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{benchmark}: {metrics.get('accuracy', 0):.1f}% overall")
     ax.legend()
-    fig.tight_layout()
-    out = run_dir / "plots" / f"eval_{benchmark}.png"
-    out.parent.mkdir(exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir / "plots" / f"eval_{benchmark}.png")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vrl.report.run_plots import pyplot, save_figure
 from vrl.report.sweep import Sweep
 
 # Logged metrics worth overlaying, with their titles; a stage gets those its jobs logged.
@@ -21,7 +22,7 @@ X_LABEL = {"train/rl_step": "RL step", "step": "optimizer step"}
 
 def plot_curves(sweep: Sweep, labels: dict[str, str], out_dir: Path) -> list[Path]:
     """One PNG per stage and metric of `CURVES` that some job logged; `labels`: job name -> legend."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     written = []
@@ -44,7 +45,7 @@ def plot_curves(sweep: Sweep, labels: dict[str, str], out_dir: Path) -> list[Pat
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-            written.append(_save(fig, out_dir / f"{stage}_{_slug(metric)}.png"))
+            written.append(save_figure(fig, out_dir / f"{stage}_{_slug(metric)}.png"))
     return written
 
 
@@ -53,7 +54,7 @@ def plot_finals(names: list[str], sweep: Sweep, labels: dict[str, str], out_dir:
     names = [n for n in names if any(n in job.metrics for job in sweep.jobs)]
     if not names:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.4, 1.6 * len(names) * len(sweep.jobs) ** 0.5), 3.6))
     width = 0.8 / len(sweep.jobs)
     for j, job in enumerate(sweep.jobs):
@@ -63,26 +64,7 @@ def plot_finals(names: list[str], sweep: Sweep, labels: dict[str, str], out_dir:
     ax.set_title("final values (eval accuracy in %)", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    return _save(fig, out_dir / "finals.png")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "finals.png")
 
 
 def _slug(metric: str) -> str:
