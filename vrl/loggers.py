@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -29,7 +28,6 @@ from vrl.errors import VrlError
 from vrl.metrics_csv import ResumableCSVLogger
 
 log = logging.getLogger("vrl")
-RETRY_AFTER_S = 5.0  # W&B's service notices its parent died within a few seconds
 
 
 class RunLoggers:
@@ -120,10 +118,9 @@ class RunLoggers:
     def _start_wandb_run(
         self, stage: str, stage_dir: Path, config: dict[str, Any], resume_id: str | None, mode: str
     ) -> tuple[WandbLogger, str]:
-        """Start the stage's W&B run now (so its id is known), on a fresh W&B service of this
-        process's own once more if the first start fails (on CI: a service shared through an
-        inherited `WANDB_SERVICE` still held the stream of the run a SIGKILL had stopped, "run
-        ID ... is in use"). A second failure is one line naming the stage, the run and the way out."""
+        """Start the stage's W&B run now (so its id is known); a refusal is one line naming the
+        stage, the run and the way out. (A service shared through an inherited `WANDB_SERVICE`
+        once refused a resumed run, "run ID ... is in use": the entry point now drops it.)"""
         arguments = dict(
             name=f"{self.run_name}/{stage}",
             save_dir=str(stage_dir.parent),
@@ -141,24 +138,8 @@ class RunLoggers:
         try:
             return wandb_logger, wandb_logger.experiment.id
         except Exception as error:  # noqa: BLE001 - W&B's errors share no base class
-            log.warning(
-                "stage %s: W&B did not start run %s (%s: %s); retrying once on a fresh W&B service",
-                stage,
-                resume_id or "(new)",
-                type(error).__name__,
-                error,
-            )
-        import wandb  # noqa: PLC0415 - imported by WandbLogger above; here only to restart its service
-
-        wandb.teardown()  # ends a service this process started; a shared one it only leaves
-        os.environ.pop("WANDB_SERVICE", None)  # so the retry starts a service of its own
-        time.sleep(RETRY_AFTER_S)
-        wandb_logger = SignalSafeWandbLogger(**arguments)
-        try:
-            return wandb_logger, wandb_logger.experiment.id
-        except Exception as error:  # noqa: BLE001
             raise VrlError(
-                f"stage {stage}: W&B could not start run {resume_id or '(new)'} twice "
+                f"stage {stage}: W&B could not start run {resume_id or '(new)'} "
                 f"({type(error).__name__}: {error}); see {stage_dir.parent / 'wandb'}, or run with "
                 "logger.wandb_mode=disabled (the CSV log under <stage>/csv remains)"
             ) from error
