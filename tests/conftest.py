@@ -4,6 +4,7 @@ and one real smoke run."""
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,3 +87,29 @@ def sandbox():
     box = make_sandbox(backend="auto", workers=2)
     yield box
     box.close()
+
+
+# Lightning's DDP/FSDP strategies export LOCAL_RANK, NODE_RANK, MASTER_ADDR, MASTER_PORT into the
+# process that fits (tests/rl/test_rl_fsdp2_step.py does, in this one). Left there, they reach
+# every later `python -m vrl` a test starts, as they reached CI's resume tests (the entry point
+# now ignores an inherited LOCAL_RANK: tests/test_cli.py). Each test gets them back as they were.
+DISTRIBUTED_ENV = (
+    "LOCAL_RANK",
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
+
+
+@pytest.fixture(autouse=True)
+def distributed_env_restored():
+    before = {key: os.environ.get(key) for key in DISTRIBUTED_ENV}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -33,6 +33,25 @@ def test_user_errors_are_one_line(tmp_path, args, expected):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("inherited", [{"LOCAL_RANK": "1", "RANK": "1"}, {"LOCAL_RANK": "0"}])
+def test_an_inherited_local_rank_does_not_make_a_run_a_spawned_rank(tmp_path, inherited):
+    """A caller's LOCAL_RANK (a test runner or notebook that ran Lightning, a shell in a torchrun
+    job) once made `python -m vrl` skip restoring a run dir's overrides and, at LOCAL_RANK=1, swallow
+    its one-line error: CI's resume tests then ran the defaults into a smoke run's dir."""
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- stage.sft.max_steps=lots\n")
+    result = run_vrl(
+        [f"hydra.run.dir={run_dir}", "logger.wandb_mode=disabled"], cwd=REPO, timeout=120, env=inherited
+    )
+    assert "vrl: resuming with the run's own overrides: stage.sft.max_steps=lots" in result.stderr, (
+        result.stderr
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vrl: error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
+    assert "'stage.sft.max_steps' should be int, got 'lots'" in errors[0]
+
+
 def test_help_lists_groups():
     result = run_vrl(["--help"], cwd=REPO, timeout=60)
     assert result.returncode == 0

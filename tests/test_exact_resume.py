@@ -26,6 +26,9 @@ from vrl_testing import REPO
 
 pytestmark = pytest.mark.slow
 
+# Long enough that a stop drawn up to 1 s after the first RL checkpoint lands mid-RL: at 5 steps
+# (~0.2 s each here) a SIGTERM once arrived after the last one.
+RL_STEPS = 30
 ARGS = [
     "debug=smoke",
     "stages=[data,sft,rl]",
@@ -35,7 +38,7 @@ ARGS = [
     # waits for it: a kill during it once lost its row).
     "stage.sft.save_every_n_steps=2",
     "stage.sft.val_every_n_steps=4",
-    "stage.rl.max_steps=5",
+    f"stage.rl.max_steps={RL_STEPS}",
     "logger.wandb_mode=offline",
     "trainer.enable_progress_bar=false",
 ]
@@ -137,7 +140,7 @@ def test_killed_and_signalled_run_resumes_bit_identical(tmp_path):
 
     state = torch.load(rl_ckpt, map_location="cpu", weights_only=False)
     at_term = state["vrl_rl"]["rl_step"]
-    assert 1 <= at_term < 5 and f"after step {at_term}" in lines[0]
+    assert 1 <= at_term < RL_STEPS and f"after step {at_term}" in lines[0]
     assert {"optimizer_states", "vrl_rl"} <= set(state) and "rng" in state["vrl_rl"]
     rl_wandb = json.loads((stopped / "rl" / "wandb_run.json").read_text())["id"]
 
@@ -154,7 +157,7 @@ def test_killed_and_signalled_run_resumes_bit_identical(tmp_path):
     assert rc == 0, output[-3000:]
 
     rl_steps = [int(row["step"]) for row in _metrics(stopped / "rl") if row.get("train/rl_step")]
-    assert rl_steps == list(range(5)), "an RL step logged twice or never"
+    assert rl_steps == list(range(RL_STEPS)), "an RL step logged twice or never"
     record = json.loads((stopped / "rl" / "wandb_run.json").read_text())
     assert record["id"] == rl_wandb and record["resumed"], "W&B must resume the stage's run by its id"
     invocations = (stopped / "summary.md").read_text().split("## Invocations", 1)[1]

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from vrl.cli_errors import one_line_error
 from vrl.defaults import register
+from vrl.distributed import is_spawned_rank, world
 from vrl.interrupt import Interrupted
 
 register()  # every typed default, as Hydra's `settings/<name>` nodes (vrl/defaults.py)
@@ -38,7 +39,7 @@ def _exit_if_user_error(error: BaseException) -> None:
         return
     message = one_line_error(error, CONF_DIR)
     if message is not None:
-        if int(os.environ.get("LOCAL_RANK", 0)) == 0:  # the ranks it started fail alike: one line
+        if world().is_zero:  # every rank fails alike: one line, from rank 0
             print(f"vrl: error: {message}", file=sys.stderr)
         sys.exit(2)
 
@@ -52,11 +53,11 @@ def _run_dir() -> str:
 
 def main() -> None:
     """Run Hydra; turn errors a user can fix into one line on stderr and exit status 2."""
-    if os.environ.get("HYDRA_FULL_ERROR") == "1" and "LOCAL_RANK" not in os.environ:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" and not is_spawned_rank():
         os.environ["VRL_FULL_ERROR"] = "1"  # the user asked for full traces (ranks inherit it)
     # Let composition errors reach us instead of Hydra's multi-line report; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    if "LOCAL_RANK" not in os.environ:  # rank 0 restores; the ranks it starts get its overrides
+    if not is_spawned_rank():  # rank 0 restores; the ranks it starts get its overrides
         from vrl.invocation import command, restore_overrides
 
         # A W&B service inherited from the parent process (a notebook, a test runner) would be

@@ -104,6 +104,17 @@ def is_rank_zero() -> bool:
     return world().is_zero
 
 
+SPAWNED_BY = "VRL_SPAWNED_BY"  # set by `spawn_local_ranks` in each child: its parent's pid
+
+
+def is_spawned_rank() -> bool:
+    """True in a rank that `spawn_local_ranks` started: it runs its parent's (already restored)
+    command and leaves the user's messages to rank 0. A LOCAL_RANK merely inherited (a test runner
+    or notebook that ran Lightning, a shell inside a torchrun job) does not make `python -m vrl`
+    a spawned rank: the marker must name this process's own parent."""
+    return os.environ.get(SPAWNED_BY) == str(os.getppid())
+
+
 # -- starting the processes ----------------------------------------------------------------------
 
 
@@ -127,7 +138,13 @@ def spawn_local_ranks(
     os.environ.update(common, LOCAL_RANK="0", RANK="0")
     children = []
     for rank in range(1, processes):
-        env = {**os.environ, **common, "LOCAL_RANK": str(rank), "RANK": str(rank)}
+        env = {
+            **os.environ,
+            **common,
+            "LOCAL_RANK": str(rank),
+            "RANK": str(rank),
+            SPAWNED_BY: str(os.getpid()),
+        }
         args = [arg.replace("{rank}", str(rank)) for arg in command]
         children.append(subprocess.Popen(args, env=env, cwd=cwd, preexec_fn=_die_with_parent))
     log.info("started ranks 1..%d of %d (pids %s)", processes - 1, processes, [c.pid for c in children])
