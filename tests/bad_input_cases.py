@@ -101,7 +101,9 @@ def run_cli(args: list[str], run_dir: Path) -> Outcome:
     from vrl.__main__ import main
 
     out = io.StringIO()
-    saved_argv, saved_env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    # The entry point sets process-wide variables (HYDRA_FULL_ERROR, VRL_COMMAND) and drops an
+    # inherited WANDB_SERVICE: all come back as they were, for the tests that run after this one.
+    saved_argv, saved_env = sys.argv, dict(os.environ)
     given = any(a.startswith("hydra.run.dir=") for a in args)
     sys.argv = ["vrl", *args, *([] if given else [f"hydra.run.dir={run_dir}"])]
     start = time.perf_counter()
@@ -120,10 +122,8 @@ def run_cli(args: list[str], run_dir: Path) -> Outcome:
 
         GlobalHydra.instance().clear()  # the Compose API refuses to start while it is set
         sys.argv = saved_argv
-        if saved_env is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = saved_env
+        os.environ.clear()
+        os.environ.update(saved_env)
     text = out.getvalue()
     # one line: an error a user can fix, or a stop signal's report (vrl.interrupt)
     errors = [line for line in text.splitlines() if line.startswith(("vrl: error:", "vrl: stopped by"))]

@@ -54,6 +54,9 @@ def shared_wandb_service(tmp_path_factory):
 
     from vrl.loggers import RunLoggers, finish
 
+    # A fresh service, whatever earlier tests left: one started in this process stays its
+    # singleton, and an in-process `vrl.__main__.main` (tests/bad_input_cases.py) drops its export.
+    wandb.teardown()
     finish(RunLoggers(wandb_mode="offline").build("probe", tmp_path_factory.mktemp("probe") / "probe", {}))
     assert os.environ.get("WANDB_SERVICE"), "W&B no longer exports its service: the fixture tests nothing"
     yield
