@@ -46,6 +46,7 @@ def test_offline_wandb_run_per_stage_with_group_and_job_type(tmp_path, monkeypat
         identity["group"] == "study-sweep-1"
         and identity["job_type"] == "sft"
         and identity["mode"] == "offline"
+        and "entity" in identity  # where the W&B Report of a sweep is saved (None: the key's default)
     )
     loggers[1].log_metrics({"train/loss": 1.0}, step=0)
     finish(loggers)

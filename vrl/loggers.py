@@ -103,6 +103,7 @@ class RunLoggers:
         wandb_logger, run_id = self._start_wandb_run(stage, stage_dir, config, resume_id, mode)
         loggers.append(wandb_logger)
         identity = {
+            "entity": self.entity or wandb_logger.experiment.entity or None,  # the key's default entity
             "project": self.project,
             "group": self.group,
             "job_type": stage,

@@ -135,6 +135,7 @@ def test_the_multirun_prints_the_table_and_the_report_path(sweep):
     assert report.terminal in result.stdout
     assert f"sweep report: {sweep_dir / 'report' / 'report.html'}" in result.stdout
     assert "no sweep report" not in result.stderr
+    assert "W&B report: none (the jobs logged no W&B run: logger.wandb_mode=disabled)" in result.stdout
 
 
 class _Cells(HTMLParser):

@@ -8,6 +8,7 @@
   and plain text, and to one self-contained HTML page.
 - `build`: `build_report(sweep_dir)` writes `<sweep dir>/report/`; `python -m vrl.report <sweep dir>`
   runs it, and the Hydra callback `SweepReport` (`callback`) runs it at the end of every `python -m vrl -m`.
+- `wandb_report`: the same comparison as a W&B Report, published when the jobs logged online.
 """
 
 from vrl.report.callback import SweepReport

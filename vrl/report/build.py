@@ -4,6 +4,10 @@ It writes `report.md` (the jobs table: swept values against final metrics and st
 spread over seeds; the overlaid curves; responses side by side; every final metric), the PNGs
 it shows, `report.html` (the same blocks, PNGs inlined) and `jobs.csv` (every final metric at
 full precision, one row per job). A rebuild replaces them, so it can run while jobs still go.
+
+When the jobs logged to W&B online (their `<stage>/wandb_run.json`), it also publishes the
+comparison as a W&B Report (`wandb_report`) and gives its URL; offline or disabled W&B skips
+that, and a failed upload (no network, no login) is one line: the local report stands either way.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from vrl.report import html, samples, sweep_plots
+from vrl.errors import VrlError
+from vrl.report import html, samples, sweep_plots, wandb_report
 from vrl.report.document import Block, Heading, Image, Table, Text, text_table, to_markdown
 from vrl.report.sweep import REPORT_DIR, Job, Sweep, load_sweep
 from vrl.report.table import (
@@ -36,10 +41,13 @@ class Report:
     markdown: Path
     html: Path
     terminal: str  # the short jobs table, for the terminal
+    wandb: str = ""  # one line: the W&B Report's URL, or why there is none
+    wandb_failed: bool = False  # an upload was tried (or asked for) and did not happen
 
 
-def build_report(sweep_dir: Path) -> Report:
-    """Read the sweep's jobs and write the report (VrlError if `sweep_dir` is not a sweep)."""
+def build_report(sweep_dir: Path, force_wandb: bool = False) -> Report:
+    """Read the sweep's jobs and write the report (VrlError if `sweep_dir` is not a sweep); publish
+    the W&B Report when the jobs logged online, or whatever their mode with `force_wandb`."""
     sweep = load_sweep(Path(sweep_dir))
     out = sweep.path / REPORT_DIR
     out.mkdir(exist_ok=True)
@@ -78,7 +86,32 @@ def build_report(sweep_dir: Path) -> Report:
     short = jobs_table(
         sweep.jobs, swept, values, short_metrics(headline, sweep.stages, sweep.objective, TERMINAL_METRICS)
     )
-    return Report(out, markdown, page, text_table(short))
+    line, failed = publish_wandb(sweep, swept, labels, headline, force_wandb)
+    return Report(out, markdown, page, text_table(short), line, failed)
+
+
+def publish_wandb(
+    sweep: Sweep, swept: list[str], labels: dict[str, str], headline: list[str], force: bool
+) -> tuple[str, bool]:
+    """(one line, whether it failed): the W&B Report's URL, or why it was not published."""
+    retry = f"`python -m vrl.report {sweep.path} --wandb`"
+    try:
+        runs = wandb_report.wandb_runs(sweep)
+    except VrlError as error:
+        return f"W&B report: not published: {error}", True
+    if runs is None:
+        return "W&B report: none (the jobs logged no W&B run: logger.wandb_mode=disabled)", force
+    if "online" not in runs.modes and not force:
+        return (
+            f"W&B report: not published (the jobs' W&B runs are {'/'.join(sorted(runs.modes))}): upload them "
+            f"with `wandb sync {sweep.path}/*/wandb/offline-run-*`, then run {retry}"
+        ), False
+    try:
+        url = wandb_report.publish(wandb_report.wandb_report(sweep, runs, swept, labels, headline))
+    except Exception as error:  # noqa: BLE001 - W&B's errors share no base class; the local report stands
+        cause = " ".join(str(error).split())[:300] or "no message"
+        return f"W&B report: not published ({type(error).__name__}: {cause}); retry with {retry}", True
+    return f"W&B report: {url}", False
 
 
 def jobs_table(jobs: list[Job], swept: list[str], values: list[dict[str, str]], metrics: list[str]) -> Table:

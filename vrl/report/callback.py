@@ -1,5 +1,6 @@
 """`SweepReport`: the Hydra callback (`hydra.callbacks.sweep_report` in conf/config.yaml) that
-builds `<sweep dir>/report/` when a multirun ends, and prints the jobs table and its path.
+builds `<sweep dir>/report/` when a multirun ends, and prints the jobs table and its path, and
+the W&B Report's URL where the jobs logged to W&B online (`vrl.report.build`).
 
 Hydra calls `on_multirun_end` in the process that launched the sweep, whatever the launcher
 (basic, submitit local or SLURM), after every job returned. When a job fails Hydra raises
@@ -51,3 +52,4 @@ def report(sweep_dir: Path, note: str = "") -> None:
         return
     print(f"\n{note}sweep {sweep_dir}:\n{built.terminal}")
     print(f"sweep report: {built.html} ({built.markdown.name} beside it)")
+    print(built.wandb, file=sys.stderr if built.wandb_failed else sys.stdout)

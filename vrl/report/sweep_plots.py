@@ -20,32 +20,38 @@ CURVES = (
 X_LABEL = {"train/rl_step": "RL step", "step": "optimizer step"}
 
 
+def overlaid_curves(sweep: Sweep) -> list[tuple[str, str, str]]:
+    """(stage, metric, title) of each curve worth overlaying: the metrics of `CURVES` that some
+    job logged in that stage, stages in run order (also the W&B Report's line plots)."""
+    return [
+        (stage, metric, title)
+        for stage in sweep.stages
+        for metric, title in CURVES
+        if any(job.curves.get(stage, {}).get(metric) for job in sweep.jobs)
+    ]
+
+
 def plot_curves(sweep: Sweep, labels: dict[str, str], out_dir: Path) -> list[Path]:
     """One PNG per stage and metric of `CURVES` that some job logged; `labels`: job name -> legend."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     written = []
-    for stage in sweep.stages:
-        for metric, title in CURVES:
-            lines = [
-                (job, job.curves[stage][metric])
-                for job in sweep.jobs
-                if stage in job.curves and job.curves[stage].get(metric)
-            ]
-            if not lines:
-                continue
-            fig, ax = plt.subplots(figsize=(6.4, 3.6))
-            for job, points in lines:
-                steps, values = zip(*points)
-                ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=labels[job.name])
-            ax.set_title(f"{stage}: {title}", fontsize=10)
-            ax.set_xlabel(X_LABEL.get(lines[0][0].curve_x.get(stage, "step"), "step"))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
-            ax.set_ylabel(metric)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-            written.append(save_figure(fig, out_dir / f"{stage}_{_slug(metric)}.png"))
+    for stage, metric, title in overlaid_curves(sweep):
+        lines = [
+            (job, job.curves[stage][metric]) for job in sweep.jobs if job.curves.get(stage, {}).get(metric)
+        ]
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        for job, points in lines:
+            steps, values = zip(*points)
+            ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=labels[job.name])
+        ax.set_title(f"{stage}: {title}", fontsize=10)
+        ax.set_xlabel(X_LABEL.get(lines[0][0].curve_x.get(stage, "step"), "step"))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        written.append(save_figure(fig, out_dir / f"{stage}_{_slug(metric)}.png"))
     return written
 
 
