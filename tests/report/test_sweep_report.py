@@ -129,6 +129,28 @@ def test_responses_side_by_side_are_the_jobs_own_eval_items(sweep):
             assert row[column] == f"{mark} {item['response'].strip()}".replace("|", "\\|")[: len(row[column])]
 
 
+def test_rl_rollouts_side_by_side_are_each_jobs_own_samples_and_images(sweep):
+    sweep_dir, _ = sweep
+    report = sweep_dir / "report"
+    text = (report / "report.md").read_text()
+    header, *rows = markdown_section(text, "RL rollouts side by side")
+    assert header[:3] == ["job", "prompt", "answer"] and [row[0] for row in rows] == ["seed=0", "seed=1"]
+    for row, job in zip(rows, ("0", "1")):
+        samples = sweep_dir / job / "rl" / "samples"
+        last = max(int(p.stem.split("_")[1]) for p in samples.glob("step_*.jsonl"))
+        lines = [json.loads(line) for line in (samples / f"step_{last}.jsonl").open()]
+        group = [r for r in lines if r["group"] == lines[0]["group"]]
+        assert f"step {last + 1}" in text
+        assert row[1] == lines[0]["prompt"].replace("|", "\\|") and row[2] == str(lines[0]["answer"])
+        shown = row[3].split("<br>")
+        assert len(shown) == min(4, len(group))
+        for cell, sample in zip(shown, group):
+            assert cell.startswith(f"{sample['reward']:.2f} / {sample['advantage']:+.2f}: "), cell
+        copy = report / f"rollout_rl_job{job}_0.png"
+        assert copy.read_bytes() == (samples / lines[0]["images"][0]).read_bytes()
+        assert f"]({copy.name})" in text
+
+
 def test_the_multirun_prints_the_table_and_the_report_path(sweep):
     sweep_dir, result = sweep
     report = build_report(sweep_dir)  # the same files again: the table the callback printed

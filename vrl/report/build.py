@@ -1,8 +1,8 @@
 """`build_report(sweep_dir)`: `<sweep dir>/report/` compares the sweep's jobs.
 
 It writes `report.md` (the jobs table: swept values against final metrics and status; mean and
-spread over seeds; the overlaid curves; responses side by side; every final metric), the PNGs
-it shows, `report.html` (the same blocks, PNGs inlined) and `jobs.csv` (every final metric at
+spread over seeds; the overlaid curves; eval responses and RL rollouts side by side; every final
+metric), the PNGs it shows, `report.html` (the same blocks, PNGs inlined) and `jobs.csv` (every final metric at
 full precision, one row per job). A rebuild replaces them, so it can run while jobs still go.
 
 When the jobs logged to W&B online (their `<stage>/wandb_run.json`), it also publishes the
@@ -76,6 +76,9 @@ def build_report(sweep_dir: Path, force_wandb: bool = False) -> Report:
     responses = samples.sample_tables(sweep, labels)
     if responses:
         blocks += [Heading("Responses side by side"), *responses]
+    rollouts = samples.rollout_blocks(sweep, labels, out)
+    if rollouts:
+        blocks += [Heading("RL rollouts side by side"), *rollouts]
     blocks += [Heading("Every final metric"), _all_metrics(sweep.jobs, labels, every_metric)]
 
     markdown = out / "report.md"

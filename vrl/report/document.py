@@ -32,6 +32,7 @@ class Table:
 class Image:
     path: Path  # relative to the report directory
     alt: str
+    width: int | None = None  # px in the HTML page (a small image shown small); None: the page's plot width
 
 
 Block = Heading | Text | Table | Image

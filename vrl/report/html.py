@@ -22,6 +22,7 @@ td.status-interrupted { color: #b36b00; }
 code { background: #f4f4f4; padding: 0 3px; }
 .figures { display: flex; flex-wrap: wrap; gap: 8px; }
 img { width: 600px; max-width: 100%; border: 1px solid #eee; }
+img.small { image-rendering: pixelated; }
 caption { caption-side: top; text-align: left; font-style: italic; padding: 4px 0; }
 """
 
@@ -42,7 +43,8 @@ def to_html(blocks: list[Block], title: str, root: Path) -> str:
             body.append(_table(block))
         elif isinstance(block, Image):
             data = base64.b64encode((root / block.path).read_bytes()).decode("ascii")
-            figures.append(f'<img src="data:image/png;base64,{data}" alt="{escape(block.alt)}">')
+            size = f' class="small" style="width: {block.width}px"' if block.width else ""
+            figures.append(f'<img src="data:image/png;base64,{data}" alt="{escape(block.alt)}"{size}>')
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"

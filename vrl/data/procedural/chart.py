@@ -12,7 +12,7 @@ import random
 
 from PIL import ImageFont
 
-from .base import COLORS, PALETTE, Problem, TaskFamily, canvas, scale
+from .base import COLORS, PALETTE, Problem, TaskFamily, canvas, ink, scale
 
 LETTERS = ("A", "B", "C", "D")
 GAPS = {1: (0.30, 0.50), 2: (0.15, 0.30), 3: (0.08, 0.15)}
@@ -42,7 +42,9 @@ def draw(rng: random.Random, size: int) -> Problem:
     )
     for i, (h, color) in enumerate(zip(heights, colors)):
         cx = margin + slot * (i + 0.5)
-        pen.rectangle((cx - width / 2, baseline - h, cx + width / 2, baseline), fill=PALETTE[color])
+        pen.rectangle(
+            (cx - width / 2, baseline - h, cx + width / 2, baseline), fill=PALETTE[color], **ink(size)
+        )
         pen.text(
             (cx, baseline + 2 * s), LETTERS[i], fill=(0, 0, 0), font=_font(max(8, round(10 * s))), anchor="mt"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 
-from .base import COLORS, PALETTE, Problem, TaskFamily, canvas, regular_polygon, scale
+from .base import COLORS, PALETTE, Problem, TaskFamily, canvas, ink, regular_polygon, scale
 
 SIDES = (3, 4, 5, 6)
 
@@ -20,7 +20,9 @@ def draw(rng: random.Random, size: int) -> Problem:
     r = rng.uniform(17.0, 24.0) * s
     x, y = rng.uniform(r + 1, size - r - 1), rng.uniform(r + 1, size - r - 1)
     image, pen = canvas(size)
-    pen.polygon(regular_polygon(x, y, r, sides, rng.uniform(0, 2 * math.pi)), fill=PALETTE[color])
+    pen.polygon(
+        regular_polygon(x, y, r, sides, rng.uniform(0, 2 * math.pi)), fill=PALETTE[color], **ink(size)
+    )
     return Problem(
         image, answer=str(sides), difficulty={3: 1, 4: 1, 5: 2}.get(sides, 3), details={"color": color}
     )
