@@ -87,7 +87,7 @@ def rollout_blocks(sweep: Sweep, labels: dict[str, str], out: Path, responses: i
                     )
             lines = [
                 f"{_number(row.get('reward'), '.2f')} / {_number(row.get('advantage'), '+.2f')}: "
-                f"{_clip(str(row['response']))}"
+                f"{_clip(' '.join(str(row['response']).split())) or '(empty)'}"  # one line each
                 for row in group[:responses]
             ]
             rows.append(
