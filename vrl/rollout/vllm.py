@@ -30,7 +30,8 @@ The engine reports them after temperature, top-k/top-p and penalties (`logprobs_
 "processed_logprobs"`, overridable in `engine_kwargs`; vLLM's default is the raw logits', before
 temperature), so with top_p = 1, top_k = 0 and no penalty they are the numbers the trainer
 computes at the same temperature. Greedy requests (temperature 0, e.g. GRPO-ATS code) report
-temperature-1 log-probs. On CUDA, processed log-probs keep FlashInfer's top-k/top-p sampler
+temperature-1 log-probs; a call whose reported temperature is not the run's reports none (the
+trainer scores every token at the run's). On CUDA, processed log-probs keep FlashInfer's top-k/top-p sampler
 out (vLLM falls back to its PyTorch one).
 Continuations (forced rethinking, tool turns) send the prompt's tokens + the prefix's tokens
 back to the engine, so a continuation is conditioned on exactly the ids the trainer will score.
@@ -245,7 +246,7 @@ class VLLMRolloutEngine(Engine):
         loop passes trajectories whose prompt already holds earlier turns."""
         llm = self.start(model)
         self.wake()
-        params = self.sampling_params(1, sampling)
+        params = self.sampling_params(1, sampling, self.comparable_log_probs(sampling))
         tokenizer = processor.tokenizer
         prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
         out: list[Continuation] = []
@@ -278,7 +279,7 @@ class VLLMRolloutEngine(Engine):
         vLLM's log-probs, for texts only)."""
         llm = self.start(model)
         self.wake()
-        params = self.sampling_params(n, sampling, log_probs)
+        params = self.sampling_params(n, sampling, log_probs and self.comparable_log_probs(sampling))
         out: list[_Sampled] = []
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
@@ -295,6 +296,16 @@ class VLLMRolloutEngine(Engine):
                         )
                     )
         return out
+
+    def comparable_log_probs(self, sampling: Sampling) -> bool:
+        """Whether vLLM's log-probs under `sampling` are at the temperature the trainer scores
+        at (the run's, `self.sampling`; vLLM reports a greedy request's at temperature 1). Calls
+        at another one (GRPO-ATS greedy code when the run's temperature is not 1) report none."""
+
+        def reported(s: Sampling) -> float:
+            return 1.0 if s.greedy else float(s.temperature)
+
+        return reported(sampling) == reported(self.sampling)
 
     @staticmethod
     def sampling_params(n: int, sampling: Sampling, log_probs: bool = True) -> Any:
