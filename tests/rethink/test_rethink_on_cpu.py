@@ -18,7 +18,7 @@ def make(group, text, *, finished=True, forced=False, loss_mask=None, tokens=10)
     sample = Sample(id=f"q{group}", images=[], prompt=[], answer="2", answer_type="integer")
     return Trajectory(
         group, group, sample, [1, 2], [9] * tokens, loss_mask or [1] * tokens, text, finished,
-        forced=forced, old_log_probs=[-0.5] * tokens,
+        forced=forced, old_log_probs=[-0.5] * tokens, sampling_log_probs=[-0.4] * tokens,
     )  # fmt: skip
 
 
@@ -77,6 +77,7 @@ def test_triggers_follow_correctness_and_replacement_keeps_the_slot():
     assert new.response_ids == [7] * n_prefix + list(range(40))  # trigger tokens are in the response ...
     assert new.loss_mask == [1] * (n_prefix + 40)  # ... and in the loss
     assert new.old_log_probs is None and new.reward is None
+    assert new.sampling_log_probs is None  # the engine never sampled the trigger: no record, not a wrong one
     assert stats["rethink/attempt_rate"] == 1.0 and stats["rethink/accept_rate"] == 1.0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import lightning as L
@@ -11,11 +12,13 @@ import torch
 from vrl_testing import component, hf_engine, inline_reward
 
 from vrl.policy.log_probs import response_log_probs
+from vrl.policy.trajectory import Trajectory
 from vrl.rethink import NoRethink
 from vrl.rl.checkpoint import RLCheckpoint
 from vrl.rl.data import PromptStream, RLDataModule
 from vrl.rl.module import RLModule
 from vrl.rl.settings import RLSettings
+from vrl.rollout.hf import HFRolloutEngine
 from vrl.trainer import TrainerSettings
 
 
@@ -276,3 +279,59 @@ def test_on_policy_step_skips_the_old_log_prob_pass_with_the_same_gradient(tiny,
     full_loss, full_grad = loss_and_grad()
     assert skipped_loss == pytest.approx(full_loss, abs=1e-5)
     assert torch.allclose(skipped_grad, full_grad, atol=1e-5)
+
+
+def _traj(n_tokens, *, sampling=None, old=None, mask=None):
+    return Trajectory(
+        0, 0, None, [1], [5] * n_tokens, mask or [1] * n_tokens, "", True,
+        old_log_probs=old, sampling_log_probs=sampling,
+    )  # fmt: skip
+
+
+def test_engine_mismatch_counts_policy_tokens_of_trajectories_with_both_log_probs(tiny):
+    module = _module(tiny, max_steps=1)
+    ln = math.log
+    trajectories = [
+        # policy tokens: |ln 0.5 - ln 0.25| = ln 2 (|dp| 0.25), then 0 (|dp| 0); the tool token (mask 0)
+        # holds the engine's unused 0.0 against a trainer value far off, and must not count
+        _traj(3, sampling=[ln(0.5), 0.0, ln(0.8)], old=[ln(0.25), ln(1e-6), ln(0.8)], mask=[1, 0, 1]),
+        _traj(1, sampling=[ln(0.2)], old=[ln(0.1)]),  # ln 2 (|dp| 0.1)
+        _traj(2, sampling=None, old=[ln(0.1), ln(0.1)]),  # hf-like: no engine record
+        _traj(2, sampling=[ln(0.9), ln(0.9)], old=None),  # no trainer value (yet)
+    ]
+    metrics = module._engine_mismatch(trajectories)
+    assert set(metrics) == {f"rollout/{k}" for k in ("logprob_diff_mean", "logprob_diff_max")} | {
+        f"rollout/prob_diff_{k}" for k in ("mean", "max", "std")
+    }
+    assert metrics["rollout/logprob_diff_mean"] == pytest.approx(
+        2 * ln(2) / 3, abs=1e-6
+    )  # (ln2 + 0 + ln2) / 3
+    assert metrics["rollout/logprob_diff_max"] == pytest.approx(ln(2), abs=1e-6)
+    assert metrics["rollout/prob_diff_mean"] == pytest.approx(0.35 / 3, abs=1e-6)
+    assert metrics["rollout/prob_diff_max"] == pytest.approx(0.25, abs=1e-6)
+    assert module._engine_mismatch(trajectories[2:3]) == {}  # no engine log-probs: nothing logged
+    assert module._engine_mismatch(trajectories[3:]) == {}  # engine log-probs, no trainer's
+
+
+class _ReportingEngine(HFRolloutEngine):
+    """The hf engine, reporting its own log-probs as vLLM does: the trainer's minus 0.25 nats."""
+
+    def sample_trajectories(self, model, processor, samples, n, sampling, step, first_group_id):
+        out = super().sample_trajectories(model, processor, samples, n, sampling, step, first_group_id)
+        for t, row in zip(out, response_log_probs(model, processor, out, sampling.temperature)):
+            t.sampling_log_probs = [x - 0.25 for x in row]
+        return out
+
+
+@pytest.mark.parametrize("on_policy", [False, True])
+def test_a_step_logs_the_engine_mismatch_against_the_old_log_probs(tiny, train_dir, tmp_path, on_policy):
+    torch.manual_seed(0)
+    module = _module(tiny, max_steps=1)
+    module.engine = _ReportingEngine(sampling=module.engine.sampling)
+    if on_policy:  # step 5 skipped: the update's own forward fills the old log-probs
+        module.algorithm, module.replay = component("algorithm", "dr_grpo"), component("replay", "none")
+    assert module._needs_old_log_probs_now != on_policy
+    metrics = _fit(module, train_dir, tmp_path).callback_metrics
+    assert float(metrics["rollout/logprob_diff_mean"]) == pytest.approx(0.25, abs=1e-4)
+    assert float(metrics["rollout/logprob_diff_max"]) == pytest.approx(0.25, abs=1e-4)
+    assert 0 < float(metrics["rollout/prob_diff_mean"]) <= float(metrics["rollout/prob_diff_max"]) < 1

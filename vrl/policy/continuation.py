@@ -16,12 +16,15 @@ class Continuation(NamedTuple):
         finished: True if generation ended with EOS or a stop string (not the length cap).
         prefix_ids: the token ids of the prefix text as the engine encoded it (the truncated
             response plus the trigger); the continued response is `prefix_ids + token_ids`.
+        log_probs: the engine's own log-prob of each of `token_ids` as it sampled them
+            (`Trajectory.sampling_log_probs`); None when the engine reports none.
     """
 
     text: str
     token_ids: list[int]
     finished: bool
     prefix_ids: list[int]
+    log_probs: list[float] | None = None
 
 
 class ContinueFn(Protocol):

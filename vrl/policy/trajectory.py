@@ -48,8 +48,10 @@ class Trajectory:
         old_log_probs: per response token, log-prob under the policy that sampled it, as the
             trainer computes it (`vrl.policy.log_probs.response_log_probs`); None until then.
         sampling_log_probs: per response token, the log-prob the rollout engine itself reported
-            while sampling (vLLM), kept only as the behaviour policy's record (diagnostics,
-            off-policy correction); None when the engine reports none.
+            while sampling (vLLM), kept only as the behaviour policy's record (diagnostics:
+            `vrl.algorithm.rollout_mismatch`); tool-output tokens (loss mask 0) hold 0.0, which
+            nothing reads. None when the engine reports none, or when the response holds tokens
+            it did not sample under the policy (forced rethinking's trigger and prefix).
         reward: scalar reward, once scored.
         reward_parts: each reward function's value for it (None: that function gave none),
             once scored; for sample tables.

@@ -16,7 +16,8 @@ Per response of a fresh rollout (before rewards):
    (EOS), the whole new response has at most `max_cues` cues, its answer is correct, and its
    group has fewer than `max_per_group` accepted ones. It replaces the original in its slot
    with `forced=True`; the trigger tokens are policy tokens (loss mask 1), and `old_log_probs`
-   is None: the stage recomputes them (the trigger was not sampled).
+   is None: the stage recomputes them (the trigger was not sampled). `sampling_log_probs` is
+   None too: the re-encoded prefix and the trigger have no engine log-probs.
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ class ForcedRethink:
             finished=bool(out.finished),
             forced=True,
             old_log_probs=None,
+            sampling_log_probs=None,  # the prefix was re-encoded and the trigger never sampled
             reward=None,
             advantage=None,
         )

@@ -13,6 +13,9 @@ Simplifications, stated:
   stream inside the step; the Trainer later skips those batches (their positions are spent).
 - The gradient norm logged is the global one after the ranks' gradients are summed (a
   shard's under FSDP).
+- The engine-vs-trainer log-prob check (`rollout/logprob_diff_*`, `rollout/prob_diff_*`; only
+  engines that report their own log-probs, vLLM) covers the step's fresh responses when step 5
+  runs, and the selected ones when it is skipped (their old log-probs come from the update).
 - Several ranks: `vrl.rl.distributed` (prompts split by group, trajectories gathered, one
   replicated replay store, gradients summed once per optimizer step, global metrics).
 """
@@ -30,7 +33,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from vrl.algorithm import Algorithm, kl_reward_penalty, nll_selection, policy_objective
+from vrl.algorithm import Algorithm, kl_reward_penalty, nll_selection, policy_objective, rollout_mismatch
 from vrl.distributed import gather_objects, shard_bounds, world
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.policy.trajectory import Trajectory, reward_inputs
@@ -147,6 +150,10 @@ class RLModule(L.LightningModule):
             if selected:
                 train_metrics = self._update(selected, ref_log_probs)
 
+        # Rollout correctness: the engine's own log-probs (vLLM) against the trainer's old ones,
+        # once both exist (after step 5's pass, else after the update's forward filled them).
+        mismatch = self._engine_mismatch(trajectories if self._needs_old_log_probs_now else selected)
+
         # 10. Weight sync: the next rollout samples from the updated policy.
         with self._timed("sync"):
             if selected:
@@ -160,6 +167,7 @@ class RLModule(L.LightningModule):
             **{key: sum(r.get(key, 0.0) for r in rounds) / len(rounds) for key in rounds[-1]},
             **{k: float(v) for k, v in self.replay.stats.items()},
             **train_metrics,
+            **mismatch,
             **{f"timing_s/{name}": value for name, value in self._timings.items()},
             "timing_s/step": seconds,
             "perf/tokens_per_s": sum(len(t.prompt_ids) + len(t.response_ids) for t in trajectories) / seconds,
@@ -269,6 +277,33 @@ class RLModule(L.LightningModule):
             )
             for trajectory, row in zip(missing, values):
                 trajectory.old_log_probs = row
+
+    def _engine_mismatch(self, trajectories: list[Trajectory]) -> dict[str, float]:
+        """`rollout/logprob_diff_{mean,max}`, `rollout/prob_diff_{mean,max,std}` over the policy
+        tokens of the trajectories that carry both the engine's and the trainer's log-probs
+        (`vrl.algorithm.rollout_mismatch`); empty when none does (the hf engine reports none).
+
+        Every rank holds every trajectory (gathered). Step 5 fills the old log-probs on all of
+        them; when it is skipped, the update fills each rank's share only, so the shares are
+        gathered first (every rank calls: the trajectories, hence the condition, are the same)."""
+        if not any(t.sampling_log_probs is not None for t in trajectories):
+            return {}
+        rows = [
+            (t.sampling_log_probs, t.old_log_probs, t.loss_mask)
+            for t in trajectories
+            if t.sampling_log_probs is not None and t.old_log_probs is not None
+        ]
+        if not self._needs_old_log_probs_now and world().size > 1:
+            rows = [row for part in gather_objects(rows) for row in part]
+        if not rows:
+            return {}
+        width = max(len(mask) for _, _, mask in rows)
+        stats = rollout_mismatch(
+            _padded([r[0] for r in rows], width),
+            _padded([r[1] for r in rows], width),
+            _padded([r[2] for r in rows], width),
+        )
+        return {f"rollout/{name}": float(value) for name, value in stats.items()}
 
     def _reference_log_probs(self, trajectories: list[Trajectory]) -> list[list[float]]:
         return response_log_probs(

@@ -7,7 +7,8 @@ primitives each engine writes (`generate_texts`, `sample_trajectories`,
 
 Engines sample. They never compute the log-probs a loss uses (`vrl.policy.log_probs` does, on
 the RL side); an engine that gets its own per-token log-probs while sampling (vLLM) may keep
-them in `Trajectory.sampling_log_probs` as the behaviour policy's record.
+them in `Trajectory.sampling_log_probs` (and `Continuation.log_probs`) as the behaviour policy's
+record, which the RL step compares with the trainer's (`rollout/logprob_diff_*`).
 """
 
 from __future__ import annotations

