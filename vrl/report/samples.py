@@ -67,8 +67,8 @@ def rollout_blocks(sweep: Sweep, labels: dict[str, str], out: Path, responses: i
     for stage in stages:
         steps = {job.name: _sample_steps(job.path / stage / "samples") for job in sweep.jobs}
         jobs = [job for job in sweep.jobs if steps[job.name]]
-        common = set.intersection(*(set(steps[job.name]) for job in jobs))
-        if not common:
+        common = set.intersection(*(set(steps[job.name]) for job in jobs)) if jobs else set()
+        if not common:  # no job wrote a step file by its name (`step_<k>.jsonl`), or none in common
             continue
         step = max(common)
         rows, images = [], []
