@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -326,3 +327,57 @@ def test_no_network_is_one_line_and_the_local_report(offline_sweep, tmp_path, fl
     )
     assert lines[0].endswith(f"retry with `python -m vrl.report {sweep_dir} --wandb`")
     assert (sweep_dir / "report" / "report.md").is_file() and "sweep report: " in result.stdout
+
+
+# wandb-core stopped (SIGSTOP) as its teardown begins: W&B's own exit then waits for it forever,
+# as CI once saw a real wandb-core that kept retrying a request at a closed port.
+STOPPED_SERVICE = """
+import os, runpy, signal, sys
+from wandb.sdk.lib.service.service_connection import ServiceConnection
+teardown = ServiceConnection.teardown
+def stop_the_service_first(self, exit_code):
+    if self._proc is not None:
+        pid = self._proc._process.pid
+        open(os.environ["CORE_PID_FILE"], "w").write(str(pid))
+        os.kill(pid, signal.SIGSTOP)
+    return teardown(self, exit_code)
+ServiceConnection.teardown = stop_the_service_first
+sys.argv = ["vrl.report", *sys.argv[1:]]
+runpy.run_module("vrl.report", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_wandb_service_that_never_ends_does_not_keep_the_command_running(offline_sweep, tmp_path):
+    from vrl.report.wandb_report import CLOSE_TIMEOUT_S
+
+    sweep_dir = online_copy(offline_sweep, tmp_path)
+    pid_file = tmp_path / "core.pid"
+    env = {
+        **os.environ,
+        "WANDB_API_KEY": FAKE_KEY,
+        "WANDB_BASE_URL": "http://127.0.0.1:9",
+        "WANDB_HTTP_TIMEOUT": "5",
+        "CORE_PID_FILE": str(pid_file),
+    }
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    # Files, not pipes: the stopped wandb-core holds the pipes it inherited open until killed.
+    with out.open("w") as stdout, err.open("w") as stderr:
+        command = subprocess.Popen(
+            [sys.executable, "-c", STOPPED_SERVICE, str(sweep_dir), "--wandb"],
+            cwd=REPO,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        status = command.wait(timeout=CLOSE_TIMEOUT_S + 120)
+    finally:
+        command.kill()
+        if pid_file.is_file():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert pid_file.is_file(), "the command started no W&B service: the test tests nothing"
+    assert status == 2, err.read_text()[-3000:]
+    [line] = [line for line in err.read_text().splitlines() if line.strip()]
+    assert line.startswith("W&B report: not published (AuthenticationError: ")
+    assert "sweep report: " in out.read_text() and (sweep_dir / "report" / "report.html").is_file()

@@ -10,6 +10,7 @@ status is 0, or 2 where `--wandb` asked for the upload."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -41,8 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     return 2 if report.wandb_failed and args.wandb else 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The command: `main()`, then W&B's service ended within a bound. Where it does not end,
+    the process exits without the interpreter's own shutdown, which would wait for it."""
+    from vrl.report.wandb_report import close_wandb
+
     try:
-        sys.exit(main())
+        status = main()
+        sys.stdout.flush()
     except BrokenPipeError:  # piped into `head`: stop quietly
-        sys.exit(0)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs advise
+        status = 0
+    if not close_wandb():
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    run()

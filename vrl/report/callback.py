@@ -53,3 +53,6 @@ def report(sweep_dir: Path, note: str = "") -> None:
     print(f"\n{note}sweep {sweep_dir}:\n{built.terminal}")
     print(f"sweep report: {built.html} ({built.markdown.name} beside it)")
     print(built.wandb, file=sys.stderr if built.wandb_failed else sys.stdout)
+    from vrl.report.wandb_report import close_wandb
+
+    close_wandb()  # bounded: W&B's own exit hook would wait for its service without limit

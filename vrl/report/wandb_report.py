@@ -15,6 +15,8 @@ leaves them empty and stays a value that tests can serialise offline.
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from vrl.report.sweep_plots import overlaid_curves
 from vrl.report.table import stage_of
 
 RECORD = "wandb_run.json"  # <job>/<stage>/wandb_run.json, written by vrl.loggers
+CLOSE_TIMEOUT_S = 20.0  # how long `close_wandb` waits for W&B's service to end
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,33 @@ def publish(report: wr.Report) -> str:
             runset.entity, runset.project = report.entity, report.project
     report.save()
     return str(report.url)
+
+
+def close_wandb(timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+    """End this process's W&B service, waiting at most `timeout_s` seconds; whether it ended.
+
+    `wandb.teardown()` (also W&B's own atexit hook) waits without bound for wandb-core to exit,
+    and wandb-core may still be retrying a request that the client already gave up on: in CI,
+    `python -m vrl.report --wandb` against a closed port printed its one line and then did not
+    exit for minutes. Here the teardown runs in a daemon thread (it unregisters W&B's atexit
+    hook first), so the caller goes on; wandb-core ends by itself when its parent process does.
+    """
+    if "wandb" not in sys.modules:  # nothing of W&B's was started in this process
+        return True
+    import wandb
+
+    ended = threading.Event()
+
+    def teardown() -> None:
+        try:
+            wandb.teardown()
+        except BaseException:  # noqa: BLE001 - a failed teardown is still the end of the wait
+            pass
+        finally:
+            ended.set()
+
+    threading.Thread(target=teardown, name="vrl-wandb-teardown", daemon=True).start()
+    return ended.wait(timeout_s)
 
 
 def _x_axis(sweep: Sweep, stage: str) -> str:
