@@ -1,8 +1,9 @@
 """Train the tiny VLM on the colour family alone and print held-out accuracy as it learns.
 
-    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py                          # the data's canvas (white)
-    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py --canvas 123,117,104     # grey at the image mean
-    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py --image-mean 1,1,1       # white normalised to 0
+    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py                          # the data's canvas (grey, outlined)
+    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py --canvas 255,255,255 --outline none   # the old white
+    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py --canvas 123,117,104 --outline none   # plain grey
+    OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py --canvas 255,255,255 --outline none --image-mean 1,1,1
     OMP_NUM_THREADS=1 python experiments/colour/colour_alone.py --solid                  # whole image one colour
 
 Same model, collator, loss and lr as the `sft` stage (batch 16, AdamW 1e-3, no schedule). The
@@ -37,6 +38,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--canvas", help="R,G,B of the blank canvas (default: the data's BACKGROUND)")
+    parser.add_argument(
+        "--outline", help="R,G,B of the line round every filled object, or none (default: the data's OUTLINE)"
+    )
     parser.add_argument("--image-mean", help="r,g,b in [0, 1]: the image processor's mean (default: CLIP's)")
     parser.add_argument("--solid", action="store_true", help="fill the whole image with the answer's colour")
     parser.add_argument("--steps", type=int, default=300)
@@ -46,6 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.canvas:
         base.BACKGROUND = tuple(int(v) for v in args.canvas.split(","))  # canvas() reads it per call
+    if args.outline:
+        base.OUTLINE = None if args.outline == "none" else tuple(int(v) for v in args.outline.split(","))
     torch.manual_seed(args.seed)
 
     def sample(seed: int):

@@ -1,8 +1,8 @@
 """Train the tiny VLM on a mix of procedural families and print each family's held-out accuracy.
 
-    OMP_NUM_THREADS=1 python experiments/colour/family_mix.py                                # white canvas
-    OMP_NUM_THREADS=1 python experiments/colour/family_mix.py --canvas 123,117,104           # grey
-    OMP_NUM_THREADS=1 python experiments/colour/family_mix.py --canvas 123,117,104 --outline 0,0,0
+    OMP_NUM_THREADS=1 python experiments/colour/family_mix.py                                # the default: grey, outlined
+    OMP_NUM_THREADS=1 python experiments/colour/family_mix.py --canvas 255,255,255 --outline none   # the old white
+    OMP_NUM_THREADS=1 python experiments/colour/family_mix.py --outline none                 # plain grey
 
 The question colour_alone.py cannot answer: is there one canvas on which colour *and* chart are
 learned? Same model, collator, loss and lr as the `sft` stage (batch 16, AdamW 1e-3). Each
@@ -34,7 +34,9 @@ def main() -> None:
     )
     parser.add_argument("--families", default="color,chart")
     parser.add_argument("--canvas", help="R,G,B of the blank canvas (default: the data's BACKGROUND)")
-    parser.add_argument("--outline", help="R,G,B of a 1 px line around every filled object (default: none)")
+    parser.add_argument(
+        "--outline", help="R,G,B of the line round every filled object, or none (default: the data's OUTLINE)"
+    )
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--eval-items", type=int, default=120, help="per family")
@@ -43,7 +45,7 @@ def main() -> None:
     if args.canvas:
         base.BACKGROUND = tuple(int(v) for v in args.canvas.split(","))  # canvas() reads it per call
     if args.outline:
-        base.OUTLINE = tuple(int(v) for v in args.outline.split(","))
+        base.OUTLINE = None if args.outline == "none" else tuple(int(v) for v in args.outline.split(","))
     families = args.families.split(",")
     torch.manual_seed(args.seed)
     spec = TinyQwen25VL(seed=args.seed)

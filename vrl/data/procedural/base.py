@@ -21,16 +21,16 @@ from PIL import Image, ImageDraw
 
 BASE_SIZE = 56  # the size the constants below are written for
 MIN_IMAGE_SIZE = 32  # below this even the largest objects fall under half a patch
-# The blank canvas. White: the tiny VLM then never learns the colour family (every palette colour
-# differs from white mostly by being darker, one direction shared by all six), but on the grey
-# at Qwen2.5-VL's image_mean, where colour is learned (100 %), the same full run loses the chart
-# family (98.8 -> 31.0 %). Until both are learned on one canvas the measured default stays:
-# experiments/colour. `GREY_CANVAS` is the alternative the study and its test use.
-BACKGROUND = (255, 255, 255)
+# The blank canvas: the grey of Qwen2.5-VL's (CLIP's) image_mean, which the processor normalises
+# to zero, so each palette colour departs from it in its own direction. On white every colour is
+# mostly "darker than the page", one direction all six share, and the tiny VLM never learned the
+# colour family (chance in every run); on plain grey it learned colour but lost the chart family.
+# Grey with a dark outline round every filled object learns both: experiments/colour.
 GREY_CANVAS = (123, 117, 104)
-# A line drawn around every filled object (None: none), 1 px at 56 px: on a grey canvas it gives
-# every object the shared "ink" edge white gave it, while the fill keeps its hue (experiments/colour).
-OUTLINE: tuple[int, int, int] | None = None
+BACKGROUND = GREY_CANVAS
+# The line drawn round every filled object (None: none), 1 px at 56 px: the "ink" edge all
+# objects share, as white gave them, while the fill keeps its hue.
+OUTLINE: tuple[int, int, int] | None = (0, 0, 0)
 
 # Six colours far apart in RGB, each named by one common word.
 PALETTE: dict[str, tuple[int, int, int]] = {
