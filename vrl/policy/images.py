@@ -51,7 +51,28 @@ def row_image_inputs(
         out["mm_token_type_ids"] = (input_ids == image_token_id).long()
     images = [to_rgb(image) for row in row_images for image in row]
     if images:
-        encoded = processor.image_processor(images=images, return_tensors="pt")
-        out["pixel_values"] = encoded["pixel_values"]
-        out["image_grid_thw"] = encoded["image_grid_thw"]
+        out.update(processed_images(processor, images))
     return out
+
+
+def processed_images(processor: Any, images: Sequence[Any]) -> dict[str, torch.Tensor]:
+    """`pixel_values` `[patches, D]` and `image_grid_thw` `[len(images), 3]` for `images`, each
+    distinct image object processed once: a group's rows share their prompt's image, so an RL
+    batch of G-sample groups holds each image G times. Equal, tensor for tensor, to processing
+    every item (the image processor treats images one by one)."""
+    index: dict[int, int] = {}  # id(image) -> its place among the distinct images
+    distinct: list[Any] = []
+    for image in images:  # all alive in `images`, so no two share an id
+        if id(image) not in index:
+            index[id(image)] = len(distinct)
+            distinct.append(image)
+    order = [index[id(image)] for image in images]
+    encoded = processor.image_processor(images=distinct, return_tensors="pt")
+    grid = encoded["image_grid_thw"]
+    if len(distinct) == len(images):
+        return {"pixel_values": encoded["pixel_values"], "image_grid_thw": grid}
+    patches = torch.split(encoded["pixel_values"], grid.prod(dim=-1).tolist())
+    return {
+        "pixel_values": torch.cat([patches[i] for i in order]),
+        "image_grid_thw": grid[order],
+    }
