@@ -11,7 +11,7 @@ import torch
 from vrl.data.schema import Sample
 from vrl.policy.batch import left_pad
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
-from vrl.policy.tokens import trim_at_eos, trim_response
+from vrl.policy.tokens import cut_before_vision, trim_at_eos, trim_response
 from vrl.policy.trajectory import Trajectory
 
 VOCAB, PAD, IMAGE = 16, 0, 9
@@ -49,6 +49,15 @@ def test_left_pad():
     ids, mask = left_pad([[1, 2, 3], [4]], PAD)
     assert ids.tolist() == [[1, 2, 3], [0, 0, 4]]
     assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_a_response_is_cut_before_its_first_image_placeholder():
+    # vLLM samples them (the hf engine forbids them): the trainer's forward would then find
+    # one more image token than image features ("tokens: 33, features: 32").
+    assert cut_before_vision([5, 7, IMAGE, 3, IMAGE], {IMAGE, 10}) == ([5, 7], True)
+    assert cut_before_vision([10, 5], {IMAGE, 10}) == ([], True)
+    assert cut_before_vision([5, 7, 3], {IMAGE, 10}) == ([5, 7, 3], False)
+    assert cut_before_vision([], {IMAGE}) == ([], False)
 
 
 def test_trim_at_eos_keeps_the_eos_and_drops_padding():

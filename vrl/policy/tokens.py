@@ -57,3 +57,13 @@ def vision_token_ids(model: Any) -> list[int]:
     names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
     config = getattr(model, "config", None)
     return sorted({int(v) for name in names if (v := getattr(config, name, None)) is not None})
+
+
+def cut_before_vision(token_ids: Sequence[int], vision_ids: set[int]) -> tuple[list[int], bool]:
+    """`(ids before the first image placeholder token, whether there was one)`. An engine that
+    does not forbid them cuts the response there instead: a placeholder inside a response
+    breaks the next forward, which matches every placeholder to image features."""
+    for position, token in enumerate(token_ids):
+        if token in vision_ids:
+            return list(token_ids[:position]), True
+    return list(token_ids), False

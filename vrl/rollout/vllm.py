@@ -52,6 +52,7 @@ from vrl.data.schema import Sample, chat_messages
 from vrl.distributed import world
 from vrl.policy.continuation import Continuation
 from vrl.policy.sampling import Sampling
+from vrl.policy.tokens import cut_before_vision, vision_token_ids
 from vrl.policy.trajectory import Trajectory
 from vrl.rollout.base import Engine
 from vrl.rollout.placement import engine_placement
@@ -249,19 +250,20 @@ class VLLMRolloutEngine(Engine):
         params = self.sampling_params(1, sampling, self.comparable_log_probs(sampling))
         tokenizer = processor.tokenizer
         prefixes = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in items]
+        vision = set(vision_token_ids(model))
         out: list[Continuation] = []
         for start in range(0, len(items), self.batch_size):
             chunk = range(start, min(start + self.batch_size, len(items)))
             requests = [continuation_prompt(model, items[i][0], prefixes[i]) for i in chunk]
             for i, result in zip(chunk, llm.generate(requests, params, use_tqdm=False)):
-                completion = result.outputs[0]
+                text, ids, finished, log_probs = response(result.outputs[0], vision, tokenizer)
                 out.append(
                     Continuation(
-                        text=completion.text,
-                        token_ids=list(completion.token_ids),
-                        finished=completion.finish_reason == "stop",
+                        text=text,
+                        token_ids=ids,
+                        finished=finished,
                         prefix_ids=prefixes[i],
-                        log_probs=sampled_log_probs(completion),
+                        log_probs=log_probs,
                     )
                 )
         return out
@@ -280,21 +282,15 @@ class VLLMRolloutEngine(Engine):
         llm = self.start(model)
         self.wake()
         params = self.sampling_params(n, sampling, log_probs and self.comparable_log_probs(sampling))
+        vision = set(vision_token_ids(model))
         out: list[_Sampled] = []
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
             requests = [vllm_prompt(processor, s) for s in batch]
             for result in llm.generate(requests, params, use_tqdm=False):
+                prompt_ids = list(result.prompt_token_ids or [])
                 for completion in result.outputs:  # the n samples of this prompt, in order
-                    out.append(
-                        _Sampled(
-                            text=completion.text,
-                            prompt_ids=list(result.prompt_token_ids or []),
-                            response_ids=list(completion.token_ids),
-                            finished=completion.finish_reason == "stop",
-                            log_probs=sampled_log_probs(completion),
-                        )
-                    )
+                    out.append(_Sampled(prompt_ids, *response(completion, vision, processor.tokenizer)))
         return out
 
     def comparable_log_probs(self, sampling: Sampling) -> bool:
@@ -328,14 +324,29 @@ class VLLMRolloutEngine(Engine):
 
 
 class _Sampled(NamedTuple):
-    """One completion of `_sample`: its text, the prompt's ids (image tokens expanded), the
-    response's ids, whether it ended with EOS or a stop string, vLLM's log-probs of the response."""
+    """One completion of `_sample`: the prompt's ids (image tokens expanded), then `response`'s
+    text, token ids, whether it ended with EOS or a stop string, and vLLM's log-probs."""
 
-    text: str
     prompt_ids: list[int]
+    text: str
     response_ids: list[int]
     finished: bool
     log_probs: list[float] | None
+
+
+def response(
+    completion: Any, vision_ids: set[int], tokenizer: Any
+) -> tuple[str, list[int], bool, list[float] | None]:
+    """`(text, token ids, finished, log-probs)` of a `vllm.CompletionOutput`. A response that
+    sampled an image placeholder token is cut before it and is not finished
+    (`cut_before_vision`): the hf engine forbids them in sampling, but a logit bias here would
+    also move the log-probs vLLM reports away from the trainer's."""
+    ids, cut = cut_before_vision(completion.token_ids, vision_ids)
+    log_probs = sampled_log_probs(completion)
+    if not cut:
+        return completion.text, ids, completion.finish_reason == "stop", log_probs
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    return text, ids, False, None if log_probs is None else log_probs[: len(ids)]
 
 
 def sampled_log_probs(completion: Any) -> list[float] | None:
