@@ -205,7 +205,7 @@ class VLLMRolloutEngine(Engine):
     def generate_texts(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
     ) -> list[str]:
-        return [row.text for row in self._sample(model, processor, samples, n, sampling, log_probs=False)]
+        return [row.text for row in self._sample(model, processor, samples, n, sampling, texts_only=True)]
 
     def sample_trajectories(
         self,
@@ -275,14 +275,14 @@ class VLLMRolloutEngine(Engine):
         samples: Sequence[Sample],
         n: int,
         sampling: Sampling,
-        log_probs: bool = True,
+        texts_only: bool = False,
     ) -> list[_Sampled]:
-        """One `_Sampled` per (sample, repeat), samples-major (`log_probs=False`: without
-        vLLM's log-probs, for texts only)."""
+        """One `_Sampled` per (sample, repeat), samples-major (`texts_only`: for reading, as
+        evaluation does, not training: without vLLM's log-probs, responses as sampled)."""
         llm = self.start(model)
         self.wake()
-        params = self.sampling_params(n, sampling, log_probs and self.comparable_log_probs(sampling))
-        vision = set(vision_token_ids(model))
+        params = self.sampling_params(n, sampling, not texts_only and self.comparable_log_probs(sampling))
+        vision = set() if texts_only else set(vision_token_ids(model))
         out: list[_Sampled] = []
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
