@@ -54,11 +54,19 @@ def test_rl_steps_run_with_vllm_rollouts(rl_result):
             assert step[f"timing_s/{key}"] > 0, key
 
 
+def complete_characters(texts: list[str]) -> list[str]:
+    """Texts without a trailing incomplete UTF-8 sequence: vLLM's incremental detokenizer holds
+    one back (it may complete with the next token, which never comes), where transformers'
+    `batch_decode` writes U+FFFD for each of its bytes; the byte-level tiny model ends in one
+    often."""
+    return [text.rstrip("\ufffd") for text in texts]
+
+
 @pytest.mark.slow
 def test_engine_serves_the_updated_weights_after_every_step(rl_result):
     greedy = [rl_result["greedy_before"]] + [step["vllm_greedy"] for step in rl_result["steps"]]
-    for step in rl_result["steps"]:
-        assert step["vllm_greedy"] == step["hf_greedy"]  # vLLM == HF on the trainer's weights
+    for step in rl_result["steps"]:  # vLLM == HF on the trainer's weights
+        assert complete_characters(step["vllm_greedy"]) == complete_characters(step["hf_greedy"])
     assert all(a != b for a, b in zip(greedy, greedy[1:]))  # and every update changed them
 
 
