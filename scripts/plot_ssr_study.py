@@ -1,10 +1,15 @@
-"""Plot and tabulate the SSR ablation (experiments/ssr_vs_grpo).
+"""Plot and tabulate an RL ablation over seeds: SSR vs plain GRPO vs filter (experiments/ssr_vs_grpo,
+experiments/ssr_regime), or forced rethinking vs none (experiments/forced_rethinking).
 
-    python scripts/plot_ssr_study.py none=/tmp/ssr_none ssr=/tmp/ssr_ssr filter=/tmp/ssr_filter
+    python scripts/plot_ssr_study.py none=/r/none_s0,/r/none_s1 ssr=/r/ssr_s0,/r/ssr_s1 --out DIR
 
-Each argument is `variant=<run dir>` (a run with `rl` and `eval` stages). Reads
-`<run>/rl/csv/metrics.csv`, `<run>/rl/DONE.json` (wall time) and `<run>/eval/summary.csv`;
-writes `effective_ratio.png` and `results.md` into `--out` (default experiments/ssr_vs_grpo).
+Each argument is `variant=<run dir>[,<run dir>...]`, one run (a seed) per directory, each with
+`rl` and `eval` stages. Reads `<run>/rl/csv/metrics.csv`, `<run>/rl/DONE.json` (wall time) and
+`<run>/eval/procedural_holdout/items.jsonl` (per-item hold-out results); writes `curves.png` and
+`results.md` into `--out`. The first variant is the baseline of the paired test: every variant
+against it on the same hold-out items, run for run in seed order (runs of one seed share the SFT
+start and the items), pooled over seeds: items that went right -> wrong and wrong -> right and
+a two-sided sign test on them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +27,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 WINDOW = 10  # steps averaged at the start and the end of RL
+
+# (metric, panel title): curves over RL steps, mean over seeds with the min-max band
+STEP_PANELS = [
+    ("replay/effective_query_ratio", "groups with A != 0 (effective query ratio)"),
+    ("replay/solve_all_query_ratio", "groups all correct (saturated)"),
+    ("replay/solve_none_query_ratio", "groups all wrong"),
+    ("rollout/reward_mean", "rollout reward mean"),
+]
 
 
 def read_rl(run: Path) -> list[dict[str, float]]:
@@ -32,21 +47,24 @@ def read_rl(run: Path) -> list[dict[str, float]]:
     return sorted(rows, key=lambda r: r["train/rl_step"])
 
 
-def trained_effective(row: dict[str, float]) -> float:
-    """Samples with A != 0 in the batch the step trained on (replayed ones included)."""
-    if "replay/positives" in row:  # SSR: everything it outputs is effective except positives
-        return row["replay/output_size"] - row["replay/positives"]
-    if "replay/dropped_groups" in row:  # filter: every kept group has differing rewards
-        return row["replay/output_size"]
-    return row["replay/effective_ratio"] * row["rollout/responses"]  # none
+def holdout_items(run: Path) -> dict[str, bool]:
+    """Item id -> correct, on the run's procedural hold-out."""
+    path = run / "eval" / "procedural_holdout" / "items.jsonl"
+    with open(path) as f:
+        return {item["id"]: bool(item["correct"]) for item in map(json.loads, f)}
 
 
-def holdout_accuracy(run: Path) -> float:
-    with open(run / "eval" / "summary.csv") as f:
-        for row in csv.DictReader(f):
-            if row["benchmark"] == "procedural_holdout" and row["metric"] == "accuracy":
-                return float(row["this run"])
-    raise KeyError(f"{run}/eval/summary.csv has no procedural_holdout accuracy")
+def sign_test(up: int, down: int) -> float:
+    """Two-sided exact sign test p-value for `up` vs `down` discordant pairs."""
+    n = up + down
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(up, down) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def series(rows: list[dict[str, float]], key: str) -> list[float]:
+    return [r.get(key, math.nan) for r in rows]
 
 
 def smooth(values: list[float], window: int = WINDOW) -> list[float]:
@@ -55,80 +73,106 @@ def smooth(values: list[float], window: int = WINDOW) -> list[float]:
 
 
 def mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
+    values = [v for v in values if not math.isnan(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
+def spread(values: list[float]) -> str:
+    """`mean ± sd (v1, v2, ...)` of per-seed values."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean(values):.1f} ± {sd:.1f} ({', '.join(f'{v:.1f}' for v in values)})"
+
+
+def first_last(runs_rows: list[list[dict[str, float]]], key: str) -> str:
+    firsts = [mean(series(rows, key)[:WINDOW]) for rows in runs_rows]
+    lasts = [mean(series(rows, key)[-WINDOW:]) for rows in runs_rows]
+    return f"{mean(firsts):.3f} -> {mean(lasts):.3f}"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("runs", nargs="+", help="variant=<run dir>")
-    parser.add_argument("--out", type=Path, default=Path("experiments/ssr_vs_grpo"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="variant=<run dir>[,<run dir>...] (one dir per seed)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--extra", default="", help="comma-separated extra metrics for the table (first -> last)")
     args = parser.parse_args()
-    runs = {name: Path(path) for name, path in (item.split("=", 1) for item in args.runs)}
+    variants = {name: [Path(p) for p in paths.split(",")] for name, paths in (a.split("=", 1) for a in args.runs)}
+    extra = [k for k in args.extra.split(",") if k]
     args.out.mkdir(parents=True, exist_ok=True)
 
-    fig, grid = plt.subplots(2, 2, figsize=(11, 7.5))
+    fig, grid = plt.subplots(2, 3, figsize=(15, 8))
     axes = grid.ravel()
-    table = [
-        "| variant | hold-out accuracy (%) | effective sample ratio, first / last 10 steps "
-        "| effective query ratio, first / last 10 steps | reward mean, first / last 10 steps "
-        "| entropy of trained batch, first / last 10 steps | A != 0 samples trained on per step (mean) | RL steps | RL wall time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, run in runs.items():
-        rows = read_rl(run)
-        steps = [r["train/rl_step"] for r in rows]
-        sample = [r["replay/effective_ratio"] for r in rows]
-        query = [r["replay/effective_query_ratio"] for r in rows]
-        reward = [r["rollout/reward_mean"] for r in rows]
-        trained = [trained_effective(r) for r in rows]
-        entropy = [r["train/entropy"] for r in rows if "train/entropy" in r]
-        (line,) = axes[0].plot(steps, smooth(sample), label=f"{name} (samples)")
-        color = line.get_color()
-        axes[0].plot(steps, sample, color=color, alpha=0.2, lw=0.8)
-        axes[0].plot(steps, smooth(query), ls="--", color=color, label=f"{name} (queries)")
-        axes[1].plot(steps, reward, color=color, alpha=0.2, lw=0.8)
-        axes[1].plot(steps, smooth(reward), color=color, label=name)
-        axes[2].plot(steps, smooth(trained), color=color, label=name)
-        entropy_steps = [r["train/rl_step"] for r in rows if "train/entropy" in r]
-        axes[3].plot(entropy_steps, smooth(entropy), color=color, label=name)
-        seconds = json.loads((run / "rl" / "DONE.json").read_text())["seconds"]
+    header = (
+        "| variant | seeds | hold-out accuracy (%), mean ± sd (per seed) | paired vs first: wrong->right / right->wrong, p "
+        "| effective query ratio, first -> last 10 steps | all-correct groups | all-wrong groups | reward "
+        + "".join(f"| {k} " for k in extra)
+        + "| RL steps | RL wall s (mean) | s / step |"
+    )
+    table = [header, "|" + "---|" * (header.count("|") - 1)]
+    baseline: list[dict[str, bool]] | None = None
+    for name, runs in variants.items():
+        runs_rows = [read_rl(run) for run in runs]
+        items = [holdout_items(run) for run in runs]
+        accuracy = [100 * sum(i.values()) / len(i) for i in items]
+        seconds = [json.loads((run / "rl" / "DONE.json").read_text())["seconds"] for run in runs]
+        steps = min(len(rows) for rows in runs_rows)
+        color = None
+        for axis, (key, _) in zip(axes, STEP_PANELS):
+            curves = [smooth(series(rows, key)[:steps]) for rows in runs_rows]
+            x = list(range(1, steps + 1))
+            by_step = list(zip(*curves))
+            (line,) = axis.plot(x, [mean(list(v)) for v in by_step], label=name, color=color)
+            color = line.get_color()
+            axis.fill_between(x, [min(v) for v in by_step], [max(v) for v in by_step], color=color, alpha=0.15)
+        for rows in runs_rows:  # reward against wall time: equal-time comparison
+            wall = list(_cumulative(series(rows, "timing_s/step")))
+            axes[4].plot(wall, smooth(series(rows, "rollout/reward_mean")), color=color, alpha=0.7)
+        axes[4].plot([], [], color=color, label=name)
+        axes[5].scatter([name] * len(accuracy), accuracy, color=color)
+        axes[5].scatter([name], [mean(accuracy)], color=color, marker="_", s=600)
 
-        def first_last(values: list[float]) -> str:
-            return f"{mean(values[:WINDOW]):.3f} / {mean(values[-WINDOW:]):.3f}"
-
+        if baseline is None:
+            baseline, paired = items, "—"
+        else:
+            up = sum(not b[k] and v[k] for b, v in zip(baseline, items) for k in b)
+            down = sum(b[k] and not v[k] for b, v in zip(baseline, items) for k in b)
+            paired = f"{up} / {down}, p = {sign_test(up, down):.3g}"
         table.append(
-            f"| {name} | {holdout_accuracy(run):.1f} | {first_last(sample)} | {first_last(query)} "
-            f"| {first_last(reward)} | {first_last(entropy)} | {mean(trained):.1f} | {len(rows)} | {seconds:.0f} |"
+            f"| {name} | {len(runs)} | {spread(accuracy)} | {paired} "
+            f"| {first_last(runs_rows, 'replay/effective_query_ratio')} "
+            f"| {first_last(runs_rows, 'replay/solve_all_query_ratio')} "
+            f"| {first_last(runs_rows, 'replay/solve_none_query_ratio')} "
+            f"| {first_last(runs_rows, 'rollout/reward_mean')} "
+            + "".join(f"| {first_last(runs_rows, k)} " for k in extra)
+            + f"| {steps} | {mean(seconds):.0f} | {mean(seconds) / steps:.2f} |"
         )
 
-    axes[0].set(
-        title=f"rollout batch: share with A != 0 ({WINDOW}-step mean; faint: raw)",
-        xlabel="RL step",
-        ylabel="share",
-        ylim=(0, 1.05),
-    )
-    axes[1].set(title="rollout reward (accuracy) mean", xlabel="RL step", ylim=(0, 1.05))
-    axes[2].set(
-        title=f"A != 0 samples in the trained batch ({WINDOW}-step mean)", xlabel="RL step", ylabel="samples"
-    )
-    axes[3].set(title=f"entropy on the trained batch, nats/token ({WINDOW}-step mean)", xlabel="RL step")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    for axis, (_, title) in zip(axes, STEP_PANELS):
+        axis.set(title=f"{title} ({WINDOW}-step mean)", xlabel="RL step", ylim=(0, 1.02))
+    axes[4].set(title=f"rollout reward ({WINDOW}-step mean) vs RL wall time", xlabel="s", ylim=(0, 1.02))
+    axes[5].set(title="hold-out accuracy (%) per seed; bar = mean")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    for axis in axes[:5]:
+        axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out / "effective_ratio.png", dpi=110)
+    fig.savefig(args.out / "curves.png", dpi=100)
 
-    sources = "\n".join(f"- `{name}`: `{run}`" for name, run in runs.items())
+    sources = "\n".join(f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items())
     text = (
-        "# SSR ablation: measured results\n\n"
-        f"Written by `scripts/plot_ssr_study.py` from these run directories:\n\n{sources}\n\n"
+        "# Measured results\n\n"
+        f"Written by `scripts/plot_ssr_study.py` from these run directories (one per seed):\n\n{sources}\n\n"
         + "\n".join(table)
-        + "\n\n![effective ratio](effective_ratio.png)\n"
+        + "\n\n![curves](curves.png)\n"
     )
     (args.out / "results.md").write_text(text)
     print("\n".join(table))
+
+
+def _cumulative(values: list[float]):
+    total = 0.0
+    for v in values:
+        total += 0.0 if math.isnan(v) else v
+        yield total
 
 
 if __name__ == "__main__":

@@ -36,6 +36,27 @@ def test_no_replay_reports_effective_ratio():
     assert not replay.needs_more(0)
 
 
+def test_uniform_groups_are_split_into_solved_and_unsolved_by_the_accuracy_part():
+    from dataclasses import replace
+
+    from vrl.replay import effectiveness_stats
+
+    # groups: mixed, all correct, all wrong, all correct; the total reward (3 = accuracy + a
+    # format bonus 2) is not what decides "correct": the accuracy part is
+    accuracy = [[1, 0], [1, 1], [0, 0], [1, 1]]
+    batch = [
+        replace(t, reward_parts={"accuracy": float(a)}, reward=a + 2.0)
+        for t, a in zip(group_mean_batch(accuracy), [a for g in accuracy for a in g])
+    ]
+    stats = effectiveness_stats(batch)
+    assert stats["replay/effective_query_ratio"] == 0.25
+    assert stats["replay/solve_all_query_ratio"] == 0.5
+    assert stats["replay/solve_none_query_ratio"] == 0.25
+    # without an accuracy part on every sample the split is not reported (it would be a guess)
+    partial = batch[:-1] + [replace(batch[-1], reward_parts={})]
+    assert "replay/solve_all_query_ratio" not in effectiveness_stats(partial)
+
+
 def test_filter_drops_uniform_groups_and_asks_for_more():
     replay = FilterReplay(target_size=8, max_rounds=2)
     kept = replay.select(group_mean_batch([[1, 0], [1, 1], [0, 0], [0, 1]]), step=0)

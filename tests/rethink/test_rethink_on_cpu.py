@@ -150,3 +150,22 @@ def test_state_dict_round_trip_and_no_rethink():
     assert ea.calls == eb.calls
     out, stats = NoRethink().augment(batch, Engine())
     assert out == batch and stats == {}
+
+
+def test_a_continuation_must_state_the_correct_answer_itself():
+    # an untruncated correct original keeps its \boxed{2} before the trigger: read whole, any
+    # continuation after it "ends right" (here junk with no answer, or a wrong one before a
+    # stray brace); the continuation's own answer decides by default
+    texts = ["a. so \\boxed{2}", "b. so \\boxed{2}", "c. so \\boxed{2}"]
+    outcomes = {
+        texts[0]: ("below}", 40, True),  # no answer of its own
+        texts[1]: (" So \\boxed{5} and }", 40, True),  # its own answer is wrong ...
+        texts[2]: (GOOD, 40, True),  # states the right answer again
+    }
+    batch = [make(i, t) for i, t in enumerate(texts)]
+    out, stats = rethinker().augment(batch, Engine(outcomes))
+    assert [t.forced for t in out] == [False, False, True]
+    assert stats["rethink/rejected/wrong"] == 2
+    whole, whole_stats = rethinker(answer_in_continuation=False).augment(batch, Engine(outcomes))
+    assert [t.forced for t in whole] == [True, False, True]  # junk kept: the original's answer is last
+    assert whole_stats["rethink/rejected/wrong"] == 1

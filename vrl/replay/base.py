@@ -61,12 +61,28 @@ def groups(batch: Sequence[Trajectory]) -> dict[int, list[Trajectory]]:
 def effectiveness_stats(batch: Sequence[Trajectory]) -> dict[str, float]:
     """`replay/effective_ratio`: share of samples with A != 0 (before replay);
     `replay/effective_query_ratio`: share of groups with at least one such sample (the
-    VL-Rethinker curve: ~40% -> <20% without SSR)."""
+    VL-Rethinker curve: ~40% -> <20% without SSR). Where every sample has an `accuracy`
+    reward part, also DAPO's `replay/solve_all_query_ratio` and `replay/solve_none_query_ratio`:
+    shares of groups all correct / all wrong (accuracy > 0.5), the two kinds of A = 0 groups,
+    so a falling effective ratio shows whether groups saturate or collapse."""
     if not batch:
         return {"replay/effective_ratio": 0.0, "replay/effective_query_ratio": 0.0}
     by_group = groups(batch)
-    return {
+    stats = {
         "replay/effective_ratio": sum(is_effective(t) for t in batch) / len(batch),
         "replay/effective_query_ratio": sum(any(is_effective(t) for t in g) for g in by_group.values())
         / len(by_group),
     }
+    correct = {id(t): _is_correct(t) for t in batch}
+    if None not in correct.values():
+        solved = [sum(correct[id(t)] for t in g) for g in by_group.values()]
+        sizes = [len(g) for g in by_group.values()]
+        stats["replay/solve_all_query_ratio"] = sum(s == n for s, n in zip(solved, sizes)) / len(sizes)
+        stats["replay/solve_none_query_ratio"] = sum(s == 0 for s in solved) / len(sizes)
+    return stats
+
+
+def _is_correct(trajectory: Trajectory) -> bool | None:
+    """Whether its `accuracy` reward part says correct (> 0.5); None if it has none."""
+    accuracy = trajectory.reward_parts.get("accuracy")
+    return None if accuracy is None else accuracy > 0.5

@@ -13,8 +13,10 @@ Per response of a fresh rollout (before rewards):
 4. Continue all prefixes in one `continue_fn` call, sampling with the rollout's settings and
    `sampling`'s overrides (the paper continues at temperature 0.9).
 5. Accept a continuation only if min_new_tokens < new tokens < max_new_tokens, it finished
-   (EOS), the whole new response has at most `max_cues` cues, its answer is correct, and its
-   group has fewer than `max_per_group` accepted ones. It replaces the original in its slot
+   (EOS), the whole new response has at most `max_cues` cues, its answer is correct (with
+   `answer_in_continuation`, the answer the continuation itself states: an answer kept from
+   before the trigger does not count), and its group has fewer than `max_per_group` accepted
+   ones. It replaces the original in its slot
    with `forced=True`; the trigger tokens are policy tokens (loss mask 1), and `old_log_probs`
    is None: the stage recomputes them (the trigger was not sampled). `sampling_log_probs` is
    None too: the re-encoded prefix and the trigger have no engine log-probs.
@@ -56,6 +58,10 @@ class ForcedRethink:
         min_new_tokens, max_new_tokens: exclusive bounds on the continuation's length.
         max_per_group: rethought responses kept per query (group).
         max_cues: most rethinking cues allowed in a kept response.
+        answer_in_continuation: judge correctness on the continuation's own text, so it must
+            state a correct final answer after the trigger; False judges the whole new
+            response, where an untruncated original's correct answer before the trigger passes
+            whatever follows it (with a short `min_new_tokens`, junk after a right answer).
         cues: the cues counted (see `vrl.answer.cues`).
         seed: seed of the RNG that makes every random choice (checkpointed).
     """
@@ -80,6 +86,7 @@ class ForcedRethink:
         max_new_tokens: int = 1024,
         max_per_group: int = 2,
         max_cues: int = 4,
+        answer_in_continuation: bool = True,
         cues: Sequence[str] = RETHINK_CUES,
         seed: int = 0,
     ) -> None:
@@ -119,6 +126,7 @@ class ForcedRethink:
         self.max_new_tokens = max_new_tokens
         self.max_per_group = max_per_group
         self.max_cues = max_cues
+        self.answer_in_continuation = answer_in_continuation
         self.cues = tuple(cues)
         self._rng = random.Random(seed)
 
@@ -155,17 +163,20 @@ class ForcedRethink:
 
         rejected: Counter[str] = Counter()
         candidates: list[tuple[int, Trajectory]] = []
+        judged: list[Trajectory] = []  # what the answer check reads, one per candidate
         for (slot, prefix), out in zip(attempts, continuations):
             out = Continuation(*out)
             reason = self._reject_reason(prefix + out.text, out)
             if reason:
                 rejected[reason] += 1
                 continue
-            candidates.append((slot, self._rethought(batch[slot], prefix, out)))
+            rethought = self._rethought(batch[slot], prefix, out)
+            candidates.append((slot, rethought))
+            judged.append(replace(rethought, text=out.text) if self.answer_in_continuation else rethought)
 
         accepted: dict[int, Trajectory] = {}
         if candidates:
-            now_correct = self._correct([t for _, t in candidates])
+            now_correct = self._correct(judged)
             per_group: Counter[int] = Counter()
             for (slot, traj), ok in zip(candidates, now_correct):
                 if not ok:
