@@ -90,12 +90,18 @@ def first_last(runs_rows: list[list[dict[str, float]]], key: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+", help="variant=<run dir>[,<run dir>...] (one dir per seed)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--extra", default="", help="comma-separated extra metrics for the table (first -> last)")
+    parser.add_argument(
+        "--extra", default="", help="comma-separated extra metrics for the table (first -> last)"
+    )
     args = parser.parse_args()
-    variants = {name: [Path(p) for p in paths.split(",")] for name, paths in (a.split("=", 1) for a in args.runs)}
+    variants = {
+        name: [Path(p) for p in paths.split(",")] for name, paths in (a.split("=", 1) for a in args.runs)
+    }
     extra = [k for k in args.extra.split(",") if k]
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -122,7 +128,9 @@ def main() -> None:
             by_step = list(zip(*curves))
             (line,) = axis.plot(x, [mean(list(v)) for v in by_step], label=name, color=color)
             color = line.get_color()
-            axis.fill_between(x, [min(v) for v in by_step], [max(v) for v in by_step], color=color, alpha=0.15)
+            axis.fill_between(
+                x, [min(v) for v in by_step], [max(v) for v in by_step], color=color, alpha=0.15
+            )
         for rows in runs_rows:  # reward against wall time: equal-time comparison
             wall = list(_cumulative(series(rows, "timing_s/step")))
             axes[4].plot(wall, smooth(series(rows, "rollout/reward_mean")), color=color, alpha=0.7)
@@ -157,7 +165,9 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(args.out / "curves.png", dpi=100)
 
-    sources = "\n".join(f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items())
+    sources = "\n".join(
+        f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items()
+    )
     text = (
         "# Measured results\n\n"
         f"Written by `scripts/plot_ssr_study.py` from these run directories (one per seed):\n\n{sources}\n\n"
