@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from canvas_args import add_canvas_args, apply_canvas_args  # this folder (scripts run by path)
 from PIL import Image
 
 import vrl.data.procedural.base as base
@@ -37,10 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--canvas", help="R,G,B of the blank canvas (default: the data's BACKGROUND)")
-    parser.add_argument(
-        "--outline", help="R,G,B of the line round every filled object, or none (default: the data's OUTLINE)"
-    )
+    add_canvas_args(parser)
     parser.add_argument("--image-mean", help="r,g,b in [0, 1]: the image processor's mean (default: CLIP's)")
     parser.add_argument("--solid", action="store_true", help="fill the whole image with the answer's colour")
     parser.add_argument("--steps", type=int, default=300)
@@ -48,10 +46,7 @@ def main() -> None:
     parser.add_argument("--eval-items", type=int, default=240)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if args.canvas:
-        base.BACKGROUND = tuple(int(v) for v in args.canvas.split(","))  # canvas() reads it per call
-    if args.outline:
-        base.OUTLINE = None if args.outline == "none" else tuple(int(v) for v in args.outline.split(","))
+    apply_canvas_args(args)
     torch.manual_seed(args.seed)
 
     def sample(seed: int):

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from canvas_args import add_canvas_args, apply_canvas_args  # this folder (scripts run by path)
 
 import vrl.data.procedural.base as base
 from vrl.data.procedural import FAMILIES, HOLDOUT_SEED_START, ProceduralSource, generate
@@ -33,19 +34,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--families", default="color,chart")
-    parser.add_argument("--canvas", help="R,G,B of the blank canvas (default: the data's BACKGROUND)")
-    parser.add_argument(
-        "--outline", help="R,G,B of the line round every filled object, or none (default: the data's OUTLINE)"
-    )
+    add_canvas_args(parser)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--eval-items", type=int, default=120, help="per family")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if args.canvas:
-        base.BACKGROUND = tuple(int(v) for v in args.canvas.split(","))  # canvas() reads it per call
-    if args.outline:
-        base.OUTLINE = None if args.outline == "none" else tuple(int(v) for v in args.outline.split(","))
+    apply_canvas_args(args)
     families = args.families.split(",")
     torch.manual_seed(args.seed)
     spec = TinyQwen25VL(seed=args.seed)

@@ -15,20 +15,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-import vrl.data.procedural.base as base
+from canvas_args import add_canvas_args, apply_canvas_args  # this folder (scripts run by path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--canvas", help="R,G,B of the blank canvas (default: the data's BACKGROUND)")
-    parser.add_argument("--outline", help="R,G,B of the line round every filled object, or none")
+    add_canvas_args(parser)
     args, overrides = parser.parse_known_args()
-    if args.canvas:
-        base.BACKGROUND = tuple(int(v) for v in args.canvas.split(","))
-    if args.outline:
-        base.OUTLINE = None if args.outline == "none" else tuple(int(v) for v in args.outline.split(","))
+    apply_canvas_args(args)
     from vrl.__main__ import main as vrl_main
 
     sys.argv = ["vrl", *overrides]
