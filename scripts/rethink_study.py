@@ -1,0 +1,148 @@
+"""Tabulate forced rethinking against the same RL without it (experiments/forced_rethinking).
+
+    python scripts/rethink_study.py forced=/r/f_s0,/r/f_s1 none=/r/n_s0,/r/n_s1 --out DIR
+
+Each argument is `variant=<run dir>[,...]`, one run (seed) per directory with `rl` and `eval`
+stages. From `<run>/rl/csv/metrics.csv`: the share of rollouts rethought (attempted) and
+accepted, and the policy's own cue rate over training (`rethink/native_cue_rate`: responses of
+the fresh rollout, before any trigger is appended, that hold a rethinking cue). From
+`<run>/eval/procedural_holdout/items.jsonl` (greedy): accuracy, the share of responses with a
+cue, and for those whether the cue was useful: the first stated answer wrong and the final one
+right (fixed), right then wrong (broken), or the answer unchanged. Writes `results.md` and
+`curves.png` into `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from plot_ssr_study import read_rl, series, smooth, spread  # this folder (scripts run by path)
+
+from vrl.answer.cues import RETHINK_CUES, count_cues
+from vrl.answer.extraction import extract_boxed
+
+WINDOW = 10
+CURVES = [
+    ("rethink/attempt_rate", "rollouts given a trigger"),
+    ("rethink/replaced_frac", "rollouts replaced by an accepted rethought one"),
+    ("rethink/native_cue_rate", "policy's own responses with a cue (before triggers)"),
+    ("rollout/reward_mean", "rollout reward mean"),
+]
+
+
+def first_and_final_answer(response: str) -> tuple[str | None, str | None]:
+    """The last `\\boxed{}` before the response's first cue, and the last one overall."""
+    lower = response.lower()
+    first_cue = min((i for i in (lower.find(c) for c in RETHINK_CUES) if i >= 0), default=len(response))
+    return extract_boxed(response[:first_cue]), extract_boxed(response)
+
+
+def cue_outcomes(items: list[dict]) -> dict[str, float]:
+    """Accuracy and the cue statistics of one run's hold-out responses (percent)."""
+    with_cue = [item for item in items if count_cues(item["response"], RETHINK_CUES) > 0]
+    fixed = broken = unchanged = 0
+    for item in with_cue:
+        first, final = first_and_final_answer(item["response"])
+        if first is None or first == final:
+            unchanged += 1
+        elif item["correct"]:
+            fixed += 1  # the final answer is right and differs from the first
+        elif first == item["gold"]:
+            broken += 1
+        else:
+            unchanged += 1  # wrong -> another wrong answer
+    n = len(items)
+    return {
+        "accuracy": 100 * sum(item["correct"] for item in items) / n,
+        "cue": 100 * len(with_cue) / n,
+        "fixed": 100 * fixed / n,
+        "broken": 100 * broken / n,
+        "cue_accuracy": 100 * sum(i["correct"] for i in with_cue) / len(with_cue) if with_cue else math.nan,
+    }
+
+
+def first_last(runs_rows: list[list[dict[str, float]]], key: str) -> str:
+    """Mean over runs of the first and the last WINDOW steps' mean of `key` ("—" if not logged)."""
+    pairs = [
+        (statistics.fmean(series(r, key)[:WINDOW]), statistics.fmean(series(r, key)[-WINDOW:]))
+        for r in runs_rows
+        if key in r[0]
+    ]
+    if not pairs:
+        return "—"
+    return f"{statistics.fmean(p[0] for p in pairs):.3f} -> {statistics.fmean(p[1] for p in pairs):.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", nargs="+", help="variant=<run dir>[,<run dir>...] (one dir per seed)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    variants = {
+        name: [Path(p) for p in paths.split(",")] for name, paths in (a.split("=", 1) for a in args.runs)
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
+    header = (
+        "| variant | seeds | hold-out accuracy (%) | responses with a cue (%) | cue fixed a wrong first answer (%) "
+        "| cue broke a right one (%) | accuracy of cued responses (%) | rethought (attempted), first -> last 10 steps "
+        "| accepted (replaced) | own cue rate in rollouts | RL s / step |"
+    )
+    table = [header, "|" + "---|" * (header.count("|") - 1)]
+    for name, runs in variants.items():
+        outcomes = []
+        for run in runs:
+            with open(run / "eval" / "procedural_holdout" / "items.jsonl") as f:
+                outcomes.append(cue_outcomes([json.loads(line) for line in f]))
+        runs_rows = [read_rl(run) for run in runs]
+        color = None
+        for axis, (key, title) in zip(axes, CURVES):
+            for rows in runs_rows:
+                values = series(rows, key)
+                if all(math.isnan(v) for v in values):
+                    continue
+                (line,) = axis.plot(smooth(values), color=color, alpha=0.8)
+                color = line.get_color()
+            axis.set(title=f"{title} ({WINDOW}-step mean)", xlabel="RL step", ylim=(0, 1.02))
+        axes[0].plot([], [], color=color, label=name)
+
+        step_s = statistics.fmean(statistics.fmean(series(r, "timing_s/step")) for r in runs_rows)
+        cued_accuracy = ", ".join(f"{o['cue_accuracy']:.1f}" for o in outcomes)
+        table.append(
+            f"| {name} | {len(runs)} | {spread([o['accuracy'] for o in outcomes])} "
+            f"| {spread([o['cue'] for o in outcomes])} | {spread([o['fixed'] for o in outcomes])} "
+            f"| {spread([o['broken'] for o in outcomes])} "
+            f"| {cued_accuracy} "
+            f"| {first_last(runs_rows, 'rethink/attempt_rate')} | {first_last(runs_rows, 'rethink/replaced_frac')} "
+            f"| {first_last(runs_rows, 'rethink/native_cue_rate')} | {step_s:.2f} |"
+        )
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(args.out / "curves.png", dpi=100)
+    sources = "\n".join(
+        f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items()
+    )
+    text = (
+        "# Measured results\n\n"
+        f"Written by `scripts/rethink_study.py` from these run directories (one per seed):\n\n{sources}\n\n"
+        + "\n".join(table)
+        + "\n\n![curves](curves.png)\n"
+    )
+    (args.out / "results.md").write_text(text)
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
