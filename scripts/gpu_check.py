@@ -268,9 +268,9 @@ def rl_step(args, model, processor, train_dir: Path, out: Path, counts) -> dict[
     class Measured(RLModule):
         """The update timed on its own, with the sequences it trains on (for the FLOPs)."""
 
-        def _update(self, selected, ref_log_probs):
+        def _update(self, selected, ref_log_probs, images):
             start = meter.sync()
-            metrics = super()._update(selected, ref_log_probs)
+            metrics = super()._update(selected, ref_log_probs, images)
             step = meter.steps[-1]
             step["update_s"] = meter.sync() - start
             step["seq_lens"] = [len(t.prompt_ids) + len(t.response_ids) for t in selected]

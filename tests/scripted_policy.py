@@ -54,7 +54,7 @@ class ScriptedEngine(HFRolloutEngine):
         return [self._reply(s.id) for s in samples for _ in range(n)]
 
     def sample_trajectories(
-        self, model, processor, samples, n, sampling, step, first_group_id
+        self, model, processor, samples, n, sampling, step, first_group_id, image_cache=None
     ) -> list[Trajectory]:
         tokenizer = processor.tokenizer
         out = []

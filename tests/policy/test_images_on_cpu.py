@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from vrl.data.procedural import generate
-from vrl.policy.images import processed_images, row_image_inputs
+from vrl.policy.images import ImageCache, encode_prompts, processed_images, row_image_inputs
 
 
 class CountingImageProcessor:
@@ -52,3 +52,32 @@ def test_row_image_inputs_mark_image_tokens_and_carry_every_rows_images(tiny):
     alone = processor.image_processor(images=[image], return_tensors="pt")
     assert torch.equal(out["pixel_values"], torch.cat([alone["pixel_values"]] * 2))
     assert out["image_grid_thw"].tolist() == alone["image_grid_thw"].tolist() * 2
+
+
+def test_a_step_cache_takes_the_rollouts_tensors_and_later_passes_process_only_new_images(tiny):
+    """The rollout's processor call fills the cache; a log-prob pass over the step's rows (and a
+    micro-batch, a subset of them) processes only an image not seen yet (a tool's), and every
+    pass gets the tensors of processing each row's images one by one."""
+    processor = tiny.processor
+    first, second = generate("count", 4), generate("chart", 5)
+    cache = ImageCache()
+    encode_prompts(processor, [first, second], cache=cache)
+    assert len(cache) == 2 and first.images[0] in cache and second.images[0] in cache
+
+    tool = Image.new("RGB", (84, 56), (200, 30, 10))  # a tool's image, inside one row's response
+    rows = [first.images, first.images, second.images, [*second.images, tool]]
+    counting = CountingImageProcessor(processor.image_processor)
+    counted = type("P", (), {"image_processor": counting})()
+    every = [image for row in rows for image in row]
+    expected = processor.image_processor(images=every, return_tensors="pt")
+    got = processed_images(counted, every, cache)
+    assert counting.images == 1  # the tool image only
+    assert torch.equal(got["pixel_values"], expected["pixel_values"])
+    assert torch.equal(got["image_grid_thw"], expected["image_grid_thw"])
+
+    micro = rows[3]  # a micro-batch of the same step: nothing left to process
+    alone = processor.image_processor(images=micro, return_tensors="pt")
+    got = processed_images(counted, micro, cache)
+    assert counting.images == 1
+    assert torch.equal(got["pixel_values"], alone["pixel_values"])
+    assert torch.equal(got["image_grid_thw"], alone["image_grid_thw"])

@@ -26,6 +26,7 @@ from vrl_testing import component, hf_engine, inline_reward
 
 from vrl.distributed import init_process_group, world
 from vrl.model import TinyQwen25VL
+from vrl.policy.images import ImageCache
 from vrl.rethink import NoRethink
 from vrl.rl.checkpoint import RLCheckpoint
 from vrl.rl.data import PromptStream, RLDataModule
@@ -97,10 +98,11 @@ class FixedBatch(RLModule):
         self.grads: list[torch.Tensor] = []
 
     def training_step(self, batch, batch_idx):
-        ref = self._reference_log_probs(self.fixed) if self.algorithm.kl_in_loss else None
+        images = ImageCache()
+        ref = self._reference_log_probs(self.fixed, images) if self.algorithm.kl_in_loss else None
         if self._needs_old_log_probs_now:
-            self._fill_old_log_probs(self.fixed)
-        self._update(self.fixed, ref)
+            self._fill_old_log_probs(self.fixed, images)
+        self._update(self.fixed, ref, images)
         self.trainer.should_stop = True
 
     def on_before_optimizer_step(self, optimizer) -> None:
@@ -138,7 +140,7 @@ def fixed_rollouts(base: RLModule, train_dir: str) -> list:
 
     samples = PromptStream(load_from_disk(train_dir), PROMPTS, seed=0).batch_at(0)
     torch.manual_seed(1234)
-    trajectories, _, _ = base._score_share(samples, first_group_id=0)
+    trajectories, _, _ = base._score_share(samples, first_group_id=0, images=ImageCache())
     return trajectories
 
 

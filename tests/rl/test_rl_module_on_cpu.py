@@ -11,6 +11,7 @@ import pytest
 import torch
 from vrl_testing import component, hf_engine, inline_reward
 
+from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.trajectory import Trajectory
 from vrl.rethink import NoRethink
@@ -28,7 +29,7 @@ def brevity(completions, **fields):
     return [-len(c) / 100 for c in completions]
 
 
-def _module(tiny, max_steps: int, rethink=None) -> RLModule:
+def _module(tiny, max_steps: int, rethink=None, replay=None) -> RLModule:
     reward = inline_reward()
     reward.functions["brevity"], reward.weights["brevity"] = brevity, 1.0
     tiny.model.train()
@@ -38,13 +39,13 @@ def _module(tiny, max_steps: int, rethink=None) -> RLModule:
         hf_engine(max_new_tokens=8, temperature=1.0, top_p=1.0),
         reward,
         component("algorithm", "grpo", mini_batch_size=4),
-        component("replay", "ssr"),
+        replay or component("replay", "ssr"),
         rethink or NoRethink(),
         RLSettings(group_size=4, max_steps=max_steps, lr=1e-2, micro_batch_size=2),
     )
 
 
-def _fit(module, train_dir, root: Path, ckpt: Path | None = None) -> L.Trainer:
+def _fit(module, train_dir, root: Path, ckpt: Path | None = None, callbacks=()) -> L.Trainer:
     from lightning.pytorch.loggers import CSVLogger
 
     trainer = L.Trainer(
@@ -53,7 +54,7 @@ def _fit(module, train_dir, root: Path, ckpt: Path | None = None) -> L.Trainer:
         max_epochs=-1,
         log_every_n_steps=1,
         logger=CSVLogger(str(root), name="csv", version=0),
-        callbacks=[RLCheckpoint(root / "checkpoints", every_n_steps=1)],
+        callbacks=[RLCheckpoint(root / "checkpoints", every_n_steps=1), *callbacks],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -211,7 +212,7 @@ def test_a_step_with_forced_rethinking_logs_its_stats_and_fills_missing_old_log_
     [traj] = hf_engine().rollout(tiny.model, tiny.processor, [rethink_sample(train_dir)], n=1)
     assert traj.old_log_probs is None  # engines sample; the RL side computes log-probs
     expected = response_log_probs(tiny.model, tiny.processor, [traj], 1.0)[0]
-    module._fill_old_log_probs([traj])
+    module._fill_old_log_probs([traj], ImageCache())
     assert traj.old_log_probs == pytest.approx(expected, abs=1e-5)
 
 
@@ -263,7 +264,7 @@ def test_on_policy_step_skips_the_old_log_prob_pass_with_the_same_gradient(tiny,
 
     def loss_and_grad():
         tiny.model.zero_grad()
-        loss, _ = module._micro_batch_loss(trajectories, None, nll, totals)
+        loss, _ = module._micro_batch_loss(trajectories, None, nll, totals, ImageCache())
         loss.backward()
         return float(loss.detach()), torch.cat(
             [p.grad.flatten() for p in tiny.model.parameters() if p.grad is not None]
@@ -316,8 +317,12 @@ def test_engine_mismatch_counts_policy_tokens_of_trajectories_with_both_log_prob
 class _ReportingEngine(HFRolloutEngine):
     """The hf engine, reporting its own log-probs as vLLM does: the trainer's minus 0.25 nats."""
 
-    def sample_trajectories(self, model, processor, samples, n, sampling, step, first_group_id):
-        out = super().sample_trajectories(model, processor, samples, n, sampling, step, first_group_id)
+    def sample_trajectories(
+        self, model, processor, samples, n, sampling, step, first_group_id, image_cache=None
+    ):
+        out = super().sample_trajectories(
+            model, processor, samples, n, sampling, step, first_group_id, image_cache
+        )
         for t, row in zip(out, response_log_probs(model, processor, out, sampling.temperature)):
             t.sampling_log_probs = [x - 0.25 for x in row]
         return out
@@ -335,3 +340,55 @@ def test_a_step_logs_the_engine_mismatch_against_the_old_log_probs(tiny, train_d
     assert float(metrics["rollout/logprob_diff_mean"]) == pytest.approx(0.25, abs=1e-4)
     assert float(metrics["rollout/logprob_diff_max"]) == pytest.approx(0.25, abs=1e-4)
     assert 0 < float(metrics["rollout/prob_diff_mean"]) <= float(metrics["rollout/prob_diff_max"]) < 1
+
+
+def _brevity_on_odd_questions(completions, question, **fields):
+    return [-len(c) / 100 if len(q) % 2 else 0.0 for c, q in zip(completions, question)]
+
+
+class _CountingImageProcessor:
+    """The real image processor, recording which image objects it processes, and in which RL step."""
+
+    def __init__(self, real, module) -> None:
+        self.real, self.module, self.calls = real, module, []
+
+    def __call__(self, images, **kwargs):
+        self.calls += [(self.module.rl_step, image) for image in images]
+        return self.real(images=images, **kwargs)
+
+    def __getattr__(self, name):  # the processor reads the image processor's other attributes
+        return getattr(self.real, name)
+
+
+class _StepImages(L.Callback):
+    """Every RL step's distinct image objects: its fresh rows' and the (maybe replayed) rows it trained on."""
+
+    def __init__(self) -> None:
+        self.steps: list[list] = []
+        self.replayed = 0  # rows trained on at a later step than they were sampled
+
+    def on_train_batch_end(self, trainer, module, *args) -> None:
+        if len(self.steps) < module.rl_step:
+            fresh, selected = module.last_rollouts
+            self.replayed += sum(t.step < module.rl_step - 1 for t in selected)
+            self.steps.append(list({id(i): i for t in fresh + selected for i in t.images}.values()))
+
+
+def test_an_rl_step_processes_each_distinct_image_once_across_its_passes(tiny, train_dir, tmp_path):
+    """Rollout, old log-probs (SSR keeps old samples), reference (GRPO's KL) and the update's
+    micro-batches of 2 share one processing of each image; rows SSR replays from an earlier step
+    are processed again in the step that trains on them (the cache lives one step)."""
+    torch.manual_seed(0)
+    # A training batch as large as the rollout, and groups with equal rewards (zero advantage):
+    # the slots they leave are filled from earlier steps' rows.
+    module = _module(tiny, max_steps=3, replay=component("replay", "ssr", output_fraction=1.0))
+    module.reward.functions["brevity"] = _brevity_on_odd_questions
+    counting = _CountingImageProcessor(tiny.processor.image_processor, module)
+    tiny.processor.image_processor = counting
+    seen = _StepImages()
+    _fit(module, train_dir, tmp_path, callbacks=[seen])
+    assert len(seen.steps) == 3 and seen.replayed > 0
+    for step, images in enumerate(seen.steps):
+        processed = [image for at, image in counting.calls if at == step]
+        assert len(processed) == len({id(i) for i in processed}), f"step {step}: an image processed twice"
+        assert {id(i) for i in processed} == {id(i) for i in images}

@@ -98,7 +98,9 @@ class _ReportingEngine:
 
     FIRST, SECOND = "x<c>1</c>yy", "<answer>2</answer>"
 
-    def sample_trajectories(self, model, processor, samples, n, sampling, step, first_group_id):
+    def sample_trajectories(
+        self, model, processor, samples, n, sampling, step, first_group_id, image_cache=None
+    ):
         ids = [ord(c) for c in self.FIRST]
         return [
             Trajectory(

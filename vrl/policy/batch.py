@@ -53,22 +53,29 @@ class TrajectoryBatch:
     def from_trajectories(cls, trajectories: Sequence[Trajectory], pad_token_id: int) -> TrajectoryBatch:
         if not trajectories:
             raise ValueError("cannot pad an empty list of trajectories")
-        b = len(trajectories)
         p = max(len(t.prompt_ids) for t in trajectories)
         t_len = max(max(len(t.response_ids) for t in trajectories), 1)
-        input_ids = torch.full((b, p + t_len), pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((b, p + t_len), dtype=torch.long)
-        loss_mask = torch.zeros((b, t_len), dtype=torch.float32)
+        # Rows built as Python lists and converted once (a tensor per row and field cost ~10 ms
+        # per 64 rows; the values are the same).
+        ids, attention, loss, old_rows = [], [], [], []
         have_old = all(t.old_log_probs is not None for t in trajectories)
-        old = torch.zeros((b, t_len), dtype=torch.float32) if have_old else None
-        for i, traj in enumerate(trajectories):
+        for traj in trajectories:
             n_prompt, n_resp = len(traj.prompt_ids), len(traj.response_ids)
-            input_ids[i, p - n_prompt : p] = torch.tensor(traj.prompt_ids, dtype=torch.long)
-            input_ids[i, p : p + n_resp] = torch.tensor(traj.response_ids, dtype=torch.long)
-            attention_mask[i, p - n_prompt : p + n_resp] = 1
-            loss_mask[i, :n_resp] = torch.tensor(traj.loss_mask, dtype=torch.float32)
-            if old is not None:
-                old[i, :n_resp] = torch.tensor(traj.old_log_probs, dtype=torch.float32)
+            left, right = p - n_prompt, t_len - n_resp
+            ids.append(
+                [pad_token_id] * left
+                + list(traj.prompt_ids)
+                + list(traj.response_ids)
+                + [pad_token_id] * right
+            )
+            attention.append([0] * left + [1] * (n_prompt + n_resp) + [0] * right)
+            loss.append([float(x) for x in traj.loss_mask] + [0.0] * right)
+            if have_old:
+                old_rows.append([float(x) for x in traj.old_log_probs] + [0.0] * right)
+        input_ids = torch.tensor(ids, dtype=torch.long)
+        attention_mask = torch.tensor(attention, dtype=torch.long)
+        loss_mask = torch.tensor(loss, dtype=torch.float32)
+        old = torch.tensor(old_rows, dtype=torch.float32) if have_old else None
         return cls(
             input_ids=input_ids,
             attention_mask=attention_mask,

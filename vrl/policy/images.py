@@ -5,6 +5,10 @@ to their tokens). `row_image_inputs` gives the image keys of a forward over rows
 ids are already expanded (a training row: the prompt's images, then any a tool returned inside
 the response, in token order): `pixel_values`, `image_grid_thw` from the processor's image
 processor, and `mm_token_type_ids` marking the image tokens.
+
+An `ImageCache` carries each image's processed tensors across the passes of one RL step
+(rollout, old and reference log-probs, the update's micro-batches), so the image processor runs
+once per distinct image per step instead of once per pass.
 """
 
 from __future__ import annotations
@@ -18,15 +22,55 @@ from vrl.data.records import to_rgb
 from vrl.data.schema import Sample, chat_messages
 
 
-def encode_prompts(processor: Any, samples: Sequence[Sample], padding_side: str = "left") -> Any:
-    """Processor inputs for a batch of prompts (chat template + generation prompt, images expanded)."""
+class ImageCache:
+    """Processed tensors per image object, for one RL step (a new cache per step: its images and
+    tensors live no longer).
+
+    Keyed by the image object's identity: the cache keeps a reference to every image it holds,
+    so no other object can take its id while the cache lives. Equal pixels in two objects are
+    two entries (processed twice), which is correct, only not shared.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, image: Any) -> bool:
+        return id(image) in self._entries
+
+    def get(self, image: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(pixel_values [patches, D], image_grid_thw [3])` of an image in the cache."""
+        _, pixel_values, grid = self._entries[id(image)]
+        return pixel_values, grid
+
+    def put(self, images: Sequence[Any], pixel_values: torch.Tensor, grid: torch.Tensor) -> None:
+        """Store the processor's output for `images` (in its order): `pixel_values`
+        `[sum of patches, D]` is split by each image's patch count, `grid` is `[len(images), 3]`."""
+        patches = torch.split(pixel_values, grid.prod(dim=-1).tolist())
+        for image, image_patches, image_grid in zip(images, patches, grid, strict=True):
+            self._entries[id(image)] = (image, image_patches, image_grid)
+
+
+def encode_prompts(
+    processor: Any, samples: Sequence[Sample], padding_side: str = "left", cache: ImageCache | None = None
+) -> Any:
+    """Processor inputs for a batch of prompts (chat template + generation prompt, images expanded).
+
+    `cache`: receives the image tensors the processor computed, per image of `samples`."""
     texts = [
         processor.apply_chat_template(chat_messages(s), add_generation_prompt=True, tokenize=False)
         for s in samples
     ]
-    images = [to_rgb(image) for s in samples for image in s.images]
+    originals = [image for s in samples for image in s.images]
     processor.tokenizer.padding_side = padding_side
-    return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+    encoded = processor(
+        text=texts, images=[to_rgb(image) for image in originals] or None, padding=True, return_tensors="pt"
+    )
+    if cache is not None and originals:
+        cache.put(originals, encoded["pixel_values"], encoded["image_grid_thw"])
+    return encoded
 
 
 def image_inputs(
@@ -41,38 +85,44 @@ def image_inputs(
 
 
 def row_image_inputs(
-    model: Any, processor: Any, row_images: Sequence[Sequence[Any]], input_ids: torch.Tensor
+    model: Any,
+    processor: Any,
+    row_images: Sequence[Sequence[Any]],
+    input_ids: torch.Tensor,
+    cache: ImageCache | None = None,
 ) -> dict[str, torch.Tensor]:
     """`image_inputs` for rows given their own images, each row's in token order (a tool
-    trajectory: the prompt's images, then those its tools returned inside the response)."""
+    trajectory: the prompt's images, then those its tools returned inside the response).
+    `cache`: the step's processed images, read and filled (`processed_images`)."""
     out: dict[str, torch.Tensor] = {}
     image_token_id = getattr(model.config, "image_token_id", None)
     if image_token_id is not None:
         out["mm_token_type_ids"] = (input_ids == image_token_id).long()
-    images = [to_rgb(image) for row in row_images for image in row]
+    images = [image for row in row_images for image in row]
     if images:
-        out.update(processed_images(processor, images))
+        out.update(processed_images(processor, images, cache))
     return out
 
 
-def processed_images(processor: Any, images: Sequence[Any]) -> dict[str, torch.Tensor]:
-    """`pixel_values` `[patches, D]` and `image_grid_thw` `[len(images), 3]` for `images`, each
-    distinct image object processed once: a group's rows share their prompt's image, so an RL
-    batch of G-sample groups holds each image G times. Equal, tensor for tensor, to processing
-    every item (the image processor treats images one by one)."""
-    index: dict[int, int] = {}  # id(image) -> its place among the distinct images
-    distinct: list[Any] = []
-    for image in images:  # all alive in `images`, so no two share an id
-        if id(image) not in index:
-            index[id(image)] = len(distinct)
-            distinct.append(image)
-    order = [index[id(image)] for image in images]
-    encoded = processor.image_processor(images=distinct, return_tensors="pt")
-    grid = encoded["image_grid_thw"]
-    if len(distinct) == len(images):
-        return {"pixel_values": encoded["pixel_values"], "image_grid_thw": grid}
-    patches = torch.split(encoded["pixel_values"], grid.prod(dim=-1).tolist())
+def processed_images(
+    processor: Any, images: Sequence[Any], cache: ImageCache | None = None
+) -> dict[str, torch.Tensor]:
+    """`pixel_values` `[patches, D]` and `image_grid_thw` `[len(images), 3]` for `images` (RGB
+    converted here), each distinct image object processed once: a group's rows share their
+    prompt's image, so an RL batch of G-sample groups holds each image G times. Images already in
+    `cache` are not processed again; those processed here are added to it. Equal, tensor for
+    tensor, to processing every item (the image processor treats images one by one)."""
+    cache = cache if cache is not None else ImageCache()
+    missing: dict[int, Any] = {}  # id -> image; all alive in `images`, so no two share an id
+    for image in images:
+        if image not in cache:
+            missing.setdefault(id(image), image)
+    if missing:
+        todo = list(missing.values())
+        encoded = processor.image_processor(images=[to_rgb(image) for image in todo], return_tensors="pt")
+        cache.put(todo, encoded["pixel_values"], encoded["image_grid_thw"])
+    parts = [cache.get(image) for image in images]
     return {
-        "pixel_values": torch.cat([patches[i] for i in order]),
-        "image_grid_thw": grid[order],
+        "pixel_values": torch.cat([pixel_values for pixel_values, _ in parts]),
+        "image_grid_thw": torch.stack([grid for _, grid in parts]),
     }

@@ -16,18 +16,21 @@ from typing import Any
 import torch
 
 from vrl.policy.batch import TrajectoryBatch
-from vrl.policy.images import row_image_inputs
+from vrl.policy.images import ImageCache, row_image_inputs
 from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
 from vrl.policy.trajectory import Trajectory
 
 
 def policy_inputs(
-    model: Any, processor: Any, trajectories: Sequence[Trajectory]
+    model: Any, processor: Any, trajectories: Sequence[Trajectory], image_cache: ImageCache | None = None
 ) -> tuple[TrajectoryBatch, dict[str, torch.Tensor]]:
-    """The padded batch and the keyword arguments of the policy's forward (on `model.device`)."""
+    """The padded batch and the keyword arguments of the policy's forward (on `model.device`);
+    `image_cache`: the RL step's processed images (`vrl.policy.images.ImageCache`)."""
     batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    inputs.update(row_image_inputs(model, processor, [t.images for t in trajectories], batch.input_ids))
+    inputs.update(
+        row_image_inputs(model, processor, [t.images for t in trajectories], batch.input_ids, image_cache)
+    )
     device = next(model.parameters()).device
     return batch, {k: v.to(device) for k, v in inputs.items()}
 
@@ -59,6 +62,7 @@ def response_log_probs(
     trajectories: Sequence[Trajectory],
     temperature: float = 1.0,
     micro_batch_size: int = 8,
+    image_cache: ImageCache | None = None,
 ) -> list[list[float]]:
     """Per trajectory, the log-prob of each response token under `model` in eval mode (no grad)."""
     was_training = model.training
@@ -67,7 +71,7 @@ def response_log_probs(
     try:
         for start in range(0, len(trajectories), max(1, micro_batch_size)):
             chunk = trajectories[start : start + micro_batch_size]
-            batch, inputs = policy_inputs(model, processor, chunk)
+            batch, inputs = policy_inputs(model, processor, chunk, image_cache)
             log_probs, _ = token_log_probs(
                 response_logits(model, inputs, batch), batch.response_ids, temperature
             )

@@ -35,6 +35,7 @@ import torch
 
 from vrl.algorithm import Algorithm, kl_reward_penalty, nll_selection, policy_objective, rollout_mismatch
 from vrl.distributed import gather_objects, shard_bounds, world
+from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
 from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.replay.base import Replay
@@ -123,14 +124,19 @@ class RLModule(L.LightningModule):
             with self._timed("sync"):  # resumed: the engine started from pre-RL weights
                 self.engine.sync_weights(self.model)
         self._engine_fresh = False
-        trajectories, stats = self._rollout_and_score(batch["samples"])
+        # The step's processed images: the rollout adds the prompts', every log-prob pass reuses
+        # them (and adds tool and replayed images). A new cache per step: nothing outlives it.
+        images = ImageCache()
+        trajectories, stats = self._rollout_and_score(batch["samples"], images)
 
         # 7. Replay: which trajectories this step trains on (may include older ones); a policy
         #    that filters (dynamic sampling) may ask for more prompt batches first.
         selected = self.replay.select(trajectories, self.rl_step)
         rounds = [stats]
         while self.replay.needs_more(len(selected)):
-            more, more_stats = self._rollout_and_score(self.trainer.datamodule.prompts_at(self.data_position))
+            more, more_stats = self._rollout_and_score(
+                self.trainer.datamodule.prompts_at(self.data_position), images
+            )
             self.data_position += 1
             trajectories, rounds = trajectories + more, rounds + [more_stats]
             selected += self.replay.select(more, self.rl_step)
@@ -142,13 +148,13 @@ class RLModule(L.LightningModule):
         ref_log_probs: list[list[float]] | None = None
         if selected and self.algorithm.kl_in_loss:
             with self._timed("ref_logprob"):
-                ref_log_probs = self._reference_log_probs(selected)
+                ref_log_probs = self._reference_log_probs(selected, images)
 
         # 9. PPO epochs over mini-batches, micro-batches accumulated; clip; optimizer step.
         train_metrics: dict[str, float] = {}
         with self._timed("update"):
             if selected:
-                train_metrics = self._update(selected, ref_log_probs)
+                train_metrics = self._update(selected, ref_log_probs, images)
 
         # Rollout correctness: the engine's own log-probs (vLLM) against the trainer's old ones,
         # once both exist (after step 5's pass, else after the update's forward filled them).
@@ -178,7 +184,9 @@ class RLModule(L.LightningModule):
         if self.rl_step >= self.max_steps:
             self.trainer.should_stop = True
 
-    def _rollout_and_score(self, samples: list[Any]) -> tuple[list[Trajectory], dict[str, float]]:
+    def _rollout_and_score(
+        self, samples: list[Any], images: ImageCache
+    ) -> tuple[list[Trajectory], dict[str, float]]:
         """Steps 2-6 for one prompt batch (every rank passes the whole batch and works on its
         share): the batch's scored trajectories from every rank (reward, advantage, old log-probs
         set), in prompt order, and their `rollout/`, `reward/`, `rethink/` metrics."""
@@ -188,7 +196,9 @@ class RLModule(L.LightningModule):
         self.groups_seen += len(samples)
         trajectories, valid, stats = [], [], {}
         if stop > start:
-            trajectories, valid, stats = self._score_share(samples[start:stop], first_group_id + start)
+            trajectories, valid, stats = self._score_share(
+                samples[start:stop], first_group_id + start, images
+            )
         with self._timed("gather"):
             trajectories, extras = gather_trajectories(trajectories, samples, first_group_id, (valid, stats))
         valid = [v for rank_valid, _ in extras for v in rank_valid]
@@ -199,7 +209,7 @@ class RLModule(L.LightningModule):
         }
 
     def _score_share(
-        self, samples: list[Any], first_group_id: int
+        self, samples: list[Any], first_group_id: int, images: ImageCache
     ) -> tuple[list[Trajectory], list[bool], dict[str, float]]:
         """Steps 2-6 on this rank's prompts: trajectories, whether each reward was valid, and the
         reward/rethink/tool statistics of these responses."""
@@ -212,6 +222,7 @@ class RLModule(L.LightningModule):
                 self.group_size,
                 step=self.rl_step,
                 first_group_id=first_group_id,
+                image_cache=images,
             )
 
         # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
@@ -235,9 +246,9 @@ class RLModule(L.LightningModule):
         #    numbers (TRL does the same; experiments/rl_speed).
         with self._timed("old_logprob"):
             if self._needs_old_log_probs_now:
-                self._fill_old_log_probs(trajectories)
+                self._fill_old_log_probs(trajectories, images)
             if self.algorithm.kl_in_reward:
-                rewards = self._kl_penalised(trajectories, rewards)
+                rewards = self._kl_penalised(trajectories, rewards, images)
 
         # 6. Advantages, per group (groups are contiguous: samples-major rollout).
         advantages = self.algorithm.advantage(rewards, self.group_size)
@@ -269,11 +280,11 @@ class RLModule(L.LightningModule):
             or self.replay.keeps_old_samples
         )
 
-    def _fill_old_log_probs(self, trajectories: list[Trajectory]) -> None:
+    def _fill_old_log_probs(self, trajectories: list[Trajectory], images: ImageCache) -> None:
         missing = [t for t in trajectories if t.old_log_probs is None]
         if missing:
             values = response_log_probs(
-                self.model, self.processor, missing, self.temperature, self.micro_batch_size
+                self.model, self.processor, missing, self.temperature, self.micro_batch_size, images
             )
             for trajectory, row in zip(missing, values):
                 trajectory.old_log_probs = row
@@ -305,13 +316,15 @@ class RLModule(L.LightningModule):
         )
         return {f"rollout/{name}": float(value) for name, value in stats.items()}
 
-    def _reference_log_probs(self, trajectories: list[Trajectory]) -> list[list[float]]:
+    def _reference_log_probs(self, trajectories: list[Trajectory], images: ImageCache) -> list[list[float]]:
         return response_log_probs(
-            self.reference, self.processor, trajectories, self.temperature, self.micro_batch_size
+            self.reference, self.processor, trajectories, self.temperature, self.micro_batch_size, images
         )
 
-    def _kl_penalised(self, trajectories: list[Trajectory], rewards: torch.Tensor) -> torch.Tensor:
-        ref = self._reference_log_probs(trajectories)
+    def _kl_penalised(
+        self, trajectories: list[Trajectory], rewards: torch.Tensor, images: ImageCache
+    ) -> torch.Tensor:
+        ref = self._reference_log_probs(trajectories, images)
         width = max(len(t.response_ids) for t in trajectories)
         old = _padded([t.old_log_probs for t in trajectories], width)
         mask = _padded([t.loss_mask for t in trajectories], width)
@@ -319,7 +332,7 @@ class RLModule(L.LightningModule):
         return kl_reward_penalty(rewards, kl, mask, self.algorithm.kl_coef)
 
     def _update(
-        self, selected: list[Trajectory], ref_log_probs: list[list[float]] | None
+        self, selected: list[Trajectory], ref_log_probs: list[list[float]] | None, images: ImageCache
     ) -> dict[str, float]:
         """`ppo_epochs` passes; one optimizer step per mini-batch. Returns mean `train/...` metrics."""
         optimizer = self.optimizers()
@@ -352,7 +365,7 @@ class RLModule(L.LightningModule):
                     micro = [selected[i] for i in rows]
                     refs = [ref_log_probs[i] for i in rows] if ref_log_probs is not None else None
                     nll = nll_rows[micro_start : micro_start + len(rows)]
-                    loss, metrics = self._micro_batch_loss(micro, refs, nll, totals)
+                    loss, metrics = self._micro_batch_loss(micro, refs, nll, totals, images)
                     self.manual_backward(loss)
                     for key, value in metrics.items():
                         sums[key] += float(value)
@@ -389,6 +402,7 @@ class RLModule(L.LightningModule):
         ref_log_probs: list[list[float]] | None,
         nll_rows: torch.Tensor,
         totals: dict[str, int],
+        images: ImageCache,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # On-policy responses without old log-probs (step 5 skipped them) take this forward's,
         # detached, and keep them: SSR may replay them at a later step as off-policy samples.
@@ -396,7 +410,7 @@ class RLModule(L.LightningModule):
         for trajectory, missing in zip(trajectories, fresh):
             if missing:
                 trajectory.old_log_probs = [0.0] * len(trajectory.response_ids)
-        batch, inputs = policy_inputs(self.model, self.processor, trajectories)
+        batch, inputs = policy_inputs(self.model, self.processor, trajectories, images)
         logits = response_logits(self.model, inputs, batch)
         log_probs, entropy = token_log_probs(logits, batch.response_ids, self.temperature, with_entropy=True)
         old_log_probs = batch.old_log_probs.to(log_probs.device)

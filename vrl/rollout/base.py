@@ -25,6 +25,7 @@ from vrl.policy.trajectory import Trajectory
 from vrl.rollout.tool_loop import ToolLoop
 
 if TYPE_CHECKING:  # annotations only
+    from vrl.policy.images import ImageCache
     from vrl.sandbox import Sandbox
 
 
@@ -60,9 +61,13 @@ class RolloutEngine(Protocol):
         *,
         step: int = 0,
         first_group_id: int = 0,
+        image_cache: ImageCache | None = None,
         **overrides: Any,
     ) -> list[Trajectory]:
-        """`n` `Trajectory`s per sample, samples-major; prompt `i` is group `first_group_id + i`."""
+        """`n` `Trajectory`s per sample, samples-major; prompt `i` is group `first_group_id + i`.
+
+        `image_cache`: the RL step's processed images; an engine that runs the image processor
+        in this process (hf) adds the prompts' images, so the step's log-prob passes reuse them."""
         ...
 
     def continue_fn(self, model: Any, processor: Any, **overrides: Any) -> ContinueFn:
@@ -135,11 +140,14 @@ class Engine(ABC):
         *,
         step: int = 0,
         first_group_id: int = 0,
+        image_cache: ImageCache | None = None,
         **overrides: Any,
     ) -> list[Trajectory]:
         sampling = self.sampling.override(**overrides)
         if self.tool_loop is None:
-            return self.sample_trajectories(model, processor, samples, n, sampling, step, first_group_id)
+            return self.sample_trajectories(
+                model, processor, samples, n, sampling, step, first_group_id, image_cache=image_cache
+            )
         trajectories = self.tool_loop.run(
             self,
             model,
@@ -150,6 +158,7 @@ class Engine(ABC):
             self.sandbox,
             step=step,
             first_group_id=first_group_id,
+            image_cache=image_cache,
         )
         self.last_stats = self.tool_loop.stats(trajectories)
         return trajectories
@@ -180,8 +189,10 @@ class Engine(ABC):
         sampling: Sampling,
         step: int,
         first_group_id: int,
+        image_cache: ImageCache | None = None,
     ) -> list[Trajectory]:
-        """Single-turn trajectories with token ids (response cut after its EOS or stop string)."""
+        """Single-turn trajectories with token ids (response cut after its EOS or stop string);
+        `image_cache` receives the prompts' processed images if the engine computes them."""
 
     @abstractmethod
     def continue_trajectories(

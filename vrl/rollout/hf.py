@@ -15,7 +15,7 @@ import torch
 from vrl.data.schema import Sample
 from vrl.policy.batch import left_pad
 from vrl.policy.continuation import Continuation
-from vrl.policy.images import encode_prompts, row_image_inputs
+from vrl.policy.images import ImageCache, encode_prompts, row_image_inputs
 from vrl.policy.sampling import Sampling
 from vrl.policy.tokens import eos_token_ids, trim_response, vision_token_ids
 from vrl.policy.trajectory import Trajectory
@@ -46,15 +46,17 @@ class HFRolloutEngine(Engine):
         sampling: Sampling,
         step: int,
         first_group_id: int,
+        image_cache: ImageCache | None = None,
     ) -> list[Trajectory]:
         """Each response is cut after its first EOS or stop string (kept: the model is trained
-        to emit it); `finished` says whether there was one."""
+        to emit it); `finished` says whether there was one. The processed prompt images go to
+        `image_cache`."""
         trajectories: list[Trajectory] = []
         stop_ids = eos_token_ids(model, processor)
         decode = _decoder(processor)
         for offset in range(0, len(samples), self.batch_size):
             batch = list(samples[offset : offset + self.batch_size])
-            inputs = encode_prompts(processor, batch, padding_side="left").to(model.device)
+            inputs = encode_prompts(processor, batch, "left", image_cache).to(model.device)
             output = _generate(model, processor, inputs, n, sampling)
             prompt_width = inputs["input_ids"].shape[1]
             for row in range(output.shape[0]):

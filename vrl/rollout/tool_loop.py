@@ -40,6 +40,7 @@ from vrl.policy.trajectory import Trajectory
 from vrl.tool.base import Tool, ToolResult
 
 if TYPE_CHECKING:  # annotations only
+    from vrl.policy.images import ImageCache
     from vrl.sandbox import Sandbox
 
 log = logging.getLogger("vrl")
@@ -72,6 +73,7 @@ class TurnSampler(Protocol):
         sampling: Sampling,
         step: int,
         first_group_id: int,
+        image_cache: ImageCache | None = None,
     ) -> list[Trajectory]: ...
 
     def continue_trajectories(
@@ -154,16 +156,20 @@ class ToolLoop:
         *,
         step: int = 0,
         first_group_id: int = 0,
+        image_cache: ImageCache | None = None,
     ) -> list[Trajectory]:
         """`n` multi-turn `Trajectory`s per sample, samples-major: tool-result tokens have loss
-        mask 0; `tool_images`, `tool_calls`, `tool_errors` set."""
+        mask 0; `tool_images`, `tool_calls`, `tool_errors` set. `image_cache` goes to the first
+        round (the prompts' images); tool images join it at the step's first log-prob pass."""
         text_stops = _stops(
             [self.tool.call_open if self.ats else self.tool.stop, self.answer_stop], sampling.stop
         )
         code_stops = _stops([self.tool.stop], [])
         text_sampling = sampling.override(stop=text_stops)
         code_sampling = sampling.override(stop=code_stops, **self.code_sampling)
-        first = engine.sample_trajectories(model, processor, samples, n, text_sampling, step, first_group_id)
+        first = engine.sample_trajectories(
+            model, processor, samples, n, text_sampling, step, first_group_id, image_cache=image_cache
+        )
         rows = [_Row(t, session=f"traj-{uuid.uuid4().hex}") for t in first]
         for row in rows:
             t = row.trajectory

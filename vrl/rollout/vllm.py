@@ -51,6 +51,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from vrl.data.schema import Sample, chat_messages
 from vrl.distributed import world
 from vrl.policy.continuation import Continuation
+from vrl.policy.images import ImageCache
 from vrl.policy.sampling import Sampling
 from vrl.policy.tokens import cut_before_vision, vision_token_ids
 from vrl.policy.trajectory import Trajectory
@@ -216,9 +217,11 @@ class VLLMRolloutEngine(Engine):
         sampling: Sampling,
         step: int,
         first_group_id: int,
+        image_cache: ImageCache | None = None,
     ) -> list[Trajectory]:
         """Token ids are vLLM's (prompt image tokens expanded, response cut after its EOS), with
-        vLLM's log-prob of each response token."""
+        vLLM's log-prob of each response token. `image_cache` is left as it is: vLLM processes
+        the images in its own engine."""
         trajectories = []
         for i, row in enumerate(self._sample(model, processor, samples, n, sampling)):
             index = i // n

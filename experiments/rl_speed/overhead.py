@@ -1,0 +1,140 @@
+"""Framework overhead of an RL step: the share of a step's time outside the model's own calls.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python experiments/rl_speed/overhead.py 'stages=[data,sft,rl]' \
+        stage.sft.max_steps=50 stage.rl.max_steps=40 logger.wandb_mode=disabled hydra.run.dir=/tmp/p6_x \
+        '+trainer.callbacks=[{_target_: vrl.trainer.StepTimer},{_target_: __main__.ModelTime}]'
+
+Runs `python -m vrl` with the given overrides, timing (wall and this process's CPU) every call of
+`generate`, of the policy's forward outside `generate`, of `Tensor.backward`, of gradient-norm
+clipping and of the optimizer step ("model time"; a call nested in another is counted once, in
+the outer one). `ModelTime`, a callback, writes per training step of each fit the step's wall
+and CPU seconds (end of the previous step to end of this one, as `vrl.trainer.StepTimer`) and
+the model time in it, to `<stage dir>/model_time.json`; the summary (steps 6..) is printed.
+
+Overhead = step - model time: the processor, padding, tokenizer decode, rewards (their worker
+processes' CPU is not this process's, their wall is), sample writing, logging, Lightning.
+The top-level imports stay light: the reward pool's forkserver re-imports this module.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+CLOCK: dict[str, list[float]] = {}  # category -> [wall s, cpu s], cumulative
+_depth = [0]
+
+
+def _timed(category: str, fn: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _depth[0]:
+            return fn(*args, **kwargs)
+        _depth[0] += 1
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _depth[0] -= 1
+            total = CLOCK.setdefault(category, [0.0, 0.0])
+            total[0] += time.perf_counter() - wall
+            total[1] += time.process_time() - cpu
+
+    wrapper.__wrapped__ = fn
+    return wrapper
+
+
+MODEL = ("generate", "forward", "backward", "clip", "optimizer")  # the model's own calls
+
+
+def install() -> None:
+    """Wrap the model's calls (the tiny default's class, Qwen2.5-VL) with the clock, and the
+    suspected overheads, each under its own name."""
+    import lightning as L
+    import torch
+    import transformers
+    from transformers import Qwen2_5_VLForConditionalGeneration as Policy
+
+    import vrl.policy.images
+    import vrl.rl.data
+    import vrl.rollout.hf
+    from vrl.policy.batch import TrajectoryBatch
+    from vrl.reward.pool import RewardPool
+
+    transformers.GenerationMixin.generate = _timed("generate", transformers.GenerationMixin.generate)
+    Policy.forward = _timed("forward", Policy.forward)
+    torch.Tensor.backward = _timed("backward", torch.Tensor.backward)
+    torch.nn.utils.clip_grad_norm_ = _timed("clip", torch.nn.utils.clip_grad_norm_)
+    torch.optim.AdamW.step = _timed("optimizer", torch.optim.AdamW.step)
+    # Not the model: the processor (prompts; images of the log-prob passes), padding, rewards,
+    # Lightning's logging, the prompt batch.
+    vrl.rollout.hf.encode_prompts = _timed("x_encode_prompts", vrl.rollout.hf.encode_prompts)
+    vrl.policy.images.processed_images = _timed("x_images", vrl.policy.images.processed_images)
+    TrajectoryBatch.from_trajectories = classmethod(
+        _timed("x_padding", TrajectoryBatch.from_trajectories.__func__)
+    )
+    RewardPool.__call__ = _timed("x_reward", RewardPool.__call__)
+    L.LightningModule.log_dict = _timed("x_log_dict", L.LightningModule.log_dict)
+    vrl.rl.data.PromptStream.batch_at = _timed("x_prompts", vrl.rl.data.PromptStream.batch_at)
+
+
+class ModelTime:
+    """Lightning callback (built lazily so this module imports without lightning): see the module doc."""
+
+    def __new__(cls) -> Any:
+        import lightning as L
+
+        class _ModelTime(L.Callback):
+            def on_train_start(self, trainer: Any, module: Any) -> None:
+                self.steps: list[dict[str, float]] = []
+                self._mark = self._now()
+
+            @staticmethod
+            def _now() -> dict[str, float]:
+                now = {"wall": time.perf_counter(), "cpu": time.process_time()}
+                for name, (wall, cpu) in CLOCK.items():
+                    now[f"{name}_wall"], now[f"{name}_cpu"] = wall, cpu
+                return now
+
+            def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+                now = self._now()
+                self.steps.append({k: v - self._mark.get(k, 0.0) for k, v in now.items()})
+                self._mark = now
+
+            def on_train_end(self, trainer: Any, module: Any) -> None:
+                import json
+                from pathlib import Path
+
+                path = Path(trainer.default_root_dir) / "model_time.json"
+                path.write_text(json.dumps(self.steps, indent=1))
+                print(summary(self.steps[5:]), file=sys.stderr)
+
+        return _ModelTime()
+
+
+def summary(steps: list[dict[str, float]]) -> str:
+    """Mean ms per step of each category and the overhead share, wall and CPU."""
+    if not steps:
+        return "no steps"
+    keys = sorted({k for s in steps for k in s})
+    mean = {k: 1000 * sum(s.get(k, 0.0) for s in steps) / len(steps) for k in keys}
+    lines = [f"{len(steps)} steps, mean ms per step:"]
+    for kind in ("wall", "cpu"):
+        of_kind = {k[: -len(kind) - 1]: v for k, v in mean.items() if k.endswith(f"_{kind}")}
+        model = sum(v for k, v in of_kind.items() if k in MODEL)
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in of_kind.items() if k in MODEL)
+        named = ", ".join(f"{k[2:]} {v:.0f}" for k, v in of_kind.items() if k not in MODEL)
+        rest = mean[kind] - sum(of_kind.values())
+        share = 1 - model / mean[kind]
+        lines.append(
+            f"  {kind}: step {mean[kind]:.0f}, model {model:.0f} ({parts}), outside {share:.1%}: "
+            f"{named}, other {rest:.0f}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    install()
+    from vrl.__main__ import main
+
+    main()
