@@ -1,6 +1,6 @@
 """`trainer=fsdp_cpu` (FSDP2 over gloo, 2 processes) through the real entry point: the tiny model
 built once by rank 0, SFT on sharded weights, the full model gathered one tensor at a time and
-exported by rank 0, then evaluated. (RL under fsdp2 runs with devices=1 only: vrl.rl.module.)"""
+exported by rank 0, then evaluated. (The rl stage on 2 FSDP2 ranks: tests/rl/test_rl_fsdp2_on_cpu.py.)"""
 
 from __future__ import annotations
 
