@@ -1,6 +1,7 @@
 """`trainer=fsdp_cpu` (FSDP2 over gloo, 2 processes) through the real entry point: the tiny model
 built once by rank 0, SFT on sharded weights, the full model gathered one tensor at a time and
-exported by rank 0, then evaluated. (RL under fsdp2 runs with devices=1 only: vrl.rl.module.)"""
+exported by rank 0, RL on it (hf rollouts on full weights gathered once per rollout), then
+evaluated. (The RL step's numbers on 2 FSDP2 ranks: tests/rl/test_rl_fsdp2_on_cpu.py.)"""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.ddp]
 
 
 def test_fsdp2_on_two_cpu_ranks_trains_exports_and_evaluates(tmp_path):
+    import json
+
     from safetensors.torch import load_file
 
     run_dir = tmp_path / "run"
-    result = run_vrl(
-        ["debug=smoke", "stages=[data,sft,eval]", "trainer=fsdp_cpu", f"hydra.run.dir={run_dir}"], cwd=REPO
-    )
+    result = run_vrl(["debug=smoke", "trainer=fsdp_cpu", f"hydra.run.dir={run_dir}"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Traceback" not in result.stderr + result.stdout
     (weights,) = (run_dir / "sft" / "model").glob("*.safetensors")
@@ -25,6 +26,9 @@ def test_fsdp2_on_two_cpu_ranks_trains_exports_and_evaluates(tmp_path):
     assert exported.keys() == init.keys(), "every weight exported, under its HF name"
     assert all(exported[k].shape == init[k].shape for k in init), "full tensors, not shards"
     assert any(not (exported[k] == init[k]).all() for k in init), "SFT changed the weights"
+    rl = json.loads((run_dir / "rl" / "DONE.json").read_text())["metrics"]
+    assert rl["rl/steps"] == 2, rl  # debug=smoke's two RL steps, on both ranks
+    assert (run_dir / "rl" / "model").is_dir(), "the RL policy exported by rank 0"
     assert (run_dir / "eval" / "DONE.json").is_file()
 
 

@@ -83,3 +83,42 @@ def hf_engine(batch_size: int = 8, **sampling):
     from vrl.rollout.hf import HFRolloutEngine
 
     return HFRolloutEngine(batch_size=batch_size, sampling=Sampling(**sampling))
+
+
+def run_ranks(
+    script: Path, args: list[str], size: int, env: dict | None = None, timeout: float = 600
+) -> None:
+    """Run `python SCRIPT ARGS` as `size` ranks of one gloo job on this host (1: a plain process),
+    with the variables `vrl.distributed.spawn_local_ranks` sets, and assert every rank exits 0."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "WANDB_MODE": "disabled", **(env or {})}
+    for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID"):
+        base.pop(key, None)
+    procs = []
+    for rank in range(size):
+        rank_env = dict(base)
+        if size > 1:
+            rank_env.update(
+                LOCAL_RANK=str(rank),
+                RANK=str(rank),
+                WORLD_SIZE=str(size),
+                NODE_RANK="0",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port),
+            )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), *args],
+                env=rank_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    for rank, (proc, output) in enumerate(zip(procs, outputs)):
+        assert proc.returncode == 0, f"rank {rank} failed:\n{output[-4000:]}"

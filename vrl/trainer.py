@@ -145,6 +145,15 @@ class FSDP2Strategy(_model_parallel_strategy()):  # type: ignore[misc]
     def shard(self, model: Any) -> int:
         return shard_model(model, self.wrap_layers, self.device_mesh["data_parallel"])
 
+    def load_checkpoint(self, checkpoint_path: Any, weights_only: bool | None = None) -> dict[str, Any]:
+        """As Lightning's, but a full pickle load unless told otherwise: Lightning (2.6) drops
+        `fit(..., weights_only=False)` on this strategy's path (it restores after setup without
+        passing it on), and vrl's own checkpoints hold RNG states and replay trajectories, which
+        the stages load with `weights_only=False` (tests/rl/test_rl_fsdp2_on_cpu.py resumes)."""
+        return super().load_checkpoint(
+            checkpoint_path, weights_only=False if weights_only is None else weights_only
+        )
+
 
 class StepTimer(Callback):
     """Wall and CPU seconds of every training step, written to `<stage dir>/step_times.json`.

@@ -1,12 +1,16 @@
-"""One rank of the RL DDP tests (tests/rl/test_rl_ddp_on_cpu.py), run as its own process.
+"""One rank of the RL multi-process tests (tests/rl/test_rl_ddp_on_cpu.py,
+tests/rl/test_rl_fsdp2_on_cpu.py), run as its own process.
 
-    python ddp_worker.py MODE MODEL_DIR TRAIN_DIR OUT_DIR [STEPS [CKPT]]
+    [VRL_TEST_STRATEGY=fsdp2] python ddp_worker.py MODE MODEL_DIR TRAIN_DIR OUT_DIR [STEPS [CKPT]]
 
 The test starts it once per rank with LOCAL_RANK/RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set
-(as `vrl.distributed.spawn_local_ranks` does), or alone for the one-process reference. Modes:
+(as `vrl.distributed.spawn_local_ranks` does), or alone for the one-process reference. Ranks run
+DDP, or FSDP2 (`vrl.trainer.FSDP2Strategy`) with VRL_TEST_STRATEGY=fsdp2; gradients and weights
+written are the full (gathered) ones either way. Modes:
 - grad: one update of `RLModule._update` on a fixed batch of rollouts (the same on every rank:
   sampled with a fixed seed before training), gradient clipping off; writes every optimizer
-  step's summed gradient (`grads_rank<r>.pt`).
+  step's summed gradient (`grads_rank<r>.pt`) and the weights after the update
+  (`weights_rank<r>.pt`).
 - fit: STEPS real RL steps (hf rollouts, GRPO + SSR); writes per step the prompt ids this rank
   rolled out, a hash of its weights and its torch seed (`fit_rank<r>.json`), and the checkpoint
   `OUT_DIR/checkpoints/last.ckpt`; resumes from CKPT when given.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,8 +37,15 @@ from vrl.rl.checkpoint import RLCheckpoint
 from vrl.rl.data import PromptStream, RLDataModule
 from vrl.rl.module import RLModule
 from vrl.rl.settings import RLSettings
+from vrl.rollout.weight_stream import is_sharded
+from vrl.trainer import FSDP2Strategy
 
 PROMPTS, GROUP = 4, 4
+STRATEGY = os.environ.get("VRL_TEST_STRATEGY", "ddp")  # ddp | fsdp2 (several ranks)
+WRAP = [
+    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl.Qwen2_5_VLDecoderLayer",
+    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl.Qwen2_5_VLVisionBlock",
+]
 
 
 def brevity(completions, **fields):
@@ -66,10 +78,13 @@ def module(model_dir: str, replay: str, mini_batch_size: int | None, clip: float
 
 
 def trainer(out: Path, callbacks: list, devices: int) -> L.Trainer:
+    strategy = "ddp" if devices > 1 else "auto"
+    if devices > 1 and STRATEGY == "fsdp2":
+        strategy = FSDP2Strategy(WRAP, devices)
     return L.Trainer(
         accelerator="cpu",
         devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
+        strategy=strategy,
         max_steps=-1,
         max_epochs=-1,
         logger=False,
@@ -81,12 +96,22 @@ def trainer(out: Path, callbacks: list, devices: int) -> L.Trainer:
     )
 
 
+def full(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor of a (possibly FSDP2-sharded) parameter or gradient: a collective for a
+    DTensor, so every rank calls it in the same order."""
+    return tensor.full_tensor() if is_sharded(tensor) else tensor
+
+
 def weights_hash(model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for name, p in sorted(model.named_parameters()):
         digest.update(name.encode())
-        digest.update(p.detach().contiguous().numpy().tobytes())
+        digest.update(full(p.detach()).contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def flat_weights(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([full(p.detach()).flatten() for p in model.parameters() if p.requires_grad])
 
 
 class FixedBatch(RLModule):
@@ -103,11 +128,12 @@ class FixedBatch(RLModule):
         if self._needs_old_log_probs_now:
             self._fill_old_log_probs(self.fixed, images)
         self._update(self.fixed, ref, images)
+        self.weights = flat_weights(self.model)
         self.trainer.should_stop = True
 
     def on_before_optimizer_step(self, optimizer) -> None:
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.grads.append(torch.cat([p.grad.detach().flatten() for p in params]).clone())
+        self.grads.append(torch.cat([full(p.grad.detach()).flatten() for p in params]).clone())
 
 
 def record_local_gradients() -> list[torch.Tensor]:
@@ -157,7 +183,9 @@ def main() -> None:
         mini = int(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] != "0" else None
         probe = module(model_dir, "none", mini, clip=0.0, steps=1)
         fixed = fixed_rollouts(probe, train_dir)
-        local = record_local_gradients()
+        local = record_local_gradients() if STRATEGY == "ddp" else []
+        if here.size == 1:
+            torch.save(flat_weights(probe.model), out_dir / "initial_weights.pt")
         m = FixedBatch(
             probe.model,
             probe.processor,
@@ -171,7 +199,9 @@ def main() -> None:
         )
         trainer(out_dir, [], here.size).fit(m, datamodule=RLDataModule(Path(train_dir), PROMPTS, seed=0))
         torch.save(torch.stack(m.grads), out_dir / f"grads_rank{rank}.pt")
-        torch.save(torch.stack(local), out_dir / f"local_grads_rank{rank}.pt")
+        torch.save(m.weights, out_dir / f"weights_rank{rank}.pt")
+        if STRATEGY == "ddp":  # under FSDP2 the backward itself reduces: no local gradient exists
+            torch.save(torch.stack(local), out_dir / f"local_grads_rank{rank}.pt")
         return
 
     m = module(model_dir, "ssr", None, clip=1.0, steps=steps)

@@ -5,52 +5,18 @@ Each test starts `ddp_worker.py` per rank, as `vrl.distributed.spawn_local_ranks
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from vrl_testing import REPO
+from vrl_testing import run_ranks
 
 pytestmark = [pytest.mark.ddp, pytest.mark.slow]
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def _ranks(args: list[str], size: int, timeout: float = 600) -> None:
-    """Run the worker on `size` ranks (1: a plain process) and wait for all of them."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "WANDB_MODE": "disabled"}
-    for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID"):
-        env.pop(key, None)
-    procs = []
-    for rank in range(size):
-        rank_env = dict(env)
-        if size > 1:
-            rank_env.update(
-                LOCAL_RANK=str(rank),
-                RANK=str(rank),
-                WORLD_SIZE=str(size),
-                NODE_RANK="0",
-                MASTER_ADDR="127.0.0.1",
-                MASTER_PORT=str(port),
-            )
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(WORKER), *args],
-                env=rank_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
-    for rank, (proc, output) in enumerate(zip(procs, outputs)):
-        assert proc.returncode == 0, f"rank {rank} failed:\n{output[-4000:]}"
+def _ranks(args: list[str], size: int) -> None:
+    run_ranks(WORKER, args, size)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The RL step on several ranks (DDP; one process is the special case W = 1).
+"""The RL step on several ranks (DDP or FSDP2; one process is the special case W = 1).
 
 Design (what each rank does in one step; `RLModule.training_step`):
 1. Every rank has the step's whole prompt batch (`PromptStream.batch_at` is a pure function of
@@ -21,7 +21,20 @@ Design (what each rank does in one step; `RLModule.training_step`):
    once per optimizer step. Because every micro-batch loss is already divided by the global
    count, the sum is the gradient one process would compute on the whole mini-batch; clipping
    and the optimizer step then run on identical gradients, so the weights stay identical.
-6. Metrics are the global batch's (rollout statistics from the gathered trajectories; per-rank
+   Under FSDP2 (`fully_shard`) each backward reduce-scatters the gradients itself:
+   `sum_sharded_gradients` makes that reduction a sum (FSDP2's default divides by W), each rank
+   steps its shard of the same global gradient, and `all_reduce_gradients` leaves sharded
+   parameters alone.
+6. Collectives stay paired. DDP runs its collectives outside the policy's forwards (one wrapper
+   forward per step, the explicit all-reduce). FSDP2 gathers parameters in every forward and
+   reduces in every backward, so every rank must run the same forwards: the rollout and
+   steps 2-5 run on full weights gathered once (`vrl.rollout.full_weights`, hf engine), and
+   every rank runs the same number of micro-batches per mini-batch (`micro_batches` pads a
+   shorter share with a zero-weighted repeat of a row). An engine with its own weights (vLLM)
+   leaves step 5's forwards sharded: they pair up when the ranks' shares are equal
+   (`RLModule.configure_model` checks). Limitation: a micro-batch without images skips the
+   vision tower's gathers, so a batch mixing text-only and image prompts could pair them wrongly.
+7. Metrics are the global batch's (rollout statistics from the gathered trajectories; per-rank
    reward/tool statistics averaged weighted by responses; loss terms summed over ranks).
 """
 
@@ -34,7 +47,7 @@ from typing import Any
 import torch
 
 from vrl.data.schema import Sample
-from vrl.distributed import gather_objects, world
+from vrl.distributed import gather_objects, shard_bounds, world
 from vrl.policy.trajectory import Trajectory
 
 BUCKET = 1 << 25  # elements per gradient all-reduce (128 MB of fp32)
@@ -83,14 +96,52 @@ def summed(parts: Iterable[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def micro_batches(
+    n: int, rank: int, size: int, micro_batch_size: int, pad: bool
+) -> list[tuple[int, int] | None]:
+    """Rank `rank`'s micro-batches of an `n`-row mini-batch: `[start, stop)` rows of its
+    contiguous share (`shard_bounds`), `micro_batch_size` at a time. With `pad`, as many as the
+    rank with the largest share runs (rank 0), the missing ones None: a rank runs a zero-weighted
+    forward/backward for each None, so every rank joins the same FSDP2 collectives.
+
+    Example: n=7, size=2, micro_batch_size=3: rank 0 [(0, 3), (3, 4)]; rank 1 [(4, 7)], or
+    [(4, 7), None] with pad."""
+    lo, hi = shard_bounds(n, rank, size)
+    out: list[tuple[int, int] | None] = [
+        (start, min(start + micro_batch_size, hi)) for start in range(lo, hi, micro_batch_size)
+    ]
+    if pad:
+        first, last = shard_bounds(n, 0, size)
+        rounds = -(-(last - first) // micro_batch_size)
+        out += [None] * (rounds - len(out))
+    return out
+
+
+def sum_sharded_gradients(model: torch.nn.Module) -> int:
+    """Make every FSDP2 unit of `model` sum its gradients over the ranks instead of averaging
+    them (the RL loss is already divided by the global counts); returns the units changed (0 for
+    a model that is not sharded)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for unit in units:
+        unit.set_gradient_divide_factor(1.0)
+        # A plain SUM collective: FSDP2 would otherwise sum with NCCL's PREMUL_SUM(1 / factor),
+        # which gloo lacks; with factor 1 no scaling kernel runs either way.
+        unit.set_force_sum_reduction_for_comms(True)
+    return len(units)
+
+
 def all_reduce_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
     """Sum every trainable parameter's gradient over the ranks, in place (buckets of `BUCKET`
-    elements; a rank that had no rows for this update contributes zeros)."""
+    elements; a rank that had no rows for this update contributes zeros). Sharded (FSDP2,
+    DTensor) parameters are skipped: their backward reduced them already."""
     if world().size == 1:
         return
     import torch.distributed as dist
+    from torch.distributed.tensor import DTensor
 
-    params = [p for p in parameters if p.requires_grad]
+    params = [p for p in parameters if p.requires_grad and not isinstance(p, DTensor)]
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)

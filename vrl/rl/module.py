@@ -16,22 +16,25 @@ Simplifications, stated:
 - The engine-vs-trainer log-prob check (`rollout/logprob_diff_*`, `rollout/prob_diff_*`; only
   engines that report their own log-probs, vLLM) covers the step's fresh responses when step 5
   runs, and the selected ones when it is skipped (their old log-probs come from the update).
-- Several ranks: `vrl.rl.distributed` (prompts split by group, trajectories gathered, one
-  replicated replay store, gradients summed once per optimizer step, global metrics).
+- Several ranks (DDP or FSDP2): `vrl.rl.distributed` (prompts split by group, trajectories
+  gathered, one replicated replay store, gradients summed once per optimizer step, global
+  metrics; under FSDP2 the hf rollout runs on full weights gathered once, `vrl.rollout.full_weights`).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import lightning as L
 import torch
+from torch.distributed.fsdp import FSDPModule
 
 from vrl.algorithm import Algorithm, kl_reward_penalty, nll_selection, policy_objective, rollout_mismatch
 from vrl.distributed import gather_objects, shard_bounds, world
@@ -45,11 +48,14 @@ from vrl.rl.distributed import (
     all_reduce_gradients,
     disable_ddp_gradient_sync,
     gather_trajectories,
+    micro_batches,
+    sum_sharded_gradients,
     summed,
     weighted_means,
 )
 from vrl.rl.settings import RLSettings
 from vrl.rollout.base import RolloutEngine
+from vrl.rollout.full_weights import full_weights
 from vrl.trainer import rng_state, seed_rank, set_rng_state
 
 log = logging.getLogger("vrl")
@@ -195,10 +201,11 @@ class RLModule(L.LightningModule):
         first_group_id = self.groups_seen
         self.groups_seen += len(samples)
         trajectories, valid, stats = [], [], {}
-        if stop > start:
-            trajectories, valid, stats = self._score_share(
-                samples[start:stop], first_group_id + start, images
-            )
+        with self._rollout_weights():  # FSDP2 + hf: gathered once, the share runs no collective
+            if stop > start:
+                trajectories, valid, stats = self._score_share(
+                    samples[start:stop], first_group_id + start, images
+                )
         with self._timed("gather"):
             trajectories, extras = gather_trajectories(trajectories, samples, first_group_id, (valid, stats))
         valid = [v for rank_valid, _ in extras for v in rank_valid]
@@ -269,6 +276,16 @@ class RLModule(L.LightningModule):
         )
 
     # -- pieces of the step ---------------------------------------------------------------------
+
+    def _rollout_weights(self) -> Any:
+        """The block steps 2-5 run in: for an engine that samples from this module (`hf`), its
+        full weights (and the reference's, for KL in the reward) gathered once under FSDP2, so
+        that no rank's generate or log-prob pass runs a collective (`vrl.rollout.full_weights`;
+        each rank holds the whole model for the rollout). A plain model, or a vLLM engine with
+        its own weights, runs as is."""
+        if not self.engine.samples_from_policy:
+            return nullcontext()
+        return full_weights(self.model, self.reference if self.algorithm.kl_in_reward else None)
 
     @property
     def _needs_old_log_probs_now(self) -> bool:
@@ -341,6 +358,7 @@ class RLModule(L.LightningModule):
         counts: dict[str, int] = defaultdict(int)
         updates = 0
         here = world()
+        sharded = isinstance(self.model, FSDPModule) and here.size > 1
         if here.size > 1:
             # DDP would average each backward's gradients; they are summed once per optimizer
             # step below instead. Set on every update: Lightning re-arms DDP's flag after a step.
@@ -359,14 +377,17 @@ class RLModule(L.LightningModule):
                     ),
                 }
                 # This rank's share of the mini-batch; the loss is divided by the global totals.
-                lo, hi = shard_bounds(len(mini), here.rank, here.size)
-                for micro_start in range(lo, hi, self.micro_batch_size):
-                    rows = mini[micro_start : min(micro_start + self.micro_batch_size, hi)]
-                    micro = [selected[i] for i in rows]
-                    refs = [ref_log_probs[i] for i in rows] if ref_log_probs is not None else None
-                    nll = nll_rows[micro_start : micro_start + len(rows)]
-                    loss, metrics = self._micro_batch_loss(micro, refs, nll, totals, images)
-                    self.manual_backward(loss)
+                # Under FSDP2 every rank runs as many micro-batches as rank 0 (None: padding).
+                for bounds in micro_batches(len(mini), here.rank, here.size, self.micro_batch_size, sharded):
+                    lo, hi = bounds or (0, 1)  # padding: the mini-batch's first row, weight 0
+                    micro = [selected[i] for i in mini[lo:hi]]
+                    refs = [ref_log_probs[i] for i in mini[lo:hi]] if ref_log_probs is not None else None
+                    if bounds is None:  # a copy: the padding forward must not fill its old log-probs
+                        micro = [dataclasses.replace(micro[0])]
+                    loss, metrics = self._micro_batch_loss(micro, refs, nll_rows[lo:hi], totals, images)
+                    self.manual_backward(loss if bounds else loss * 0.0)
+                    if bounds is None:
+                        continue
                     for key, value in metrics.items():
                         sums[key] += float(value)
                         counts[key] += 1
@@ -475,18 +496,26 @@ class RLModule(L.LightningModule):
 
     def configure_model(self) -> None:
         shard_model = getattr(self.trainer.strategy, "shard", None)  # vrl.trainer.FSDP2Strategy
-        if shard_model is not None:
-            if world().size > 1:
-                from vrl.errors import ConfigError
+        if shard_model is None:
+            return
+        here = world()
+        if (
+            here.size > 1
+            and not self.engine.samples_from_policy
+            and self.settings.prompts_per_step % here.size
+        ):
+            from vrl.errors import ConfigError
 
-                raise ConfigError(
-                    "the rl stage under trainer.strategy=fsdp2 runs on one process only (its hf rollouts "
-                    "would need every rank to run the same number of forwards); use trainer=ddp_cpu, "
-                    "or fsdp2 with trainer.devices=1"
-                )
-            shard_model(self.model)
-            if self.reference is not None:
-                shard_model(self.reference)
+            # Step 5's forwards on each rank's share (old log-probs, KL in the reward) gather
+            # FSDP2 units one at a time: the ranks must run as many (vrl.rl.distributed).
+            raise ConfigError(
+                f"stage.rl.prompts_per_step={self.settings.prompts_per_step} must be a multiple of "
+                f"the {here.size} ranks under trainer.strategy=fsdp2 with a {type(self.engine).__name__}"
+            )
+        shard_model(self.model)
+        sum_sharded_gradients(self.model)  # the loss is divided by global counts: sum, not mean
+        if self.reference is not None:
+            shard_model(self.reference)
 
     def on_train_start(self) -> None:
         seed_rank(torch.initial_seed(), world().rank)  # each rank samples its own responses

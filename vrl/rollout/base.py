@@ -39,12 +39,16 @@ class RolloutEngine(Protocol):
         tool_loop: the multi-turn tool loop (`rollout.tool_loop`), or None for single-turn.
         last_stats: what only the engine knows about its last `generate`/`rollout` call, as
             metric name -> value (`tool/...` with a tool loop; empty otherwise).
+        samples_from_policy: True when the engine runs the trained module itself (`hf`): the
+            RL step then holds the module's full weights for the rollout under FSDP2
+            (`vrl.rollout.full_weights`). False when it keeps its own copy (vLLM).
     """
 
     sampling: Sampling
     batch_size: int
     tool_loop: ToolLoop | None
     last_stats: dict[str, float]
+    samples_from_policy: bool
 
     def generate(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **overrides: Any
@@ -101,6 +105,8 @@ class Engine(ABC):
         sandbox: the run's sandbox, for tools that run code (the component builder passes the
             `sandbox` component here; it is opened and closed by the run loop, not the engine).
     """
+
+    samples_from_policy = False  # the engine keeps its own weights (see `RolloutEngine`)
 
     def __init__(
         self,

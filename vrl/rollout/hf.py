@@ -1,13 +1,14 @@
 """`hf` rollout engine: batched `model.generate` with the KV cache, on any device.
 
 It samples from the very module being trained, so `sleep`, `wake`, `sync_weights` and `close`
-have nothing to do (the `Engine` defaults).
+have nothing to do (the `Engine` defaults). An FSDP2-sharded model generates on its full
+weights, gathered once per call (`vrl.rollout.full_weights`; on several ranks the RL step holds
+them for the whole rollout, so that no rank's generate runs a collective).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,10 +21,13 @@ from vrl.policy.sampling import Sampling
 from vrl.policy.tokens import eos_token_ids, trim_response, vision_token_ids
 from vrl.policy.trajectory import Trajectory
 from vrl.rollout.base import Engine
+from vrl.rollout.full_weights import full_weights
 
 
 class HFRolloutEngine(Engine):
     """Batched generation with transformers (arguments: `vrl.rollout.base.Engine`)."""
+
+    samples_from_policy = True
 
     def generate_texts(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
@@ -139,37 +143,11 @@ def _generate(
     was_training = model.training
     model.eval()
     try:
-        with _root_unsharded(model):
+        with full_weights(model):  # FSDP2: gathered once, generate runs no collective
             output = model.generate(**inputs, **kwargs)
         return output.repeat_interleave(n, dim=0) if sampling.greedy and n > 1 else output
     finally:
         model.train(was_training)
-
-
-@contextmanager
-def _root_unsharded(model: Any) -> Iterator[None]:
-    """Under FSDP2 (`fully_shard`), the root unit's parameters gathered for the whole `generate`.
-
-    `generate` runs the vision tower on its own, before any forward of the root module
-    (`_prepare_multimodal_encoder_kwargs_for_generation`), so FSDP's pre-forward hook never
-    gathers the root's own parameters (patch embedding, merger: those outside the wrapped blocks)
-    and the convolution fails on a DTensor ("got mixed torch.Tensor and DTensor"). Worse, FSDP
-    takes the first unit to run forward for the root ("FSDP requires running forward through the
-    root module first"): the model's own root is made root first (FSDP's `_lazy_init`, private
-    but idempotent; a training step does it at its first forward). Costs the root unit's full
-    size (embeddings, LM head, merger) for the rollout; wrapped blocks still gather one at a time
-    through their hooks. A plain model passes through. (tests/rl/test_rl_fsdp2_step.py)"""
-    from torch.distributed.fsdp import FSDPModule
-
-    if not isinstance(model, FSDPModule):
-        yield
-        return
-    model._get_fsdp_state()._lazy_init()
-    model.unshard()
-    try:
-        yield
-    finally:
-        model.reshard()
 
 
 def _decoder(processor: Any) -> Any:
