@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "vrl" / "conf"
@@ -122,3 +124,16 @@ def run_ranks(
     outputs = [p.communicate(timeout=timeout)[0] for p in procs]
     for rank, (proc, output) in enumerate(zip(procs, outputs)):
         assert proc.returncode == 0, f"rank {rank} failed:\n{output[-4000:]}"
+
+
+def assert_logged_grad_norm_is_the_global_one(one: Path, two: Path, reference: Any) -> None:
+    """`train/grad_norm` (mean over the optimizer steps) is the norm of the summed gradient,
+    on every rank, as one process logs it; not the ranks' average nor one rank's shard."""
+    import pytest
+
+    expected = reference.norm(dim=1).mean().item()  # reference: [steps, params] summed gradients
+    logged = [
+        json.loads((d / f"metrics_rank{r}.json").read_text())["train/grad_norm"]
+        for d, r in ((one, 0), (two, 0), (two, 1))
+    ]
+    assert logged == pytest.approx([expected] * 3, rel=1e-4), (logged, expected)

@@ -127,7 +127,7 @@ class FixedBatch(RLModule):
         ref = self._reference_log_probs(self.fixed, images) if self.algorithm.kl_in_loss else None
         if self._needs_old_log_probs_now:
             self._fill_old_log_probs(self.fixed, images)
-        self._update(self.fixed, ref, images)
+        self.metrics = self._update(self.fixed, ref, images)
         self.weights = flat_weights(self.model)
         self.trainer.should_stop = True
 
@@ -200,6 +200,7 @@ def main() -> None:
         trainer(out_dir, [], here.size).fit(m, datamodule=RLDataModule(Path(train_dir), PROMPTS, seed=0))
         torch.save(torch.stack(m.grads), out_dir / f"grads_rank{rank}.pt")
         torch.save(m.weights, out_dir / f"weights_rank{rank}.pt")
+        (out_dir / f"metrics_rank{rank}.json").write_text(json.dumps(m.metrics))
         if STRATEGY == "ddp":  # under FSDP2 the backward itself reduces: no local gradient exists
             torch.save(torch.stack(local), out_dir / f"local_grads_rank{rank}.pt")
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from vrl_testing import run_ranks
+from vrl_testing import assert_logged_grad_norm_is_the_global_one, run_ranks
 
 pytestmark = [pytest.mark.ddp, pytest.mark.slow]
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -50,6 +50,7 @@ def test_two_rank_step_on_fixed_rollouts_has_the_gradient_of_one_process(
         f"{diff:.3g} (max |grad| {scale:.3g})"
     )
     assert diff <= 1e-5 * max(1.0, scale), diff
+    assert_logged_grad_norm_is_the_global_one(one, two, reference)
 
 
 def test_two_ranks_roll_out_different_prompts_and_keep_identical_weights(model_dir, train_dir, tmp_path):

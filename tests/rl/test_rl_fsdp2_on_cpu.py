@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from vrl_testing import run_ranks
+from vrl_testing import assert_logged_grad_norm_is_the_global_one, run_ranks
 
 pytestmark = [pytest.mark.ddp, pytest.mark.slow]
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -36,6 +36,7 @@ def test_two_fsdp2_ranks_on_fixed_rollouts_update_like_one_process(tiny_dir, tra
     scale = reference.abs().max().item()
     grad_diff = (rank0 - reference).abs().max().item()
     assert grad_diff <= 1e-5 * max(1.0, scale), grad_diff
+    assert_logged_grad_norm_is_the_global_one(one, two, reference)
     # Weights: AdamW's first step is g / (|g| + 1e-8), so a gradient of ~1e-8 moves its weight by
     # a different fraction of lr under a float-rounding difference in g: the weights agree to
     # float tolerance almost everywhere and within a small fraction of one update everywhere.

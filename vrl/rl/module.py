@@ -394,7 +394,9 @@ class RLModule(L.LightningModule):
                 with self._timed("grad_sync"):
                     all_reduce_gradients(self.model.parameters())  # sum over ranks: the global gradient
                 sums["grad_norm"] += _grad_norm(self.model)
-                counts["grad_norm"] += here.size  # every rank adds it; the ranks' sums are added below
+                counts["grad_norm"] += (
+                    1  # the global norm, on every rank: summed over ranks below, as is its count
+                )
                 if self.settings.gradient_clip_val:
                     self.clip_gradients(
                         optimizer,
