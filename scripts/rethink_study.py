@@ -32,9 +32,9 @@ from vrl.answer.extraction import extract_boxed
 WINDOW = 10
 CURVES = [
     ("rethink/attempt_rate", "rollouts given a trigger"),
-    ("rethink/replaced_frac", "rollouts replaced by an accepted rethought one"),
-    ("rethink/native_cue_rate", "policy's own responses with a cue (before triggers)"),
-    ("rollout/reward_mean", "rollout reward mean"),
+    ("rethink/replaced_frac", "rollouts replaced (accepted)"),
+    ("rethink/native_cue_rate", "own responses with a cue"),
+    ("rollout/reward_mean", "rollout reward (after replacement)"),
 ]
 
 
@@ -95,7 +95,9 @@ def main() -> None:
         name: [Path(p) for p in paths.split(",")] for name, paths in (a.split("=", 1) for a in args.runs)
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
+    fig, grid = plt.subplots(2, 2, figsize=(11, 7.5))
+    axes = grid.ravel()
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     header = (
         "| variant | seeds | hold-out accuracy (%) | responses with a cue (%) | with more than one answer (%) "
         "| final answer fixed a wrong first one (%) "
@@ -103,22 +105,21 @@ def main() -> None:
         "| accepted (replaced) | own cue rate in rollouts | RL s / step |"
     )
     table = [header, "|" + "---|" * (header.count("|") - 1)]
-    for name, runs in variants.items():
+    for index, (name, runs) in enumerate(variants.items()):
+        color = colors[index % len(colors)]
         outcomes = []
         for run in runs:
             with open(run / "eval" / "procedural_holdout" / "items.jsonl") as f:
                 outcomes.append(cue_outcomes([json.loads(line) for line in f]))
         runs_rows = [read_rl(run) for run in runs]
-        color = None
         for axis, (key, title) in zip(axes, CURVES):
             for rows in runs_rows:
                 values = series(rows, key)
                 if all(math.isnan(v) for v in values):
                     continue
-                (line,) = axis.plot(smooth(values), color=color, alpha=0.8)
-                color = line.get_color()
+                axis.plot(smooth(values), color=color, alpha=0.8)
             axis.set(title=f"{title} ({WINDOW}-step mean)", xlabel="RL step", ylim=(0, 1.02))
-        axes[0].plot([], [], color=color, label=name)
+        axes[3].plot([], [], color=color, label=name)
 
         step_s = statistics.fmean(statistics.fmean(series(r, "timing_s/step")) for r in runs_rows)
         table.append(
@@ -131,7 +132,7 @@ def main() -> None:
         )
     for axis in axes:
         axis.grid(alpha=0.3)
-    axes[0].legend()
+    axes[3].legend()
     fig.tight_layout()
     fig.savefig(args.out / "curves.png", dpi=100)
     sources = "\n".join(
