@@ -84,9 +84,30 @@ def spread(values: list[float]) -> str:
 
 
 def first_last(runs_rows: list[list[dict[str, float]]], key: str) -> str:
-    firsts = [mean(series(rows, key)[:WINDOW]) for rows in runs_rows]
-    lasts = [mean(series(rows, key)[-WINDOW:]) for rows in runs_rows]
+    """`first -> last`: the mean over runs of the first and the last WINDOW steps' mean of `key`
+    ("—" where no run logged it)."""
+    logged = [rows for rows in runs_rows if rows and key in rows[0]]
+    if not logged:
+        return "—"
+    firsts = [mean(series(rows, key)[:WINDOW]) for rows in logged]
+    lasts = [mean(series(rows, key)[-WINDOW:]) for rows in logged]
     return f"{mean(firsts):.3f} -> {mean(lasts):.3f}"
+
+
+def write_results(out: Path, script: str, variants: dict[str, list[Path]], table: list[str]) -> None:
+    """`out/results.md`: the run directories, the table and the figure `curves.png`; the table
+    is printed too."""
+    sources = "\n".join(
+        f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items()
+    )
+    text = (
+        "# Measured results\n\n"
+        f"Written by `{script}` from these run directories (one per seed):\n\n{sources}\n\n"
+        + "\n".join(table)
+        + "\n\n![curves](curves.png)\n"
+    )
+    (out / "results.md").write_text(text)
+    print("\n".join(table))
 
 
 def main() -> None:
@@ -165,17 +186,7 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(args.out / "curves.png", dpi=100)
 
-    sources = "\n".join(
-        f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items()
-    )
-    text = (
-        "# Measured results\n\n"
-        f"Written by `scripts/plot_ssr_study.py` from these run directories (one per seed):\n\n{sources}\n\n"
-        + "\n".join(table)
-        + "\n\n![curves](curves.png)\n"
-    )
-    (args.out / "results.md").write_text(text)
-    print("\n".join(table))
+    write_results(args.out, "scripts/plot_ssr_study.py", variants, table)
 
 
 def _cumulative(values: list[float]):

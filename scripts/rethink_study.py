@@ -24,7 +24,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from plot_ssr_study import read_rl, series, smooth, spread  # this folder (scripts run by path)
+from plot_ssr_study import (  # this folder (scripts run by path)
+    first_last,
+    read_rl,
+    series,
+    smooth,
+    spread,
+    write_results,
+)
 
 from vrl.answer.cues import RETHINK_CUES, count_cues
 from vrl.answer.extraction import extract_boxed
@@ -70,18 +77,6 @@ def cue_outcomes(items: list[dict]) -> dict[str, float]:
         "fixed": 100 * fixed / n,
         "broken": 100 * broken / n,
     }
-
-
-def first_last(runs_rows: list[list[dict[str, float]]], key: str) -> str:
-    """Mean over runs of the first and the last WINDOW steps' mean of `key` ("—" if not logged)."""
-    pairs = [
-        (statistics.fmean(series(r, key)[:WINDOW]), statistics.fmean(series(r, key)[-WINDOW:]))
-        for r in runs_rows
-        if key in r[0]
-    ]
-    if not pairs:
-        return "—"
-    return f"{statistics.fmean(p[0] for p in pairs):.3f} -> {statistics.fmean(p[1] for p in pairs):.3f}"
 
 
 def main() -> None:
@@ -135,17 +130,7 @@ def main() -> None:
     axes[3].legend()
     fig.tight_layout()
     fig.savefig(args.out / "curves.png", dpi=100)
-    sources = "\n".join(
-        f"- `{name}`: " + ", ".join(f"`{r}`" for r in runs) for name, runs in variants.items()
-    )
-    text = (
-        "# Measured results\n\n"
-        f"Written by `scripts/rethink_study.py` from these run directories (one per seed):\n\n{sources}\n\n"
-        + "\n".join(table)
-        + "\n\n![curves](curves.png)\n"
-    )
-    (args.out / "results.md").write_text(text)
-    print("\n".join(table))
+    write_results(args.out, "scripts/rethink_study.py", variants, table)
 
 
 if __name__ == "__main__":
