@@ -73,12 +73,10 @@ def effectiveness_stats(batch: Sequence[Trajectory]) -> dict[str, float]:
         "replay/effective_query_ratio": sum(any(is_effective(t) for t in g) for g in by_group.values())
         / len(by_group),
     }
-    correct = {id(t): _is_correct(t) for t in batch}
-    if None not in correct.values():
-        solved = [sum(correct[id(t)] for t in g) for g in by_group.values()]
-        sizes = [len(g) for g in by_group.values()]
-        stats["replay/solve_all_query_ratio"] = sum(s == n for s, n in zip(solved, sizes)) / len(sizes)
-        stats["replay/solve_none_query_ratio"] = sum(s == 0 for s in solved) / len(sizes)
+    correct = [[_is_correct(t) for t in g] for g in by_group.values()]
+    if all(c is not None for group in correct for c in group):
+        stats["replay/solve_all_query_ratio"] = sum(all(group) for group in correct) / len(correct)
+        stats["replay/solve_none_query_ratio"] = sum(not any(group) for group in correct) / len(correct)
     return stats
 
 

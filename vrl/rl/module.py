@@ -394,9 +394,8 @@ class RLModule(L.LightningModule):
                 with self._timed("grad_sync"):
                     all_reduce_gradients(self.model.parameters())  # sum over ranks: the global gradient
                 sums["grad_norm"] += _grad_norm(self.model)
-                counts["grad_norm"] += (
-                    1  # the global norm, on every rank: summed over ranks below, as is its count
-                )
+                # Every rank adds the same global norm once; sums and counts are summed over ranks below.
+                counts["grad_norm"] += 1
                 if self.settings.gradient_clip_val:
                     self.clip_gradients(
                         optimizer,
