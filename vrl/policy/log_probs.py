@@ -19,23 +19,39 @@ from vrl.policy.batch import TrajectoryBatch
 from vrl.policy.images import ImageCache, row_image_inputs
 from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
 from vrl.policy.trajectory import Trajectory
+from vrl.policy.vision import encodes_images_once, shared_image_features
 
 
 def policy_inputs(
-    model: Any, processor: Any, trajectories: Sequence[Trajectory], image_cache: ImageCache | None = None
-) -> tuple[TrajectoryBatch, dict[str, torch.Tensor]]:
+    model: Any,
+    processor: Any,
+    trajectories: Sequence[Trajectory],
+    image_cache: ImageCache | None = None,
+    images_once: bool = True,
+) -> tuple[TrajectoryBatch, dict[str, Any]]:
     """The padded batch and the keyword arguments of the policy's forward (on `model.device`);
-    `image_cache`: the RL step's processed images (`vrl.policy.images.ImageCache`)."""
+    `image_cache`: the RL step's processed images (`vrl.policy.images.ImageCache`).
+
+    `images_once`: where the model allows it (`vrl.policy.vision.encodes_images_once`), the
+    vision tower runs here, once per distinct image, and the rows get its features
+    (`mm_encoder_outputs`) instead of `pixel_values`; False: the stock forward, once per row.
+    """
     batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
+    device = next(model.parameters()).device
+    row_images = [t.images for t in trajectories]
+    once = images_once and any(row_images) and encodes_images_once(model)
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
     inputs.update(
-        row_image_inputs(model, processor, [t.images for t in trajectories], batch.input_ids, image_cache)
+        row_image_inputs(model, processor, [] if once else row_images, batch.input_ids, image_cache)
     )
-    device = next(model.parameters()).device
-    return batch, {k: v.to(device) for k, v in inputs.items()}
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    if once:
+        images = [image for row in row_images for image in row]
+        inputs.update(shared_image_features(model, processor, images, device, image_cache))
+    return batch, inputs
 
 
-def response_logits(model: Any, inputs: dict[str, torch.Tensor], batch: TrajectoryBatch) -> torch.Tensor:
+def response_logits(model: Any, inputs: dict[str, Any], batch: TrajectoryBatch) -> torch.Tensor:
     """`[B, T, V]` logits that score the T response tokens (positions P - 1 .. P + T - 2).
 
     Only the last T + 1 positions go through the LM head (`logits_to_keep`); the last one
