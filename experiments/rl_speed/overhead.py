@@ -63,6 +63,8 @@ def install() -> None:
 
     transformers.GenerationMixin.generate = _timed("generate", transformers.GenerationMixin.generate)
     Policy.forward = _timed("forward", Policy.forward)
+    # The vision tower run ahead of the forward, once per distinct image (`vrl.policy.vision`).
+    Policy.get_image_features = _timed("forward", Policy.get_image_features)
     torch.Tensor.backward = _timed("backward", torch.Tensor.backward)
     torch.nn.utils.clip_grad_norm_ = _timed("clip", torch.nn.utils.clip_grad_norm_)
     torch.optim.AdamW.step = _timed("optimizer", torch.optim.AdamW.step)

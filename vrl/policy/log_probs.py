@@ -1,7 +1,8 @@
 """Per-token log-probs of responses under a model: the one place the RL side computes them.
 
 A training row is `prompt_ids + response_ids` as `TrajectoryBatch` pads them (prompts
-left-padded to P, responses right-padded to T); its images come from `row_image_inputs`.
+left-padded to P, responses right-padded to T); its images come from `row_image_inputs`, or
+as features encoded once per distinct image (`vrl.policy.vision`).
 
 Alignment: logits at position j predict token j + 1, so response token t (at position P + t)
 is scored by the logits at position P + t - 1; the response's logits are positions

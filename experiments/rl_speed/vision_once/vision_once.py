@@ -1,6 +1,6 @@
 """An update micro-batch with the vision tower once per row (stock) vs once per distinct image.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python experiments/rl_speed/vision_once.py <model dir> <train dir> [P] [G]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python experiments/rl_speed/vision_once/vision_once.py <model dir> <train dir> [P] [G]
 
 P prompts of the train set, each answered G times with 8 fixed response tokens (a group's rows
 share their prompt's image object, as in an RL step); one training forward + backward of the
