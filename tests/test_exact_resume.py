@@ -11,6 +11,7 @@ W&B resumes each stage's run by its id.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,13 @@ def _stop_when(
     return mtime
 
 
+def _kill(process: subprocess.Popen) -> None:
+    """A run a failed test left behind, with its children (it leads its own session)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
 def _weights(model_dir: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(model_dir.glob("*.safetensors")):
@@ -114,11 +123,15 @@ def _metrics(stage_dir: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in row.items() if not k.startswith(TIMINGS)} for row in csv.DictReader(handle)]
 
 
-def test_killed_and_signalled_run_resumes_bit_identical(tmp_path):
+def test_killed_and_signalled_run_resumes_bit_identical(tmp_path, request):
     seed = int(os.environ.get("VRL_KILL_SEED", random.randrange(1000)))
     rng = random.Random(seed)
     print(f"kill points drawn with VRL_KILL_SEED={seed}")
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    # The uninterrupted run trains alongside the stopped one (its own run dir, nothing shared);
+    # it is awaited only to compare, at the end.
+    straight_run = _start(straight, ARGS)
+    request.addfinalizer(lambda: _kill(straight_run))
 
     # 1. SIGKILL somewhere in SFT, after its first checkpoint (step 2 of 8).
     run = _start(stopped, ARGS)
@@ -156,7 +169,7 @@ def test_killed_and_signalled_run_resumes_bit_identical(tmp_path):
     # 4. Resume to the end.
     rc, output = _finish(_start(stopped, []))
     assert rc == 0, output[-3000:]
-    rc, output = _finish(_start(straight, ARGS))
+    rc, output = _finish(straight_run)
     assert rc == 0, output[-3000:]
 
     rl_steps = [int(row["step"]) for row in _metrics(stopped / "rl") if row.get("train/rl_step")]
@@ -178,11 +191,20 @@ SFT_ONLY = [arg.replace("stages=[data,sft,rl]", "stages=[data,sft]") for arg in 
 
 
 @pytest.fixture(scope="module")
-def straight_sft(tmp_path_factory) -> Path:
+def straight_sft(tmp_path_factory) -> Iterator[Callable[[], Path]]:
+    """The uninterrupted SFT run, started at once: it trains alongside the first stopped run, and
+    a test waits for it (`straight_sft()`, its run dir) only to compare."""
     run_dir = tmp_path_factory.mktemp("straight_sft")
-    rc, output = _finish(_start(run_dir, SFT_ONLY))
-    assert rc == 0, output[-3000:]
-    return run_dir
+    run = _start(run_dir, SFT_ONLY)
+
+    @functools.cache
+    def finished() -> Path:
+        rc, output = _finish(run)
+        assert rc == 0, output[-3000:]
+        return run_dir
+
+    yield finished
+    _kill(run)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGUSR1])  # Ctrl-C; Lightning's requeue signal
@@ -202,5 +224,6 @@ def test_a_stop_signal_mid_sft_saves_its_step_and_resumes_bit_identical(tmp_path
 
     rc, output = _finish(_start(tmp_path, []))
     assert rc == 0, output[-3000:]
-    assert _weights(tmp_path / "sft" / "model") == _weights(straight_sft / "sft" / "model")
-    assert _metrics(tmp_path / "sft") == _metrics(straight_sft / "sft")
+    straight = straight_sft()
+    assert _weights(tmp_path / "sft" / "model") == _weights(straight / "sft" / "model")
+    assert _metrics(tmp_path / "sft") == _metrics(straight / "sft")

@@ -56,6 +56,19 @@ def _job_id(sweep: Path) -> str:
     return next(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def _wait_until_gone(job: str, slurm_env: dict[str, str], timeout: float = 120) -> None:
+    """Until the job has left the queue: its processes have ended, nothing writes to the run dir."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        queued = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"], env=slurm_env, capture_output=True, text=True, timeout=30
+        )
+        if queued.returncode == 0 and not queued.stdout.strip():
+            return
+        time.sleep(1)
+    raise AssertionError(f"job {job} still in the queue {timeout:.0f} s after scancel")
+
+
 def _invocations(run_dir: Path) -> list[dict]:
     path = run_dir / "invocations.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
@@ -98,10 +111,11 @@ def test_job_interrupted_mid_rl_finishes_in_the_same_run_dir(slurm_env, tmp_path
 
 
 def test_job_past_its_time_limit_comes_back_and_goes_on_from_its_checkpoint(slurm_env, tmp_path):
-    # A 3-minute limit, USR2 30 s before it: SLURM checks signals about once a minute, so it
-    # comes 90-150 s in (a 1-minute limit signalled while SFT was still loading, every time).
+    # A 2-minute limit, USR2 30 s before it: slurmctld checks time limits every 30 s, so it comes
+    # 60-90 s in (70 and 87 s measured on the one-node cluster), well after SFT (done ~15 s in).
+    # A 1-minute limit signalled while SFT was still loading, every time.
     limit = [
-        "hydra.launcher.timeout_min=3",
+        "hydra.launcher.timeout_min=2",
         "hydra.launcher.signal_delay_s=30",
         "hydra.launcher.max_num_timeout=5",
     ]
@@ -128,9 +142,14 @@ def test_job_past_its_time_limit_comes_back_and_goes_on_from_its_checkpoint(slur
         assert steps_at_restart is not None, "the job never came back from its time limit"
     finally:
         if (sweep / ".submitit").exists():
-            subprocess.run(["scancel", _job_id(sweep)], env=slurm_env, timeout=30)
+            job = _job_id(sweep)
+            subprocess.run(["scancel", job], env=slurm_env, timeout=30)
+            _wait_until_gone(job, slurm_env)
+        # The job is over: stop the launcher now rather than wait for submitit's next poll
+        # (up to a minute) to find the cancelled job.
+        launcher.terminate()
         try:
-            launcher.communicate(timeout=180)
+            launcher.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             launcher.kill()
             launcher.communicate()
