@@ -19,6 +19,7 @@ The top-level imports stay light: the reward pool's forkserver re-imports this m
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -28,7 +29,9 @@ _depth = [0]
 
 def _timed(category: str, fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if _depth[0]:
+        # The trainer's own thread only: the RL step waits on rewards from a thread of its own
+        # (while the old-log-prob pass runs), and that wait is neither model time nor overhead.
+        if _depth[0] or threading.current_thread() is not threading.main_thread():
             return fn(*args, **kwargs)
         _depth[0] += 1
         wall, cpu = time.perf_counter(), time.process_time()
