@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import os
+import signal
+import time
 from pathlib import Path
 
 import lightning as L
@@ -180,3 +183,43 @@ def test_max_staleness_refuses_what_it_does_not_support():
             check_overlap(1, *args)
         assert str(error.value).startswith("stage.rl.max_staleness=1 ")
         assert str(error.value).endswith("or set stage.rl.max_staleness=0")
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_overlapped_rl_saves_the_in_flight_batch_and_resumes_bit_identical(tmp_path):
+    """`python -m vrl` for real: Ctrl-C to the whole process group (the worker ignores it, the
+    trainer saves a checkpoint holding the worker's batch), resume, compare with a straight run."""
+    from test_exact_resume import _finish, _metrics, _start, _weights
+
+    args = [
+        "debug=smoke",
+        "logger=csv",
+        "stages=[data,sft,rl]",
+        "stage.rl.max_steps=12",
+        "stage.rl.save_every_n_steps=3",
+        "stage.rl.max_staleness=1",
+        "trainer.enable_progress_bar=false",
+    ]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    run = _start(stopped, args)
+    ckpt = stopped / "rl" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the worker gets it too
+    rc, output = _finish(run)
+    assert rc == 130, output[-3000:]
+    # (The reward pool's workers print a KeyboardInterrupt traceback on a group-wide Ctrl-C: not
+    # this feature's, and they are not needed for the checkpoint.)
+    assert "vrl/rollout/" not in output and "vrl/rl/" not in output, output[-3000:]
+    assert output.count("\nvrl: stopped by SIGINT during stage rl after step") == 1, output[-3000:]
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["vrl_rl"]
+    assert 1 <= state["rl_step"] < 12 and state["in_flight"].step == state["rl_step"]
+
+    rc, output = _finish(_start(stopped, []))
+    assert rc == 0, output[-3000:]
+    rc, output = _finish(_start(straight, args))
+    assert rc == 0, output[-3000:]
+    assert _weights(stopped / "rl" / "model") == _weights(straight / "rl" / "model")
+    assert _metrics(stopped / "rl") == _metrics(straight / "rl")

@@ -14,14 +14,18 @@ The worker ends when its pipe closes (`close`, or the trainer process dying).
 
 from __future__ import annotations
 
+import atexit
 import copy
+import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from vrl.data.schema import Sample
+from vrl.interrupt import STOP_SIGNALS
 from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.trajectory import Trajectory
@@ -97,6 +101,9 @@ class RolloutWorker:
         self._process.start()
         child.close()
         self._busy = True
+        # Closed before multiprocessing's own exit hook (atexit runs last-registered first), which
+        # would SIGTERM the worker (ignored: see `_serve`) and wait for it, however the run ends.
+        atexit.register(self.close)
         self._reply()  # "ready": the worker has imported everything and holds the weights
 
     def publish(self, model: Any) -> None:
@@ -124,7 +131,7 @@ class RolloutWorker:
             raise RuntimeError(f"the rollout worker died (exit code {self._process.exitcode})") from None
         self._busy = False
         if isinstance(reply, BaseException):
-            raise RuntimeError(f"the rollout worker failed: {reply!r}") from reply
+            raise RuntimeError(f"the rollout worker failed: {reply}") from None
         return reply
 
     @property
@@ -132,11 +139,14 @@ class RolloutWorker:
         return self._busy
 
     def close(self) -> None:
-        """End the process (idempotent)."""
+        """End the process (idempotent): at its pipe's EOF when idle, killed while it samples a
+        batch nobody will take."""
         if self._process is None:
             return
+        atexit.unregister(self.close)
         self._conn.close()
-        self._process.join(timeout=30)
+        if not self._busy:
+            self._process.join(timeout=30)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
@@ -147,6 +157,10 @@ def _serve(
     conn: Any, model: Any, processor: Any, engine: Any, group_size: int, micro_batch_size: int, threads: int
 ) -> None:
     """The worker's loop: one `RolloutResult` (or the exception) per `RolloutRequest`, until EOF."""
+    # Stop signals are the trainer's to handle (it saves a checkpoint holding this worker's batch,
+    # `vrl.interrupt`); Ctrl-C reaches the whole process group. The worker ends at the pipe's EOF.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     torch.set_num_threads(threads)
     temperature = engine.sampling.temperature
     conn.send("ready")
@@ -156,9 +170,13 @@ def _serve(
         except EOFError:
             return
         try:
-            conn.send(_sample(request, model, processor, engine, group_size, micro_batch_size, temperature))
+            reply = _sample(request, model, processor, engine, group_size, micro_batch_size, temperature)
         except Exception as error:  # reported to the trainer, which raises it there
-            conn.send(error)
+            reply = RuntimeError(f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+        try:
+            conn.send(reply)
+        except OSError:  # the trainer is gone
+            return
 
 
 def _sample(
