@@ -4,8 +4,9 @@ While the trainer updates on step k's batch, a rollout worker process
 (`vrl.rollout.worker.RolloutWorker`) samples step k + 1's prompts with the weights the policy
 had before that update (verl's and AReaL's one-step-off async trainers do the same):
 
-    step k:  take batch k (sampled with weights k-1)  -> publish weights k, submit prompts k+1
-             -> reward, advantages, replay, PPO update on batch k (the worker samples meanwhile)
+    step k:  take batch k (sampled with weights k-1) -> reward, advantages, replay on batch k
+             -> publish weights k, submit prompts k+1 -> PPO update on batch k (the worker
+             samples meanwhile)
 
 So batch k is one update stale (step 0's is not: nothing ran before it). The worker returns
 the behaviour policy's log-probs with the responses; they are the trajectories' `old_log_probs`,
@@ -17,8 +18,9 @@ the seed of step k is `(seed, k)`'s, so it does not depend on the process that s
 checkpoint after step k drains the in-flight batch k + 1 and stores it (`state_dict`): the
 resumed run trains on the very batch the uninterrupted one did, then goes on as it would have.
 
-Simplifications, stated: one worker, one batch in flight (staleness 1 at most); the reward is
-computed in the trainer when the batch is taken (its wall time is on the critical path); the
+Simplifications, stated: one worker, one batch in flight (staleness 1 at most); the reward,
+advantages and replay run in the trainer before the next batch is submitted (their wall time
+is on the critical path: submitting right after the take would hide it too); the
 hf engine without a tool loop, no rethinking, no dynamic sampling, a single trainer process on
 CPU (`check_overlap` refuses the rest before any work starts).
 """
@@ -132,6 +134,7 @@ class OverlappedRollout:
             "rollout/staleness": float(step - result.weights_version),
             "timing_s/worker_rollout": result.rollout_s,
             "timing_s/worker_logprob": result.logprob_s,
+            "timing_s/worker_cpu": result.cpu_s,
         }
 
     # -- checkpoints ------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ class RolloutRequest:
 @dataclass
 class RolloutResult:
     """A sampled batch: `group_size` trajectories per prompt, samples-major, each with its
-    behaviour log-probs in `old_log_probs`; the request's fields; the worker's wall times."""
+    behaviour log-probs in `old_log_probs`; the request's fields; the worker's wall times and
+    its CPU seconds for the whole request."""
 
     step: int
     position: int
@@ -65,6 +66,7 @@ class RolloutResult:
     engine_stats: dict[str, float] = field(default_factory=dict)
     rollout_s: float = 0.0
     logprob_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 class RolloutWorker:
@@ -190,7 +192,7 @@ def _sample(
 ) -> RolloutResult:
     torch.manual_seed(request.seed)
     images = ImageCache()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     trajectories = engine.rollout(
         model,
         processor,
@@ -213,4 +215,5 @@ def _sample(
         engine_stats=dict(engine.last_stats),
         rollout_s=rollout_s,
         logprob_s=time.perf_counter() - start - rollout_s,
+        cpu_s=time.process_time() - start_cpu,
     )

@@ -22,6 +22,7 @@ PHASES = (
     "timing_s/rollout",
     "timing_s/worker_rollout",
     "timing_s/worker_logprob",
+    "timing_s/worker_cpu",
     "timing_s/prefetch",
     "timing_s/old_logprob",
     "timing_s/reward",
@@ -50,8 +51,8 @@ def summary(run: Path) -> dict[str, object]:
         "wall_ms": 1000 * mean(times["wall_s"][SKIP:]),
         "wall_median_ms": 1000 * statistics.median(times["wall_s"][SKIP:]),
         "trainer_cpu_ms": 1000 * mean(times["cpu_s"][SKIP:]),
-        "reward_first10": mean([float(r["rollout/reward_mean"]) for r in steps[:10]]),
-        "reward_last10": mean([float(r["rollout/reward_mean"]) for r in steps[-10:]]),
+        "reward_first20": f"{mean([float(r['rollout/reward_mean']) for r in steps[:20]]):.3f}",
+        "reward_last20": f"{mean([float(r['rollout/reward_mean']) for r in steps[-20:]]):.3f}",
         "md5": hashlib.md5(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "-",
     }
     for phase in PHASES:
