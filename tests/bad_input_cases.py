@@ -685,6 +685,21 @@ CASES: list[Case] = [
     Case("rl-clip-neg", ("stage.rl.gradient_clip_val=-1",), "stage.rl.gradient_clip_val=-1"),
     Case("rl-dataset-unknown", ("stage.rl.dataset=prompts",), "needs product 'prompts'"),
     Case("rl-steps-bool", ("stage.rl.max_steps=true",), "'stage.rl.max_steps' should be int"),
+    Case(
+        "rl-staleness-2",
+        ("stage.rl.max_staleness=2",),
+        "stage.rl.max_staleness=2 must be 0 (synchronous) or 1",
+    ),
+    Case(
+        "rl-staleness-rethink",
+        ("stage.rl.max_staleness=1", "rethink=forced"),
+        "stage.rl.max_staleness=1 cannot rethink",
+    ),
+    Case(
+        "rl-staleness-dynamic-sampling",
+        ("stage.rl.max_staleness=1", "replay=filter", "replay.target_size=16"),
+        "stage.rl.max_staleness=1 cannot do dynamic sampling",
+    ),
     # sampling (rollout.sampling.*, stage.eval.sampling.*)
     Case(
         "sampling-greedy-rl",

@@ -19,6 +19,9 @@ Simplifications, stated:
 - Several ranks (DDP or FSDP2): `vrl.rl.distributed` (prompts split by group, trajectories
   gathered, one replicated replay store, gradients summed once per optimizer step, global
   metrics; under FSDP2 the hf rollout runs on full weights gathered once, `vrl.rollout.full_weights`).
+- `max_staleness=1`: a rollout worker process samples the next step's batch during the update
+  and returns the behaviour log-probs (`vrl.rl.overlap`); step 2 takes that batch, step 5 then
+  has nothing to fill.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from vrl.rl.distributed import (
     summed,
     weighted_means,
 )
+from vrl.rl.overlap import OverlappedRollout
 from vrl.rl.settings import RLSettings
 from vrl.rollout.base import RolloutEngine
 from vrl.rollout.full_weights import full_weights
@@ -110,6 +114,11 @@ class RLModule(L.LightningModule):
         self._engine_fresh = True  # the engine holds the weights it started from (before any resume)
         self.last_rollouts: tuple[list[Trajectory], list[Trajectory]] = ([], [])  # this step's, trained on
         self._rng_to_restore: dict[str, Any] | None = None
+        self.overlap = None  # max_staleness=1: the rollout worker (started with the fit)
+        if settings.max_staleness:
+            self.overlap = OverlappedRollout(
+                model, processor, engine, settings.group_size, settings.micro_batch_size
+            )
 
     # -- the RL step --------------------------------------------------------------------------
 
@@ -148,6 +157,17 @@ class RLModule(L.LightningModule):
             selected += self.replay.select(more, self.rl_step)
         if self.replay.target_size:
             selected = selected[: self.replay.target_size]
+        if self.overlap is not None and self.rl_step + 1 < self.max_steps:
+            # Overlap: the worker samples the next batch with the weights before this update.
+            with self._timed("prefetch"):
+                self.overlap.prefetch(
+                    self.rl_step + 1,
+                    self.data_position,
+                    self.trainer.datamodule.prompts_at(self.data_position),
+                    self.groups_seen,
+                    self.model,
+                    version=self.rl_step,
+                )
         self.engine.sleep()  # sampling is over for this step: give the engine's memory to training
 
         # 8. Reference log-probs (KL-in-loss only), for the selected batch.
@@ -220,17 +240,24 @@ class RLModule(L.LightningModule):
     ) -> tuple[list[Trajectory], list[bool], dict[str, float]]:
         """Steps 2-6 on this rank's prompts: trajectories, whether each reward was valid, and the
         reward/rethink/tool statistics of these responses."""
-        # 2. Rollout: n responses per prompt, with token ids.
+        # 2. Rollout: n responses per prompt, with token ids. Overlapped: the batch the worker
+        #    sampled during the last update, with its behaviour log-probs (the wait is timed).
+        overlap_stats: dict[str, float] = {}
         with self._timed("rollout"):
-            trajectories = self.engine.rollout(
-                self.model,
-                self.processor,
-                samples,
-                self.group_size,
-                step=self.rl_step,
-                first_group_id=first_group_id,
-                image_cache=images,
-            )
+            if self.overlap is not None:
+                trajectories, overlap_stats = self.overlap.take(
+                    self.rl_step, self.data_position - 1, samples, first_group_id, self.model, self.rl_step
+                )
+            else:
+                trajectories = self.engine.rollout(
+                    self.model,
+                    self.processor,
+                    samples,
+                    self.group_size,
+                    step=self.rl_step,
+                    first_group_id=first_group_id,
+                    image_cache=images,
+                )
 
         # 3. Rethinking (optional): some responses replaced by forced continuations, in place.
         rethink_stats: dict[str, float] = {}
@@ -272,6 +299,7 @@ class RLModule(L.LightningModule):
                 **{k: float(v) for k, v in scored.stats.items()},
                 **rethink_stats,
                 **self.engine.last_stats,  # tool/... of a multi-turn rollout
+                **overlap_stats,
             },
         )
 
@@ -494,6 +522,12 @@ class RLModule(L.LightningModule):
         # Reward workers start here, not inside step 1, so step timings measure steps (the run
         # loop owns the pool and closes it).
         self.reward.start()
+        if self.overlap is not None:
+            self.overlap.start(seed=getattr(self.trainer.datamodule, "seed", 0))
+
+    def teardown(self, stage: str) -> None:
+        if self.overlap is not None:
+            self.overlap.close()
 
     def configure_model(self) -> None:
         shard_model = getattr(self.trainer.strategy, "shard", None)  # vrl.trainer.FSDP2Strategy
@@ -544,6 +578,8 @@ class RLModule(L.LightningModule):
             "rethink": self.rethink.state_dict(),
             "rng": gather_objects(rng_state()),  # one per rank (a collective: every rank saves)
         }
+        if self.overlap is not None:  # the next step's batch, sampled before this checkpoint's update
+            checkpoint["vrl_rl"]["in_flight"] = self.overlap.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["vrl_rl"]
@@ -553,6 +589,8 @@ class RLModule(L.LightningModule):
         self.replay.load_state_dict(state["replay"])
         if state["rethink"]:
             self.rethink.load_state_dict(state["rethink"])
+        if self.overlap is not None:
+            self.overlap.load_state_dict(state.get("in_flight"))
         states = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
         here = world()
         if len(states) == here.size:

@@ -33,6 +33,10 @@ class RLSettings:
         samples_every_n_steps: a table of rollout samples (`<stage>/samples/`, W&B `rl/samples`,
             one on the console) every N RL steps and at the last; 0 = none.
         samples_max_rows: responses per sample table.
+        max_staleness: how many updates older than the trained policy a batch's sampling
+            weights may be. 0 = the synchronous loop (rollout, then update); 1 = a rollout worker
+            process samples step k + 1 while the trainer updates on step k, and the PPO ratio is
+            taken against the worker's behaviour log-probs (`vrl.rl.overlap`).
     """
 
     dataset: str = "train_data"
@@ -47,6 +51,7 @@ class RLSettings:
     log_every_n_steps: int = 1
     samples_every_n_steps: int = 10
     samples_max_rows: int = 32
+    max_staleness: int = 0
 
     def __post_init__(self) -> None:
         require(bool(self.dataset), "dataset", self.dataset, "a product key, e.g. train_data")
@@ -77,3 +82,9 @@ class RLSettings:
             ">= 0 (0 = none)",
         )
         require(self.samples_max_rows >= 1, "samples_max_rows", self.samples_max_rows, ">= 1")
+        require(
+            self.max_staleness in (0, 1) and not isinstance(self.max_staleness, bool),
+            "max_staleness",
+            self.max_staleness,
+            "0 (synchronous) or 1 (one-step off-policy; deeper staleness is not supported)",
+        )

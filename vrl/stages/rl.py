@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from vrl.errors import ConfigError
+from vrl.rl.overlap import check_overlap
 from vrl.rl.settings import RLSettings
 from vrl.stages.base import StageContext, StageResult, need, require_product
 from vrl.stages.common import export_model, load_model
@@ -51,6 +52,7 @@ class RLStage:
                 f"rollout.sampling.temperature={rollout.sampling.temperature}: RL rollouts must sample "
                 "(the group's responses would be identical); set it > 0, e.g. 1.0"
             )
+        check_overlap(self.settings.max_staleness, rollout, c.trainer, c.replay, rethink)
         if rethink.active and rollout.tool_loop is not None:
             raise ConfigError(
                 "rethink=forced with a tool loop is not supported (it would re-tokenise the tool output "
