@@ -4,6 +4,8 @@ The helper rewards live at module level so the forkserver workers can import the
 """
 
 import math
+import os
+import signal
 import time
 
 import pytest
@@ -85,6 +87,19 @@ def test_a_worker_that_died_while_idle_is_replaced():
         pool._workers[0].process.kill()
         pool._workers[0].process.join()
         assert pool(["ab"]).rewards["len"] == [2.0]
+
+
+def test_a_worker_outlives_ctrl_c_quietly(capfd):
+    """Ctrl-C goes to the whole process group; the trainer handles it, its workers must not die
+    of it (no KeyboardInterrupt traceback, and the pool still scores after it)."""
+    with RewardPool({"len": length_reward}, pool={"num_workers": 1}) as pool:
+        worker = pool._workers[0].process
+        os.kill(worker.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert worker.is_alive()
+        assert pool(["abc"]).rewards["len"] == [3.0]
+        assert pool._workers[0].process is worker  # the same worker, not a replacement
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
 
 
 def nan_for_x_reward(completions, **_):

@@ -6,6 +6,7 @@ Kept free of heavy imports (no torch) so a worker starts in well under a second.
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -59,7 +60,13 @@ def _checked(values: Any, n: int) -> tuple[list[float | None], int]:
 
 def serve(conn: Any, functions: Mapping[str, Callable[..., Any]]) -> None:
     """Worker loop: receive `(task_id, name, completions, fields)`, send `(task_id, *TaskResult)`;
-    `None` or a closed pipe ends it. Says "ready" first: start-up does not count against a task's time."""
+    `None` or a closed pipe ends it. Says "ready" first: start-up does not count against a task's time.
+
+    Ctrl-C reaches the whole process group: the trainer handles it (a checkpoint, one line,
+    `vrl.interrupt`) and then stops the pool; a worker ignores it rather than print a
+    KeyboardInterrupt traceback of its own. SIGTERM keeps its default (multiprocessing's exit
+    and SLURM end workers with it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send("ready")
     while True:
         try:
