@@ -79,6 +79,43 @@ def inline_reward(option: str = "math_verify", **overrides):
     return component("reward", option, pool={"num_workers": 0}, **overrides)
 
 
+def brevity(completions, **fields) -> list[float]:
+    """A shaping reward for RL tests: a random-init model is never right, so an accuracy reward
+    alone gives all-zero advantages and nothing to train on; shorter is better here."""
+    return [-len(c) / 100 for c in completions]
+
+
+def fit_rl(module, train_dir: Path, root: Path, ckpt: Path | None = None, callbacks=()):
+    """`module` (a `vrl.rl.module.RLModule`) fitted on `train_dir`'s prompts, 4 per step, seed 0:
+    CSV metrics under `root/csv/version_0`, an RL checkpoint every step under `root/checkpoints`,
+    resumed from `ckpt` if given. Returns the Lightning trainer."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    from vrl.rl.checkpoint import RLCheckpoint
+    from vrl.rl.data import RLDataModule
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=-1,
+        max_epochs=-1,
+        log_every_n_steps=1,
+        logger=CSVLogger(str(root), name="csv", version=0),
+        callbacks=[RLCheckpoint(root / "checkpoints", every_n_steps=1), *callbacks],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+    )
+    trainer.fit(
+        module,
+        datamodule=RLDataModule(train_dir, 4, seed=0),
+        ckpt_path=str(ckpt) if ckpt else None,
+        weights_only=False,
+    )
+    return trainer
+
+
 def hf_engine(batch_size: int = 8, **sampling):
     """The hf engine sampling with `sampling` (a `vrl.policy.sampling.Sampling` field each)."""
     from vrl.policy.sampling import Sampling

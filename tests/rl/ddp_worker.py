@@ -27,7 +27,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from vrl_testing import component, hf_engine, inline_reward
+from vrl_testing import brevity, component, hf_engine, inline_reward
 
 from vrl.distributed import init_process_group, world
 from vrl.model import TinyQwen25VL
@@ -46,11 +46,6 @@ WRAP = [
     "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl.Qwen2_5_VLDecoderLayer",
     "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl.Qwen2_5_VLVisionBlock",
 ]
-
-
-def brevity(completions, **fields):
-    """Shaping reward: a random-init model is never right, so accuracy alone gives no signal."""
-    return [-len(c) / 100 for c in completions]
 
 
 def module(model_dir: str, replay: str, mini_batch_size: int | None, clip: float, steps: int) -> RLModule:

@@ -13,23 +13,16 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from vrl_testing import component, hf_engine, inline_reward
+from vrl_testing import brevity, component, fit_rl, hf_engine, inline_reward
 
 from vrl.errors import ConfigError
 from vrl.policy.log_probs import response_log_probs
 from vrl.rethink import NoRethink
-from vrl.rl.checkpoint import RLCheckpoint
-from vrl.rl.data import RLDataModule
 from vrl.rl.module import RLModule
 from vrl.rl.overlap import check_overlap
 from vrl.rl.settings import RLSettings
 from vrl.settings import SettingError
 from vrl.trainer import TrainerSettings
-
-
-def brevity(completions, **fields):
-    """Shaping reward: a random-init model is never right, so accuracy alone gives no advantage."""
-    return [-len(c) / 100 for c in completions]
 
 
 def _module(tiny, max_steps: int, replay: str = "none", **algorithm) -> RLModule:
@@ -45,29 +38,6 @@ def _module(tiny, max_steps: int, replay: str = "none", **algorithm) -> RLModule
         component("replay", replay),
         NoRethink(),
         RLSettings(group_size=4, max_steps=max_steps, lr=1e-2, micro_batch_size=8, max_staleness=1),
-    )
-
-
-def _fit(module, train_dir, root: Path, ckpt: Path | None = None, callbacks=()) -> None:
-    from lightning.pytorch.loggers import CSVLogger
-
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=-1,
-        max_epochs=-1,
-        log_every_n_steps=1,
-        logger=CSVLogger(str(root), name="csv", version=0),
-        callbacks=[RLCheckpoint(root / "checkpoints", every_n_steps=1), *callbacks],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(root),
-    )
-    trainer.fit(
-        module,
-        datamodule=RLDataModule(train_dir, 4, seed=0),
-        ckpt_path=str(ckpt) if ckpt else None,
-        weights_only=False,
     )
 
 
@@ -107,7 +77,7 @@ def test_one_step_off_policy_trains_on_the_behaviour_policys_log_probs(tiny, tra
     torch.manual_seed(0)
     module = _module(tiny, max_steps=3)  # one update per step: synchronous, the ratio would be 1
     check = _BehaviourCheck(tiny.model)
-    _fit(module, train_dir, tmp_path, callbacks=[check])
+    fit_rl(module, train_dir, tmp_path, callbacks=[check])
     assert module.rl_step == 3 and module.data_position == 3 and module.groups_seen == 12
 
     rows = _rows(tmp_path)
@@ -143,7 +113,7 @@ def test_a_resumed_overlapped_run_ends_with_the_uninterrupted_runs_weights(tiny,
         torch.manual_seed(0)
         module = _module(tiny, max_steps=4, replay="ssr", mini_batch_size=8)
         callbacks = [_StopAfter(steps_before_stop)] if steps_before_stop else []
-        _fit(module, train_dir, root, ckpt=ckpt, callbacks=callbacks)
+        fit_rl(module, train_dir, root, ckpt=ckpt, callbacks=callbacks)
         return module, {k: v.clone() for k, v in tiny.model.state_dict().items()}
 
     _, straight = run(tmp_path / "straight")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from vrl_testing import component, hf_engine, inline_reward
+from vrl_testing import brevity, component, hf_engine, inline_reward
 
 from vrl.model import TinyQwen25VL
 from vrl.rethink import NoRethink
@@ -24,11 +24,6 @@ WRAP = [
     "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl.Qwen2_5_VLDecoderLayer",
     "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl.Qwen2_5_VLVisionBlock",
 ]
-
-
-def brevity(completions, **fields):
-    """A reward that varies between responses of a random model (accuracy alone would not)."""
-    return [-len(c) / 100 for c in completions]
 
 
 @pytest.mark.parametrize("device", ["cpu", CUDA])

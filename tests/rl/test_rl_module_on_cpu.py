@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
-from vrl_testing import component, hf_engine, inline_reward
+from vrl_testing import brevity, component, fit_rl, hf_engine, inline_reward
 
 from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.trajectory import Trajectory
 from vrl.rethink import NoRethink
-from vrl.rl.checkpoint import RLCheckpoint
-from vrl.rl.data import PromptStream, RLDataModule
+from vrl.rl.data import PromptStream
 from vrl.rl.module import RLModule
 from vrl.rl.settings import RLSettings
 from vrl.rollout.hf import HFRolloutEngine
 from vrl.trainer import TrainerSettings
-
-
-def brevity(completions, **fields):
-    """A shaping reward for the test: a random-init model is never right, so math_verify alone
-    would give all-zero advantages and nothing to train on."""
-    return [-len(c) / 100 for c in completions]
 
 
 def _module(tiny, max_steps: int, rethink=None, replay=None) -> RLModule:
@@ -43,30 +35,6 @@ def _module(tiny, max_steps: int, rethink=None, replay=None) -> RLModule:
         rethink or NoRethink(),
         RLSettings(group_size=4, max_steps=max_steps, lr=1e-2, micro_batch_size=2),
     )
-
-
-def _fit(module, train_dir, root: Path, ckpt: Path | None = None, callbacks=()) -> L.Trainer:
-    from lightning.pytorch.loggers import CSVLogger
-
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=-1,
-        max_epochs=-1,
-        log_every_n_steps=1,
-        logger=CSVLogger(str(root), name="csv", version=0),
-        callbacks=[RLCheckpoint(root / "checkpoints", every_n_steps=1), *callbacks],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(root),
-    )
-    trainer.fit(
-        module,
-        datamodule=RLDataModule(train_dir, 4, seed=0),
-        ckpt_path=str(ckpt) if ckpt else None,
-        weights_only=False,
-    )
-    return trainer
 
 
 REQUIRED = [
@@ -99,7 +67,7 @@ def test_three_rl_steps_change_every_trained_parameter_and_log(tiny, train_dir, 
         for n, p in module.model.named_parameters()
         if p.requires_grad
     ]
-    trainer = _fit(module, train_dir, tmp_path)
+    trainer = fit_rl(module, train_dir, tmp_path)
     for hook in hooks:
         hook.remove()
     assert module.rl_step == 3 and module.data_position == 3
@@ -122,7 +90,7 @@ def test_three_rl_steps_change_every_trained_parameter_and_log(tiny, train_dir, 
 def test_checkpoint_resume_restores_progress_replay_and_data_position(tiny, train_dir, tmp_path):
     torch.manual_seed(0)
     first = _module(tiny, max_steps=2)
-    _fit(first, train_dir, tmp_path / "a")
+    fit_rl(first, train_dir, tmp_path / "a")
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
     assert ckpt.exists()
     state = torch.load(ckpt, weights_only=False)["vrl_rl"]
@@ -130,7 +98,7 @@ def test_checkpoint_resume_restores_progress_replay_and_data_position(tiny, trai
     assert len(state["replay"]["store"]) == len(first.replay.state_dict()["store"])
 
     resumed = _module(tiny, max_steps=3)
-    _fit(resumed, train_dir, tmp_path / "b", ckpt=ckpt)
+    fit_rl(resumed, train_dir, tmp_path / "b", ckpt=ckpt)
     assert resumed.rl_step == 3 and resumed.data_position == 3 and resumed.groups_seen == 12
 
 
@@ -203,7 +171,7 @@ def test_a_step_with_forced_rethinking_logs_its_stats_and_fills_missing_old_log_
         always_right, skip_prob=0.0, truncate_prob=0.0, min_new_tokens=0, max_new_tokens=64
     )
     module = _module(tiny, max_steps=1, rethink=rethink)
-    trainer = _fit(module, train_dir, tmp_path)
+    trainer = fit_rl(module, train_dir, tmp_path)
     assert module.rl_step == 1
     assert "rethink/attempt_rate" in trainer.callback_metrics
     assert "timing_s/rethink" in trainer.callback_metrics
@@ -230,7 +198,7 @@ def test_dynamic_sampling_refills_from_the_stream_and_skips_spent_batches(tiny, 
     torch.manual_seed(0)
     module = _module(tiny, max_steps=2)
     module.replay = FilterReplay(target_size=24, max_rounds=2)  # one round yields at most 16
-    trainer = _fit(module, train_dir, tmp_path)
+    trainer = fit_rl(module, train_dir, tmp_path)
     assert module.rl_step == 2
     assert module.data_position == 4 and module.groups_seen == 16  # two rounds of 4 prompts per step
     assert trainer.callback_metrics["replay/rounds"] == 2
@@ -336,7 +304,7 @@ def test_a_step_logs_the_engine_mismatch_against_the_old_log_probs(tiny, train_d
     if on_policy:  # step 5 skipped: the update's own forward fills the old log-probs
         module.algorithm, module.replay = component("algorithm", "dr_grpo"), component("replay", "none")
     assert module._needs_old_log_probs_now != on_policy
-    metrics = _fit(module, train_dir, tmp_path).callback_metrics
+    metrics = fit_rl(module, train_dir, tmp_path).callback_metrics
     assert float(metrics["rollout/logprob_diff_mean"]) == pytest.approx(0.25, abs=1e-4)
     assert float(metrics["rollout/logprob_diff_max"]) == pytest.approx(0.25, abs=1e-4)
     assert 0 < float(metrics["rollout/prob_diff_mean"]) <= float(metrics["rollout/prob_diff_max"]) < 1
@@ -386,7 +354,7 @@ def test_an_rl_step_processes_each_distinct_image_once_across_its_passes(tiny, t
     counting = _CountingImageProcessor(tiny.processor.image_processor, module)
     tiny.processor.image_processor = counting
     seen = _StepImages()
-    _fit(module, train_dir, tmp_path, callbacks=[seen])
+    fit_rl(module, train_dir, tmp_path, callbacks=[seen])
     assert len(seen.steps) == 3 and seen.replayed > 0
     for step, images in enumerate(seen.steps):
         processed = [image for at, image in counting.calls if at == step]
