@@ -175,12 +175,29 @@ def _die_with_parent() -> None:
         pass
 
 
+USER_ERROR_STATUS = 2  # `python -m vrl`'s exit status for a fixable error (one line, from rank 0)
+USER_ERROR_GRACE_S = 20.0  # how long rank 0 may take to find the same error before it is stopped
+_FAILED_RANK: list[tuple[int, int]] = []  # (rank, exit status) of the child rank that stopped the run
+
+
+def failed_rank() -> tuple[int, int] | None:
+    """(rank, exit status) of the spawned rank whose failure stopped this process, if one did."""
+    return _FAILED_RANK[0] if _FAILED_RANK else None
+
+
 def _watch(children: list[subprocess.Popen], parent: int) -> None:
     while True:
         time.sleep(1.0)
         failed = [(i + 1, c.returncode) for i, c in enumerate(children) if c.poll() not in (None, 0)]
         if failed:
             rank, code = failed[0]
+            _FAILED_RANK.append((rank, code))
+            if code == USER_ERROR_STATUS:
+                # Every rank runs the same pre-flight and only rank 0 prints its error line: a
+                # faster rank must not stop rank 0 before it prints. This thread dies with rank 0
+                # when rank 0 exits on its own; it stops rank 0 only if it is still running then
+                # (waiting in a collective for the dead rank).
+                time.sleep(USER_ERROR_GRACE_S)
             print(
                 f"vrl: rank {rank} exited with status {code}: stopping the run", file=sys.stderr, flush=True
             )

@@ -36,7 +36,7 @@ from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-from vrl.distributed import gather_objects
+from vrl.distributed import failed_rank, gather_objects
 
 log = logging.getLogger("vrl")
 
@@ -78,7 +78,8 @@ class Interrupted(BaseException):  # noqa: N818 - it is an event, not an error
             GUARD.restore()
             previous(self.signum, None)
         print(f"vrl: {self.describe()}", file=sys.stderr, flush=True)
-        sys.exit(self.exit_code)
+        failed = failed_rank()  # stopped by our own rank watcher, not by a user or SLURM
+        sys.exit(failed[1] if failed else self.exit_code)
 
 
 def _is_submitits(handler: Any) -> bool:
