@@ -80,7 +80,9 @@ class ResumableCSVLogger(CSVLogger):
 class KeepStepMetrics(Callback):
     """Each trained step's metrics in `metrics.csv` exactly once across restarts (see the module
     docstring). Lightning logs a step's metrics right *after* the checkpoint callbacks of that
-    step ran, so the checkpoint carries that row and the resumed stage writes it if it is missing."""
+    step ran, so the checkpoint carries that row and the resumed stage writes it if it is missing.
+    (The RL step writes its row itself, inside the step, `vrl.trainer.log_step_metrics`: it is on
+    disk before the checkpoint, which then carries nothing.)"""
 
     def __init__(self) -> None:
         self._carried: dict[str, Any] | None = None

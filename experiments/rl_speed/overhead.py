@@ -80,6 +80,12 @@ def install() -> None:
     )
     RewardPool.__call__ = _timed("x_reward", RewardPool.__call__)
     L.LightningModule.log_dict = _timed("x_log_dict", L.LightningModule.log_dict)
+    import vrl.trainer
+
+    if hasattr(vrl.trainer, "log_step_metrics"):  # the RL step's own logging (since 2026-12-07)
+        import vrl.rl.module
+
+        vrl.rl.module.log_step_metrics = _timed("x_log_dict", vrl.trainer.log_step_metrics)
     vrl.rl.data.PromptStream.batch_at = _timed("x_prompts", vrl.rl.data.PromptStream.batch_at)
 
 

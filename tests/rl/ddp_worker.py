@@ -133,10 +133,10 @@ class FixedBatch(RLModule):
 
 def record_local_gradients() -> list[torch.Tensor]:
     """Each optimizer step's gradient of this rank alone (before the ranks' sum)."""
-    import vrl.rl.module as rl_module
+    import vrl.rl.update as rl_update
 
     local: list[torch.Tensor] = []
-    reduce = rl_module.all_reduce_gradients
+    reduce = rl_update.all_reduce_gradients
 
     def recording(parameters):
         params = [p for p in parameters if p.requires_grad]
@@ -145,7 +145,7 @@ def record_local_gradients() -> list[torch.Tensor]:
         )
         reduce(params)
 
-    rl_module.all_reduce_gradients = recording
+    rl_update.all_reduce_gradients = recording
     return local
 
 

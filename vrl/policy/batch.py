@@ -25,6 +25,14 @@ def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[tor
     return ids, mask
 
 
+def right_pad(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
+    """Ragged rows right-padded with 0 (and cut) to `[B, width]` float32."""
+    out = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(list(row)[:width], dtype=torch.float32)
+    return out
+
+
 @dataclass
 class TrajectoryBatch:
     """Trajectories padded to tensors: prompts left-padded to P, responses right-padded to T.
