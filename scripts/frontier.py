@@ -6,6 +6,7 @@ is wall time on this machine).
 
 Choices (each a full process: data, sft, [rl,] eval; the hold-out is the default's):
   sft600, sft1200, sft1800: SFT alone for that many steps (its cosine schedule fitted to them);
+  sft1200_lr2e-3: sft1200 at twice the default's peak learning rate;
   sft1200+rl60: sft1200's SFT, then 60 RL steps of the default's RL with the overlapped
     rollout (`stage.rl.max_staleness=1`), the RL the time `sft1800` spends on 600 more steps.
 A seed's runs share their data and, for the same SFT steps, their SFT weights (checked: md5),
@@ -34,6 +35,7 @@ CHOICES: dict[str, list[str]] = {
     "sft1200": ["stages=[data,sft,eval]", "stage.sft.max_steps=1200"],
     "sft1200+rl60": ["stage.sft.max_steps=1200", "stage.rl.max_steps=60", "stage.rl.max_staleness=1"],
     "sft1800": ["stages=[data,sft,eval]", "stage.sft.max_steps=1800"],
+    "sft1200_lr2e-3": ["stages=[data,sft,eval]", "stage.sft.max_steps=1200", "stage.sft.lr=2.0e-3"],
 }
 PAIRS = [
     ("sft1200+rl60", "sft1200", "RL vs its SFT start"),
