@@ -85,8 +85,10 @@ def brevity(completions, **fields) -> list[float]:
     return [-len(c) / 100 for c in completions]
 
 
-def fit_rl(module, train_dir: Path, root: Path, ckpt: Path | None = None, callbacks=()):
-    """`module` (a `vrl.rl.module.RLModule`) fitted on `train_dir`'s prompts, 4 per step, seed 0:
+def fit_rl(
+    module, train_dir: Path, root: Path, ckpt: Path | None = None, callbacks=(), prompts_per_step: int = 4
+):
+    """`module` (a `vrl.rl.module.RLModule`) fitted on `train_dir`'s prompts, `prompts_per_step` per step, seed 0:
     CSV metrics under `root/csv/version_0`, an RL checkpoint every step under `root/checkpoints`,
     resumed from `ckpt` if given. Returns the Lightning trainer."""
     import lightning as L
@@ -109,7 +111,7 @@ def fit_rl(module, train_dir: Path, root: Path, ckpt: Path | None = None, callba
     )
     trainer.fit(
         module,
-        datamodule=RLDataModule(train_dir, 4, seed=0),
+        datamodule=RLDataModule(train_dir, prompts_per_step, seed=0),
         ckpt_path=str(ckpt) if ckpt else None,
         weights_only=False,
     )

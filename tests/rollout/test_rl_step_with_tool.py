@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import csv
 
-import lightning as L
 import pytest
 import torch
 from datasets import Dataset
-from lightning.pytorch.loggers import CSVLogger
-from vrl_testing import component, inline_reward
+from vrl_testing import component, fit_rl, inline_reward
 
 from vrl.data.schema import hf_features
 from vrl.policy.sampling import Sampling
 from vrl.rethink import NoRethink
-from vrl.rl.data import RLDataModule
 from vrl.rl.module import RLModule
 from vrl.rl.settings import RLSettings
 from vrl.rollout import HFRolloutEngine, ToolLoop
@@ -41,18 +38,7 @@ def test_one_grpo_step_with_zoom_calls_updates_the_policy(tool_policy, tool_samp
         NoRethink(),
         RLSettings(group_size=6, max_steps=1, lr=1e-3, micro_batch_size=4),
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=-1,
-        max_epochs=-1,
-        log_every_n_steps=1,
-        logger=CSVLogger(str(tmp_path), name="csv", version=0),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
-    trainer.fit(module, datamodule=RLDataModule(train_dir, 1, seed=0))
+    fit_rl(module, train_dir, tmp_path, prompts_per_step=1)
     assert module.rl_step == 1
     stats = engine.last_stats
     assert stats["tool/calls_per_traj"] > 0, stats  # the taught policy calls the tool
