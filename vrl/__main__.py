@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from vrl.cli_errors import one_line_error
 from vrl.defaults import register
-from vrl.distributed import is_spawned_rank, world
+from vrl.distributed import USER_ERROR_STATUS, is_spawned_rank, world
 from vrl.interrupt import Interrupted
 
 register()  # every typed default, as Hydra's `settings/<name>` nodes (vrl/defaults.py)
@@ -41,7 +41,7 @@ def _exit_if_user_error(error: BaseException) -> None:
     if message is not None:
         if world().is_zero:  # every rank fails alike: one line, from rank 0
             print(f"vrl: error: {message}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(USER_ERROR_STATUS)
 
 
 def _run_dir() -> str:

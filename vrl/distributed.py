@@ -177,21 +177,22 @@ def _die_with_parent() -> None:
 
 USER_ERROR_STATUS = 2  # `python -m vrl`'s exit status for a fixable error (one line, from rank 0)
 USER_ERROR_GRACE_S = 20.0  # how long rank 0 may take to find the same error before it is stopped
-_FAILED_RANK: list[tuple[int, int]] = []  # (rank, exit status) of the child rank that stopped the run
+_FAILED_RANK: tuple[int, int] | None = None  # (rank, exit status) of the child rank that stopped the run
 
 
 def failed_rank() -> tuple[int, int] | None:
     """(rank, exit status) of the spawned rank whose failure stopped this process, if one did."""
-    return _FAILED_RANK[0] if _FAILED_RANK else None
+    return _FAILED_RANK
 
 
 def _watch(children: list[subprocess.Popen], parent: int) -> None:
+    global _FAILED_RANK
     while True:
         time.sleep(1.0)
         failed = [(i + 1, c.returncode) for i, c in enumerate(children) if c.poll() not in (None, 0)]
         if failed:
             rank, code = failed[0]
-            _FAILED_RANK.append((rank, code))
+            _FAILED_RANK = (rank, code)
             if code == USER_ERROR_STATUS:
                 # Every rank runs the same pre-flight and only rank 0 prints its error line: a
                 # faster rank must not stop rank 0 before it prints. This thread dies with rank 0
