@@ -44,6 +44,9 @@ from typing import Any
 # Heavy imports (torch, transformers, trl) stay inside functions, so `--help` and a bad `--order`
 # answer at once.
 PHASES_VRL = ("rollout", "reward", "old_logprob", "update")
+# Sides: vrl with its default rollout engine (`fast`, its own decode loop), vrl with transformers'
+# `generate` (`hf`, the engine TRL uses too), TRL.
+VRL_ENGINES = {"vrl": "fast", "vrl_hf": "hf"}
 PHASES_TRL = ("generate", "reward", "generate_and_score", "loss_forward", "training_step", "optimizer")
 
 
@@ -93,9 +96,12 @@ def maybe_profile(enabled: bool, sink: dict[str, str], key: str):
             sink[key] = text.getvalue()
 
 
-def run_vrl(args, model_dir: str, train_dir: Path, work: Path, profiles: dict[str, str]) -> dict[str, Any]:
+def run_vrl(
+    args, engine: str, model_dir: str, train_dir: Path, work: Path, profiles: dict[str, str]
+) -> dict[str, Any]:
     """N RL steps of the real rl stage: `python -m vrl stages=[rl]` on the fixture's model and
-    prompts, with the matched settings and vrl's own step timer (`vrl.trainer.StepTimer`)."""
+    prompts, with the matched settings, `rollout=<engine>` and vrl's own step timer
+    (`vrl.trainer.StepTimer`)."""
     run_dir = work / f"vrl-run-{len(list(work.glob('vrl-run-*')))}"
     overrides = [
         "stages=[rl]",
@@ -109,7 +115,7 @@ def run_vrl(args, model_dir: str, train_dir: Path, work: Path, profiles: dict[st
         "rethink=none",
         "reward=math_verify",  # accuracy_reward, in the RewardPool's worker processes
         f"reward.pool.num_workers={args.reward_workers}",
-        "rollout=hf",
+        f"rollout={engine}",
         "rollout.batch_size=32",
         f"rollout.sampling.max_new_tokens={args.max_new_tokens}",
         "rollout.sampling.temperature=1.0",
@@ -143,7 +149,7 @@ def run_vrl(args, model_dir: str, train_dir: Path, work: Path, profiles: dict[st
     if args.profile:
         text = io.StringIO()
         pstats.Stats(str(run_dir.with_suffix(".prof")), stream=text).sort_stats("cumulative").print_stats(60)
-        profiles["vrl"] = text.getvalue()
+        profiles[f"vrl_{engine}"] = text.getvalue()
     phases = {p: record["phases"].get(f"timing_s/{p}", []) for p in (*PHASES_VRL, "step")}
     lengths = record["phases"].get("rollout/response_length_mean", [])
     setup_s = record["train_start_unix_s"] - start  # interpreter + imports + model load + trainer
@@ -310,8 +316,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="write results.json (+ profiles) here")
     args = parser.parse_args(argv)
     order = [s.strip() for s in args.order.split(",") if s.strip()]
-    if not order or set(order) - {"vrl", "trl"}:
-        parser.error(f"--order {args.order!r}: use a comma list of vrl, trl, e.g. vrl,trl")
+    if not order or set(order) - {*VRL_ENGINES, "trl"}:
+        parser.error(f"--order {args.order!r}: use a comma list of vrl, vrl_hf, trl, e.g. vrl,trl")
     if args.steps < 1:
         parser.error("--steps must be >= 1")
     import torch
@@ -336,12 +342,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs: list[tuple[str, dict[str, Any]]] = []
         for side in order:
             print(f"[bench] {side}: {args.steps} steps ...", flush=True)
-            if side == "vrl":
-                runs.append((side, run_vrl(args, model_dir, train_dir, work, profiles)))
+            if side in VRL_ENGINES:
+                runs.append((side, run_vrl(args, VRL_ENGINES[side], model_dir, train_dir, work, profiles)))
             else:
                 runs.append((side, run_trl(args, model_dir, rows, work, profiles)))
 
-    by_side = {side: [r for s, r in runs if s == side] for side in ("vrl", "trl")}
+    by_side = {side: [r for s, r in runs if s == side] for side in (*VRL_ENGINES, "trl")}
     median = {s: statistics.median(r["median_step_s"] for r in rs) for s, rs in by_side.items() if rs}
     cpu = {s: statistics.median(r["median_step_cpu_s"] for r in rs) for s, rs in by_side.items() if rs}
     result = {
@@ -361,11 +367,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             + " ".join(f"{c:>9.3f}" for c in cells)
             + f" {r['response_length_mean']:>9.1f}  {phases}"
         )
-    if "vrl" in median and "trl" in median:
-        result["ratio_vrl_over_trl"] = median["vrl"] / median["trl"]
-        result["cpu_ratio_vrl_over_trl"] = cpu["vrl"] / cpu["trl"]
-        print(f"ratio vrl/trl (median step, steps 2..N): {result['ratio_vrl_over_trl']:.2f}x")
-        print(f"ratio vrl/trl (median CPU s per step, steps 2..N): {result['cpu_ratio_vrl_over_trl']:.2f}x")
+    for side in (s for s in VRL_ENGINES if s in median and "trl" in median):
+        result[f"ratio_{side}_over_trl"] = median[side] / median["trl"]
+        result[f"cpu_ratio_{side}_over_trl"] = cpu[side] / cpu["trl"]
+        print(f"ratio {side}/trl (median step, steps 2..N): {result[f'ratio_{side}_over_trl']:.2f}x")
+        print(f"ratio {side}/trl (median CPU s per step, steps 2..N): {result[f'cpu_ratio_{side}_over_trl']:.2f}x")
     print(f"load: {result['environment']['uptime']}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -383,7 +389,7 @@ def _plot(runs: list[tuple[str, dict[str, Any]]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"vrl": "tab:blue", "trl": "tab:orange"}
+    colors = {"vrl": "tab:blue", "vrl_hf": "tab:green", "trl": "tab:orange"}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     for index, (side, r) in enumerate(runs):
         steps = range(1, len(r["walls_s"]) + 1)

@@ -118,12 +118,15 @@ def fit_rl(
     return trainer
 
 
-def hf_engine(batch_size: int = 8, **sampling):
-    """The hf engine sampling with `sampling` (a `vrl.policy.sampling.Sampling` field each)."""
+def hf_engine(batch_size: int = 8, engine: str = "hf", **sampling):
+    """The `hf` engine (or `engine="fast"`, the hf engine with vrl's own decode loop) sampling
+    with `sampling` (a `vrl.policy.sampling.Sampling` field each)."""
     from vrl.policy.sampling import Sampling
+    from vrl.rollout.fast import FastRolloutEngine
     from vrl.rollout.hf import HFRolloutEngine
 
-    return HFRolloutEngine(batch_size=batch_size, sampling=Sampling(**sampling))
+    engine_class = {"hf": HFRolloutEngine, "fast": FastRolloutEngine}[engine]
+    return engine_class(batch_size=batch_size, sampling=Sampling(**sampling))
 
 
 def run_ranks(

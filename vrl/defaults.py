@@ -36,6 +36,7 @@ TYPED: dict[str, str] = {
     "sandbox": "vrl.sandbox.make_sandbox",
     "tool_loop": "vrl.rollout.ToolLoop",
     "hf_engine": "vrl.rollout.HFRolloutEngine",
+    "fast_engine": "vrl.rollout.fast.FastRolloutEngine",
     "vllm_engine": "vrl.rollout.vllm.VLLMRolloutEngine",
 }
 # Parameters that take components (configured as their own nodes or passed in), not settings.

@@ -1,8 +1,10 @@
 """`HFRolloutEngine.rollout` / `continue_fn` on the tiny model: layout, EOS, and the log-probs the
-RL side computes for what it sampled."""
+RL side computes for what it sampled; every test for both decode loops, `model.generate` (`hf`)
+and vrl's own (`fast`, `vrl.policy.fast_decode`)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from vrl_testing import hf_engine
 
@@ -10,6 +12,11 @@ from vrl.policy.continuation import Continuation
 from vrl.policy.images import image_inputs
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.tokens import eos_token_ids
+
+
+@pytest.fixture(params=["hf", "fast"])
+def engine_name(request) -> str:
+    return request.param
 
 
 def _fresh_log_probs(model, processor, trajectory, temperature):
@@ -24,10 +31,10 @@ def _fresh_log_probs(model, processor, trajectory, temperature):
     return torch.log_softmax(scored, -1).gather(-1, torch.tensor(trajectory.response_ids)[:, None])[:, 0]
 
 
-def test_rollout_trajectories_and_their_log_probs_match_a_fresh_forward(tiny, samples):
+def test_rollout_trajectories_and_their_log_probs_match_a_fresh_forward(tiny, samples, engine_name):
     model, processor = tiny.model, tiny.processor
     torch.manual_seed(0)
-    engine = hf_engine(batch_size=2, max_new_tokens=12)
+    engine = hf_engine(batch_size=2, max_new_tokens=12, engine=engine_name)
     trajs = engine.rollout(model, processor, samples[:3], n=2, step=5, first_group_id=10, temperature=0.7)
     assert all(t.old_log_probs is None for t in trajs)  # engines sample; the RL side scores
     log_probs = response_log_probs(model, processor, trajs, 0.7, micro_batch_size=4)
@@ -50,10 +57,10 @@ def test_rollout_trajectories_and_their_log_probs_match_a_fresh_forward(tiny, sa
     assert model.training is False or model.training is True  # mode restored, whatever it was
 
 
-def test_continue_fn_generates_after_prompt_plus_prefix(tiny, samples):
+def test_continue_fn_generates_after_prompt_plus_prefix(tiny, samples, engine_name):
     model, processor = tiny.model, tiny.processor
     torch.manual_seed(0)
-    engine = hf_engine(max_new_tokens=6)
+    engine = hf_engine(max_new_tokens=6, engine=engine_name)
     [traj] = engine.rollout(model, processor, samples[:1], n=1, temperature=1.0)
     outs = engine.continue_fn(model, processor)([(traj, "ab\n\nWait"), (traj, "c")], temperature=0.9)
     assert len(outs) == 2 and all(isinstance(o, Continuation) for o in outs)
@@ -64,11 +71,11 @@ def test_continue_fn_generates_after_prompt_plus_prefix(tiny, samples):
         assert out.finished == (out.token_ids[-1] in eos_token_ids(model, processor))
 
 
-def test_rollout_at_temperature_zero_is_greedy_decoding(tiny, samples):
+def test_rollout_at_temperature_zero_is_greedy_decoding(tiny, samples, engine_name):
     """Eval's multi-turn loop rolls out greedily: the same texts as greedy `generate` (the RL
     stage refuses greedy rollouts before it starts: tests/rl)."""
     model, processor = tiny.model, tiny.processor
-    engine = hf_engine(batch_size=2, max_new_tokens=8)
+    engine = hf_engine(batch_size=2, max_new_tokens=8, engine=engine_name)
     greedy = engine.rollout(model, processor, samples[:2], n=1, temperature=0.0)
     assert [t.text for t in greedy] == engine.generate(model, processor, samples[:2], temperature=0.0)
     # n > 1 greedy repeats each prompt's one answer (HF `generate` itself refuses this)
@@ -77,12 +84,10 @@ def test_rollout_at_temperature_zero_is_greedy_decoding(tiny, samples):
     assert [t.group_id for t in repeated] == [0, 0, 0, 1, 1, 1]
 
 
-def test_calls_override_the_engine_sampling_and_unknown_keys_are_refused(tiny, samples):
-    import pytest
-
+def test_calls_override_the_engine_sampling_and_unknown_keys_are_refused(tiny, samples, engine_name):
     from vrl.errors import ConfigError
 
-    engine = hf_engine(batch_size=2, max_new_tokens=3, temperature=0.0)
+    engine = hf_engine(batch_size=2, max_new_tokens=3, temperature=0.0, engine=engine_name)
     [short] = engine.rollout(tiny.model, tiny.processor, samples[:1], n=1)
     assert len(short.response_ids) <= 3
     [longer] = engine.rollout(tiny.model, tiny.processor, samples[:1], n=1, max_new_tokens=9)

@@ -36,7 +36,7 @@ class HFRolloutEngine(Engine):
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
             inputs = encode_prompts(processor, batch, padding_side="left").to(model.device)
-            output = _generate(model, processor, inputs, n, sampling, suppress_vision=False)
+            output = self.generate_ids(model, processor, inputs, n, sampling, suppress_vision=False)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             responses.extend(processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return responses
@@ -61,7 +61,7 @@ class HFRolloutEngine(Engine):
         for offset in range(0, len(samples), self.batch_size):
             batch = list(samples[offset : offset + self.batch_size])
             inputs = encode_prompts(processor, batch, "left", image_cache).to(model.device)
-            output = _generate(model, processor, inputs, n, sampling)
+            output = self.generate_ids(model, processor, inputs, n, sampling)
             prompt_width = inputs["input_ids"].shape[1]
             for row in range(output.shape[0]):
                 index = row // n
@@ -103,7 +103,7 @@ class HFRolloutEngine(Engine):
             inputs = {"input_ids": ids, "attention_mask": mask}
             inputs.update(row_image_inputs(model, processor, [t.images for t, _ in chunk], ids))
             inputs = {k: v.to(model.device) for k, v in inputs.items()}
-            output = _generate(model, processor, inputs, 1, sampling)
+            output = self.generate_ids(model, processor, inputs, 1, sampling)
             for row, prefix in enumerate(prefixes):
                 new, finished = trim_response(
                     output[row, ids.shape[1] :].tolist(), stop_ids, decode, sampling.stop
@@ -112,6 +112,13 @@ class HFRolloutEngine(Engine):
                     Continuation(text=decode(new), token_ids=new, finished=finished, prefix_ids=prefix)
                 )
         return out
+
+    def generate_ids(
+        self, model: Any, processor: Any, inputs: Any, n: int, sampling: Sampling, suppress_vision: bool = True
+    ) -> torch.Tensor:
+        """`[P * n, L + T]`: the P prompt rows of `inputs`, each repeated `n` times, then their new
+        tokens (`model.generate`'s layout). The one primitive the decode loop of a subclass replaces."""
+        return _generate(model, processor, inputs, n, sampling, suppress_vision)
 
 
 @torch.no_grad()

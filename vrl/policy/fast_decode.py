@@ -1,0 +1,341 @@
+"""A lean KV-cached sampling loop for Qwen2-VL-family decoders: the `fast` rollout engine's core.
+
+`model.generate` pays, on every new token, for machinery a rollout does not use: its
+logits-processor and stopping-criteria objects, `prepare_inputs_for_generation`, the mRoPE
+position recomputation, a causal mask built from scratch, and a KV cache grown by `torch.cat`.
+On the embedded default's tiny model that is ~5 of the ~6 ms a decode step takes on one core.
+`sample_tokens` keeps the model's own modules and math and drops the rest:
+
+- the prompt is prefilled by the model's own forward (vision tower, mRoPE positions), **once per
+  prompt**, and its keys and values copied to the prompt's `n` rows (`generate` prefills every
+  repeat);
+- every decode step runs the decoder layers' own modules (norms, projections, MLP, rotary
+  embedding) on one token per row against a preallocated cache, with a key mask of the prompt's
+  padding sliced from one tensor;
+- text tokens after the prompt sit at position `prompt length + mRoPE delta + k` in all three
+  mRoPE sections, so one rotary table, computed once per call, serves every step.
+
+Sampling follows `generate`'s rules for the `Sampling` fields (repetition penalty ignoring the
+left padding, suppressed tokens, then temperature, top-k and top-p, in `generate`'s order, with
+transformers' own processors), EOS and stop strings end a row, finished rows are padded, and the
+output has `generate`'s layout. Greedy decoding decodes each prompt once and repeats its rows.
+The same logits to float precision are tested against the model's full forward
+(tests/policy/test_fast_decode_on_cpu.py); the random stream differs from `generate`'s, the
+distribution does not.
+
+Supported: Qwen2.5-VL under transformers >= 5 (full attention, sdpa or eager), plain or under
+LoRA (peft), on any device; not FSDP2-sharded models (their blocks gather parameters only
+through their own forward). For anything else `decoder_parts` says why in one line, and the
+`fast` engine decodes that model with `generate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vrl.policy.sampling import Sampling
+
+
+@dataclass(frozen=True)
+class DecoderParts:
+    """The modules a decode step runs: the multimodal model (its forward prefills and sets
+    `rope_deltas`), its text decoder (`embed_tokens`, `layers`, `norm`, `rotary_emb`) and `lm_head`."""
+
+    multimodal: Any
+    text: Any
+    lm_head: Any
+
+
+def decoder_parts(model: Any) -> DecoderParts | str:
+    """The parts of a Qwen2-VL-family model (peft-wrapped or not), or one line saying why the loop
+    cannot decode `model` (then `generate` must)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    multimodal = getattr(base, "model", None)
+    text = getattr(multimodal, "language_model", None)
+    lm_head = getattr(base, "lm_head", None)
+    layers = getattr(text, "layers", None)
+    if text is None or lm_head is None or not layers or not hasattr(multimodal, "rope_deltas"):
+        return f"{type(base).__name__} is not a Qwen2-VL-family model (model.language_model.layers, lm_head)"
+    if not all(_standard_layer(layer) for layer in layers):
+        return "its decoder layers are not Qwen2-VL's (self_attn q/k/v/o_proj, mlp, two norms)"
+    if getattr(text.config, "use_sliding_window", False):
+        return "it uses sliding-window attention"
+    if text.config._attn_implementation not in ("sdpa", "eager"):
+        return f"its attention implementation is {text.config._attn_implementation!r} (sdpa or eager only)"
+    if _is_fsdp(model):
+        return "it is FSDP2-sharded (its blocks gather their parameters only in their own forward)"
+    if not _recomposed_rotary(text):
+        return "its rotary embedding is not Qwen2.5-VL's recomposed one ([batch, tokens, head_dim] tables)"
+    return DecoderParts(multimodal=multimodal, text=text, lm_head=lm_head)
+
+
+@torch.no_grad()
+def sample_tokens(
+    parts: DecoderParts,
+    model: Any,
+    inputs: dict[str, torch.Tensor],
+    n: int,
+    sampling: Sampling,
+    *,
+    pad_token_id: int,
+    eos_token_ids: set[int],
+    suppress_token_ids: Sequence[int] = (),
+    tokenizer: Any = None,
+) -> torch.Tensor:
+    """`n` sampled responses per prompt, in `generate`'s output layout.
+
+    Args:
+        parts: `decoder_parts(model)`.
+        inputs: the processor's (or `row_image_inputs`') tensors for P left-padded prompts:
+            `input_ids` / `attention_mask` `[P, L]` and the image keys.
+        n: responses per prompt (rows `p * n .. p * n + n - 1` are prompt p's).
+        tokenizer: needed only when `sampling.stop` holds stop strings.
+    Returns:
+        `[P * n, L + T]` token ids: each prompt row, then T <= `max_new_tokens` new tokens; a row
+        that ended (EOS or stop string) is padded with `pad_token_id` after its last token.
+    """
+    prompt_ids, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
+    device = prompt_ids.device
+    prompts, width = prompt_ids.shape
+    repeats = 1 if sampling.greedy else n
+    rows, steps = prompts * repeats, sampling.max_new_tokens
+    parts.multimodal.rope_deltas = None  # set by the prefill when its prompts hold images
+    prefill = model(**inputs, use_cache=True, logits_to_keep=1)
+    caches = _static_caches(_cache_of(prefill), len(parts.text.layers), repeats, width + steps)
+    rotary = _rotary_table(parts, prompt_mask, repeats, steps)
+    key_mask = torch.ones(rows, 1, 1, width + steps, dtype=torch.bool, device=device)
+    key_mask[:, 0, 0, :width] = prompt_mask.bool().repeat_interleave(repeats, 0)
+    tokens = torch.full((rows, width + steps), pad_token_id, dtype=prompt_ids.dtype, device=device)
+    tokens[:, :width] = prompt_ids.repeat_interleave(repeats, 0)
+    choose = TokenChooser(sampling, prompt_mask.repeat_interleave(repeats, 0), suppress_token_ids, tokenizer)
+    eos = torch.tensor(sorted(eos_token_ids), device=device)
+    running = torch.ones(rows, dtype=torch.bool, device=device)
+    logits = prefill.logits[:, -1].float().repeat_interleave(repeats, 0)
+    weights = _layer_weights(parts.text)
+    end = width
+    for step in range(steps):
+        token = torch.where(running, choose(tokens[:, :end], logits), pad_token_id)
+        tokens[:, end] = token
+        end += 1
+        running &= ~torch.isin(token, eos) & ~choose.stopped(tokens[:, :end], logits)
+        if step == steps - 1 or not running.any():
+            break
+        hidden = _decode_step(parts, weights, token, width + step, caches, rotary, step, key_mask[..., :end])
+        logits = parts.lm_head(hidden)[:, -1].float()
+    output = tokens[:, :end]
+    return output.repeat_interleave(n, 0) if repeats == 1 and n > 1 else output
+
+
+@dataclass(frozen=True)
+class _LayerWeights:
+    """One decoder layer, with its projections fused where they are plain `nn.Linear`s (a LoRA
+    or other wrapped projection keeps its module call): one matmul for q, k and v, one for the
+    MLP's gate and up. Made once per call: the weights do not change while it decodes."""
+
+    layer: Any
+    qkv: tuple[torch.Tensor, torch.Tensor | None] | None  # weight [(H + 2 KV) * Dh, D], bias
+    gate_up: torch.Tensor | None  # [2 * I, D]
+    heads: int
+    kv_heads: int
+
+    @staticmethod
+    def of(layer: Any, heads: int, kv_heads: int) -> _LayerWeights:
+        attention, mlp = layer.self_attn, layer.mlp
+        projections = (attention.q_proj, attention.k_proj, attention.v_proj)
+        qkv = None
+        if all(type(p) is torch.nn.Linear for p in projections):
+            biases = [p.bias for p in projections]
+            bias = torch.cat(biases) if all(b is not None for b in biases) else None
+            if bias is not None or all(b is None for b in biases):
+                qkv = (torch.cat([p.weight for p in projections]), bias)
+        gate_up = None
+        if all(type(getattr(mlp, n, None)) is torch.nn.Linear and getattr(mlp, n).bias is None for n in ("gate_proj", "up_proj")):
+            gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+        return _LayerWeights(layer, qkv, gate_up if hasattr(mlp, "act_fn") else None, heads, kv_heads)
+
+
+def _layer_weights(text: Any) -> list[_LayerWeights]:
+    heads, kv_heads = text.config.num_attention_heads, text.config.num_key_value_heads
+    return [_LayerWeights.of(layer, heads, kv_heads) for layer in text.layers]
+
+
+def _decode_step(
+    parts: DecoderParts,
+    weights: list[_LayerWeights],
+    token: torch.Tensor,
+    slot: int,
+    caches: list[tuple[torch.Tensor, torch.Tensor]],
+    rotary: tuple[torch.Tensor, torch.Tensor],
+    step: int,
+    key_mask: torch.Tensor,
+) -> torch.Tensor:
+    """The final norm's output `[B, 1, D]` for one new token per row (`token` `[B]`), whose keys
+    and values are written to cache slot `slot`; `key_mask` `[B, 1, 1, slot + 1]` (False: padding)."""
+    cos, sin = rotary[0][:, None, step : step + 1], rotary[1][:, None, step : step + 1]  # [B, 1, 1, Dh]
+    hidden = parts.text.embed_tokens(token[:, None])
+    rows = hidden.shape[0]
+    for w, (keys, values) in zip(weights, caches):
+        attention, mlp = w.layer.self_attn, w.layer.mlp
+        head_dim = keys.shape[-1]
+        normed = _norm(w.layer.input_layernorm, hidden)
+        if w.qkv is not None:  # [B, H + 2 KV, 1, Dh]: rotate q and k together
+            qkv = F.linear(normed, *w.qkv).view(rows, -1, 1, head_dim)
+            rotated = _rotate(qkv[:, : w.heads + w.kv_heads], cos, sin)
+            query, key, value = rotated[:, : w.heads], rotated[:, w.heads :], qkv[:, w.heads + w.kv_heads :]
+        else:
+            query = _rotate(attention.q_proj(normed).view(rows, -1, 1, head_dim), cos, sin)
+            key = _rotate(attention.k_proj(normed).view(rows, -1, 1, head_dim), cos, sin)
+            value = attention.v_proj(normed).view(rows, -1, 1, head_dim)
+        keys[:, :, slot : slot + 1] = key
+        values[:, :, slot : slot + 1] = value
+        attended = F.scaled_dot_product_attention(
+            query,
+            keys[:, :, : slot + 1],
+            values[:, :, : slot + 1],
+            attn_mask=key_mask,
+            scale=attention.scaling,
+            enable_gqa=True,
+        )
+        hidden = hidden + attention.o_proj(attended.reshape(rows, 1, -1))
+        normed = _norm(w.layer.post_attention_layernorm, hidden)
+        if w.gate_up is not None:
+            gate, up = F.linear(normed, w.gate_up).chunk(2, dim=-1)
+            hidden = hidden + mlp.down_proj(mlp.act_fn(gate) * up)
+        else:
+            hidden = hidden + mlp(normed)
+    return _norm(parts.text.norm, hidden)
+
+
+def _norm(norm: Any, x: torch.Tensor) -> torch.Tensor:
+    """`norm(x)`; a float32 Qwen RMSNorm as one fused op (the same math: x / rms(x) * weight)."""
+    if x.dtype == torch.float32 and hasattr(norm, "variance_epsilon"):
+        return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
+    return norm(x)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of `x` `[B, heads, 1, Dh]` (transformers' `apply_rotary_pos_emb`)."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def _rotary_table(
+    parts: DecoderParts, prompt_mask: torch.Tensor, repeats: int, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(cos, sin)` `[B, T, Dh]` of the T new tokens of every row.
+
+    A prompt with images: its prefill's mRoPE positions end at `length + delta - 1` (`delta`
+    the prefill's `rope_deltas`), and text after it advances all three sections together. A
+    text-only prompt: the prefill counted the padding too (positions `0 .. L - 1`); RoPE sees
+    only differences, so continuing from L is what `generate` and the log-prob forward agree on."""
+    deltas = parts.multimodal.rope_deltas
+    if deltas is None:
+        first = torch.full_like(prompt_mask[:, :1], prompt_mask.shape[1])
+    else:
+        first = prompt_mask.sum(-1, keepdim=True) + deltas.to(prompt_mask.device)
+    positions = first.repeat_interleave(repeats, 0) + torch.arange(steps, device=prompt_mask.device)
+    probe = parts.text.embed_tokens.weight[:1]  # the dtype and device the table is made in
+    return parts.text.rotary_emb(probe, positions[None].expand(3, -1, -1))
+
+
+def _cache_of(output: Any) -> Any:
+    """The prefill's KV cache (transformers >= 5: `cache`, with `layers[i].keys / .values`)."""
+    return output.get("cache") if output.get("cache") is not None else output.get("past_key_values")
+
+
+def _static_caches(cache: Any, layers: int, repeats: int, length: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, `(keys, values)` buffers `[P * repeats, kv heads, length, Dh]` holding the
+    prefill's `[P, kv heads, L, Dh]` in their first L slots, each prompt's rows repeated."""
+    out = []
+    for index in range(layers):
+        prefix_keys, prefix_values = cache.layers[index].keys, cache.layers[index].values
+        prompts, heads, width, dim = prefix_keys.shape
+        keys = prefix_keys.new_empty(prompts * repeats, heads, length, dim)
+        values = prefix_values.new_empty(prompts * repeats, heads, length, dim)
+        keys[:, :, :width] = prefix_keys.repeat_interleave(repeats, 0)
+        values[:, :, :width] = prefix_values.repeat_interleave(repeats, 0)
+        out.append((keys, values))
+    return out
+
+
+class TokenChooser:
+    """The next token of every row from float logits `[B, V]`, by `generate`'s rules for a
+    `Sampling`: repetition penalty (skipping each row's left padding), suppressed tokens, then,
+    when sampling, temperature, top-k and top-p (transformers' own processors, in its order).
+
+    Args:
+        sampling: the call's sampling.
+        prompt_mask: `[B, L]` attention mask of the rows' prompts (left-padded).
+        suppress: token ids never chosen.
+        tokenizer: for `sampling.stop` (None when there are no stop strings).
+    """
+
+    def __init__(self, sampling: Sampling, prompt_mask: torch.Tensor, suppress: Sequence[int], tokenizer: Any):
+        from transformers.generation import logits_process as lp
+        from transformers.generation.stopping_criteria import StopStringCriteria
+
+        self.greedy = sampling.greedy
+        self.penalty = None
+        if sampling.repetition_penalty != 1.0:
+            padding = (prompt_mask != 0).int().argmax(dim=1)
+            self.penalty = lp.RepetitionPenaltyLogitsProcessor(sampling.repetition_penalty, padding)
+        self.suppress = torch.tensor(sorted(suppress), dtype=torch.long, device=prompt_mask.device)
+        self.warpers: list[Any] = []
+        if not self.greedy and sampling.temperature != 1.0:
+            self.warpers.append(lp.TemperatureLogitsWarper(sampling.temperature))
+        if not self.greedy and sampling.top_k:
+            self.warpers.append(lp.TopKLogitsWarper(top_k=sampling.top_k))
+        if not self.greedy and sampling.top_p < 1.0:
+            self.warpers.append(lp.TopPLogitsWarper(top_p=sampling.top_p))
+        if sampling.stop and tokenizer is None:
+            raise ValueError("TokenChooser: stop strings need the tokenizer")
+        self.stop = StopStringCriteria(tokenizer, list(sampling.stop)) if sampling.stop else None
+
+    def __call__(self, tokens: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """`[B]` token ids; `tokens` `[B, L + k]`: every row so far (the penalty reads them)."""
+        if self.penalty is not None:
+            logits = self.penalty(tokens, logits)
+        if self.suppress.numel():
+            logits = logits.index_fill(1, self.suppress, float("-inf"))
+        for warper in self.warpers:
+            logits = warper(tokens, logits)
+        if self.greedy:
+            return logits.argmax(dim=-1)
+        # A draw from softmax(logits): argmax of p / E with E ~ Exp(1) per entry (the exponential
+        # race, as vLLM's sampler; one fused draw instead of `multinomial`'s per-row search).
+        return logits.softmax(dim=-1).div_(torch.empty_like(logits).exponential_()).argmax(dim=-1)
+
+    def stopped(self, tokens: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """`[B]` True where the last token completed a stop string."""
+        if self.stop is None:
+            return torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+        return self.stop(tokens, logits).to(tokens.device)
+
+
+def _standard_layer(layer: Any) -> bool:
+    attention = getattr(layer, "self_attn", None)
+    return (
+        attention is not None
+        and all(hasattr(attention, name) for name in ("q_proj", "k_proj", "v_proj", "o_proj", "scaling"))
+        and all(hasattr(layer, name) for name in ("mlp", "input_layernorm", "post_attention_layernorm"))
+    )
+
+
+def _recomposed_rotary(text: Any) -> bool:
+    """Whether the rotary embedding returns `[batch, tokens, head_dim]` tables (transformers >= 5's
+    Qwen2.5-VL, which recomposes the mRoPE sections itself; older ones return them per section)."""
+    probe = text.embed_tokens.weight[:1]
+    with torch.no_grad():
+        cos, _ = text.rotary_emb(probe, torch.zeros(3, 1, 1, dtype=torch.long, device=probe.device))
+    return cos.dim() == 3
+
+
+def _is_fsdp(model: Any) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return any(isinstance(module, FSDPModule) for module in model.modules())

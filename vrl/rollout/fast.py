@@ -1,0 +1,53 @@
+"""`fast` rollout engine: the `hf` engine with vrl's own KV-cached decode loop.
+
+Everything but the decode loop is the `hf` engine's (prompt encoding, the image cache, trimming,
+continuations, the tool loop): only `generate_ids` differs, `vrl.policy.fast_decode.sample_tokens`
+in place of `model.generate` (prefill once per prompt, a preallocated cache, one token per row
+through the decoder's own modules). For Qwen2.5-VL models (the embedded default's tiny model, a
+real one on a GPU); a model the loop cannot decode (another architecture, FSDP2-sharded
+blocks) is decoded with `generate`, as `rollout=hf` would, after one warning line saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from vrl.policy.fast_decode import DecoderParts, decoder_parts, sample_tokens
+from vrl.policy.sampling import Sampling
+from vrl.policy.tokens import eos_token_ids, vision_token_ids
+from vrl.rollout.hf import HFRolloutEngine
+
+log = logging.getLogger(__name__)
+
+
+class FastRolloutEngine(HFRolloutEngine):
+    """The `hf` engine, decoding with `sample_tokens` (arguments: `vrl.rollout.base.Engine`)."""
+
+    def generate_ids(
+        self, model: Any, processor: Any, inputs: Any, n: int, sampling: Sampling, suppress_vision: bool = True
+    ) -> torch.Tensor:
+        parts = decoder_parts(model)
+        if not isinstance(parts, DecoderParts):
+            if getattr(self, "_told", None) != parts:
+                log.warning("rollout=fast: %s; decoding it with transformers' generate (as rollout=hf)", parts)
+                self._told = parts
+            return super().generate_ids(model, processor, inputs, n, sampling, suppress_vision)
+        was_training = model.training
+        model.eval()
+        try:
+            return sample_tokens(
+                parts,
+                model,
+                dict(inputs),
+                n,
+                sampling,
+                pad_token_id=processor.tokenizer.pad_token_id,
+                eos_token_ids=eos_token_ids(model, processor),
+                suppress_token_ids=vision_token_ids(model) if suppress_vision else (),
+                tokenizer=processor.tokenizer,
+            )
+        finally:
+            model.train(was_training)
