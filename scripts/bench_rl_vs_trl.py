@@ -18,8 +18,11 @@ the median over steps 2..N (steady state). `setup` is model load + trainer const
 
 The vrl side is the real rl stage, `python -m vrl stages=[rl]` in a subprocess, timed by
 vrl's own `vrl.trainer.StepTimer` callback (`+trainer.callbacks=[...]`); its `setup` also
-counts the interpreter and imports, which TRL's in-process setup does not. Prints a table,
-`ratio vrl/trl (median step, steps 2..N): X.XXx` and the same ratio of process CPU seconds per
+counts the interpreter and imports, which TRL's in-process setup does not. Side `vrl` rolls out
+with vrl's default engine (`rollout=fast`, its own decode loop), side `vrl_hf` with
+`rollout=hf` (transformers' `generate`, as TRL does); both draw the same samples under one seed
+(tests/rollout/test_hf_engine_on_cpu.py). Prints a table,
+`ratio vrl/trl (median step, steps 2..N): X.XXx` (and `vrl_hf/trl`) and the same ratio of process CPU seconds per
 step (steadier on a shared machine); `--out DIR` also writes `results.json`, `steps.png` and,
 with `--profile`, cProfile listings of each side.
 """
@@ -371,7 +374,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result[f"ratio_{side}_over_trl"] = median[side] / median["trl"]
         result[f"cpu_ratio_{side}_over_trl"] = cpu[side] / cpu["trl"]
         print(f"ratio {side}/trl (median step, steps 2..N): {result[f'ratio_{side}_over_trl']:.2f}x")
-        print(f"ratio {side}/trl (median CPU s per step, steps 2..N): {result[f'cpu_ratio_{side}_over_trl']:.2f}x")
+        print(
+            f"ratio {side}/trl (median CPU s per step, steps 2..N): {result[f'cpu_ratio_{side}_over_trl']:.2f}x"
+        )
     print(f"load: {result['environment']['uptime']}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -70,11 +70,15 @@ def _full_forward_logits(model, inputs, n, forced):
 
 def _forced_tokens(processor, rows: int, steps: int, seed: int) -> list[list[int]]:
     generator = torch.Generator().manual_seed(seed)
-    text_ids = torch.tensor(processor.tokenizer("0123456789 the answer is", add_special_tokens=False)["input_ids"])
+    text_ids = torch.tensor(
+        processor.tokenizer("0123456789 the answer is", add_special_tokens=False)["input_ids"]
+    )
     return text_ids[torch.randint(len(text_ids), (rows, steps), generator=generator)].tolist()
 
 
-def test_every_step_gives_the_full_forwards_logits_with_images_padding_and_repeats(tiny, samples, monkeypatch):
+def test_every_step_gives_the_full_forwards_logits_with_images_padding_and_repeats(
+    tiny, samples, monkeypatch
+):
     model, processor = tiny.model.eval(), tiny.processor
     # prompts of different lengths (left padding), each with its image; 3 rows per prompt
     batch = [samples[0], samples[5], samples[11]]
@@ -119,7 +123,9 @@ def test_a_row_ends_at_eos_or_a_stop_string_is_padded_after_and_decoding_stops_w
         words[:2] + [eos] + words[:7],  # EOS at step 2
         words[:3] + stop_ids + words[: 7 - len(stop_ids)],  # the stop string completes at 3 + len - 1
     ]
-    output, seen = _forced_run(monkeypatch, model, processor, inputs, 1, forced, temperature=1.0, stop=["ANSWER"])
+    output, seen = _forced_run(
+        monkeypatch, model, processor, inputs, 1, forced, temperature=1.0, stop=["ANSWER"]
+    )
     new = output[:, width:].tolist()
     stop_end = 3 + len(stop_ids)
     assert len(seen) == stop_end  # no step after the last row ended
@@ -154,6 +160,12 @@ def test_a_model_the_loop_cannot_decode_is_generated_as_rollout_hf_after_one_war
     expected = engine.generate(model, processor, samples[:2])  # warns once
     expected_again = engine.generate(model, processor, samples[:2])
     warnings = [r.getMessage() for r in caplog.records if "rollout=fast" in r.getMessage()]
-    assert warnings == ["rollout=fast: it uses sliding-window attention; decoding it with transformers' generate (as rollout=hf)"]
+    assert warnings == [
+        "rollout=fast: it uses sliding-window attention; decoding it with transformers' generate (as rollout=hf)"
+    ]
     model.config.text_config.use_sliding_window = False
-    assert expected == expected_again == FastRolloutEngine(sampling=engine.sampling).generate(model, processor, samples[:2])
+    assert (
+        expected
+        == expected_again
+        == FastRolloutEngine(sampling=engine.sampling).generate(model, processor, samples[:2])
+    )

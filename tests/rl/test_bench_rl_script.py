@@ -31,7 +31,7 @@ def test_one_step_each_prints_a_ratio_and_writes_results(tmp_path):
             "--group-size=2",
             "--max-new-tokens=4",
             "--reward-workers=0",  # inline rewards: no worker start-up in a 1-step smoke run
-            "--order=vrl,trl",
+            "--order=vrl,trl,vrl_hf",
             f"--out={out}",
         ]
     )
@@ -39,7 +39,7 @@ def test_one_step_each_prints_a_ratio_and_writes_results(tmp_path):
     match = re.search(r"^ratio vrl/trl \(median step, steps 2\.\.N\): (\d+\.\d+)x$", result.stdout, re.M)
     assert match, result.stdout[-2000:]
     report = json.loads((out / "results.json").read_text())
-    assert [run["side"] for run in report["runs"]] == ["vrl", "trl"]
+    assert [run["side"] for run in report["runs"]] == ["vrl", "trl", "vrl_hf"]
     for run in report["runs"]:
         assert run["steps"] == 1
         assert run["median_step_s"] > 0
@@ -48,11 +48,13 @@ def test_one_step_each_prints_a_ratio_and_writes_results(tmp_path):
     assert {"generate", "training_step"} <= set(report["runs"][1]["phase_median_s"])
     ratio = report["median_step_s"]["vrl"] / report["median_step_s"]["trl"]
     assert float(match.group(1)) == pytest.approx(ratio, abs=0.006)
+    assert re.search(r"^ratio vrl_hf/trl \(median step, steps 2\.\.N\): \d+\.\d+x$", result.stdout, re.M)
+    assert report["ratio_vrl_hf_over_trl"] > 0
     assert report["environment"]["trl"] and "load average" in report["environment"]["uptime"]
 
 
 def test_bad_order_is_a_one_line_usage_error():
     result = _run(["--order=vrl,verl"])
     assert result.returncode == 2
-    assert "--order 'vrl,verl': use a comma list of vrl, trl" in result.stderr
+    assert "--order 'vrl,verl': use a comma list of vrl, vrl_hf, trl" in result.stderr
     assert "Traceback" not in result.stderr

@@ -147,3 +147,21 @@ def test_ats_samples_the_code_segment_with_the_code_sampling(tool_policy, tool_s
     assert engine.rounds[0] == (("</code>",), 0.25, 1)
     assert engine.rounds[1][0][0] == "<code>" and engine.rounds[1][1] == 0.0
     assert t.tool_calls == 1 and t.text.startswith("<code>")
+
+
+def test_the_fast_engine_runs_the_same_greedy_tool_loop_as_generate(tool_policy, tool_samples):
+    """`rollout=fast` continues after a tool turn whose crop sits inside the response (its image
+    tokens in the prefill, mRoPE positions past them): the same greedy trajectories as `hf`."""
+    from vrl.rollout.fast import FastRolloutEngine
+
+    model, processor = tool_policy.model, tool_policy.processor
+    with make_sandbox("auto", workers=1) as sandbox:
+        for tool in (ZoomTool(), CodeTool()):
+            reference = _engine(tool, sandbox, max_new_tokens=96)
+            fast = _engine(tool, sandbox, max_new_tokens=96, engine=FastRolloutEngine)
+            expected = reference.rollout(model, processor, tool_samples, 1, temperature=0.0)
+            got = fast.rollout(model, processor, tool_samples, 1, temperature=0.0)
+            assert sum(t.tool_calls for t in got) >= 1
+            assert [(t.text, t.response_ids, t.loss_mask, t.tool_calls) for t in got] == [
+                (t.text, t.response_ids, t.loss_mask, t.tool_calls) for t in expected
+            ]

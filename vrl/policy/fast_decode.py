@@ -154,7 +154,10 @@ class _LayerWeights:
             if bias is not None or all(b is None for b in biases):
                 qkv = (torch.cat([p.weight for p in projections]), bias)
         gate_up = None
-        if all(type(getattr(mlp, n, None)) is torch.nn.Linear and getattr(mlp, n).bias is None for n in ("gate_proj", "up_proj")):
+        if all(
+            type(getattr(mlp, n, None)) is torch.nn.Linear and getattr(mlp, n).bias is None
+            for n in ("gate_proj", "up_proj")
+        ):
             gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
         return _LayerWeights(layer, qkv, gate_up if hasattr(mlp, "act_fn") else None, heads, kv_heads)
 
@@ -248,7 +251,9 @@ def _cache_of(output: Any) -> Any:
     return output.get("cache") if output.get("cache") is not None else output.get("past_key_values")
 
 
-def _static_caches(cache: Any, layers: int, repeats: int, length: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _static_caches(
+    cache: Any, layers: int, repeats: int, length: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, `(keys, values)` buffers `[P * repeats, kv heads, length, Dh]` holding the
     prefill's `[P, kv heads, L, Dh]` in their first L slots, each prompt's rows repeated."""
     out = []
@@ -275,7 +280,9 @@ class TokenChooser:
         tokenizer: for `sampling.stop` (None when there are no stop strings).
     """
 
-    def __init__(self, sampling: Sampling, prompt_mask: torch.Tensor, suppress: Sequence[int], tokenizer: Any):
+    def __init__(
+        self, sampling: Sampling, prompt_mask: torch.Tensor, suppress: Sequence[int], tokenizer: Any
+    ):
         from transformers.generation import logits_process as lp
         from transformers.generation.stopping_criteria import StopStringCriteria
 

@@ -27,12 +27,20 @@ class FastRolloutEngine(HFRolloutEngine):
     """The `hf` engine, decoding with `sample_tokens` (arguments: `vrl.rollout.base.Engine`)."""
 
     def generate_ids(
-        self, model: Any, processor: Any, inputs: Any, n: int, sampling: Sampling, suppress_vision: bool = True
+        self,
+        model: Any,
+        processor: Any,
+        inputs: Any,
+        n: int,
+        sampling: Sampling,
+        suppress_vision: bool = True,
     ) -> torch.Tensor:
         parts = decoder_parts(model)
         if not isinstance(parts, DecoderParts):
             if getattr(self, "_told", None) != parts:
-                log.warning("rollout=fast: %s; decoding it with transformers' generate (as rollout=hf)", parts)
+                log.warning(
+                    "rollout=fast: %s; decoding it with transformers' generate (as rollout=hf)", parts
+                )
                 self._told = parts
             return super().generate_ids(model, processor, inputs, n, sampling, suppress_vision)
         was_training = model.training

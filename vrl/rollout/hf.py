@@ -114,7 +114,13 @@ class HFRolloutEngine(Engine):
         return out
 
     def generate_ids(
-        self, model: Any, processor: Any, inputs: Any, n: int, sampling: Sampling, suppress_vision: bool = True
+        self,
+        model: Any,
+        processor: Any,
+        inputs: Any,
+        n: int,
+        sampling: Sampling,
+        suppress_vision: bool = True,
     ) -> torch.Tensor:
         """`[P * n, L + T]`: the P prompt rows of `inputs`, each repeated `n` times, then their new
         tokens (`model.generate`'s layout). The one primitive the decode loop of a subclass replaces."""
