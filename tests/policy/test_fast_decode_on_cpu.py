@@ -32,7 +32,7 @@ def _forced_run(monkeypatch, model, processor, inputs, n, forced, **sampling):
     monkeypatch.setattr(fast_decode, "TokenChooser", ForcedTokens)
     parts = decoder_parts(model)
     assert not isinstance(parts, str), parts
-    output = sample_tokens(
+    output, log_probs = sample_tokens(
         parts,
         model,
         inputs,
@@ -41,8 +41,9 @@ def _forced_run(monkeypatch, model, processor, inputs, n, forced, **sampling):
         pad_token_id=processor.tokenizer.pad_token_id,
         eos_token_ids=eos_token_ids(model, processor),
         tokenizer=processor.tokenizer,
+        log_prob_temperature=0.5,
     )
-    return output, ForcedTokens.seen
+    return output, ForcedTokens.seen, log_probs
 
 
 def _full_forward_logits(model, inputs, n, forced):
@@ -85,12 +86,15 @@ def test_every_step_gives_the_full_forwards_logits_with_images_padding_and_repea
     inputs = dict(encode_prompts(processor, batch, "left"))
     assert inputs["attention_mask"].sum(-1).unique().numel() > 1  # really padded
     forced = _forced_tokens(processor, rows=9, steps=7, seed=0)
-    output, seen = _forced_run(monkeypatch, model, processor, inputs, 3, forced, temperature=1.0)
+    output, seen, log_probs = _forced_run(monkeypatch, model, processor, inputs, 3, forced, temperature=1.0)
     assert output[:, inputs["input_ids"].shape[1] :].tolist() == forced
     reference = _full_forward_logits(model, inputs, 3, forced)
     assert torch.allclose(torch.stack(seen, dim=1), reference, atol=1e-4), (
         (torch.stack(seen, dim=1) - reference).abs().max()
     )
+    # each forced token's log-prob at the requested temperature (0.5), from the raw logits
+    expected = (reference / 0.5).log_softmax(-1).gather(-1, torch.tensor(forced)[..., None])[..., 0]
+    assert torch.allclose(log_probs, expected, atol=1e-4)
 
 
 def test_text_only_prompts_and_a_lora_policy_give_the_full_forwards_logits(tiny, monkeypatch):
@@ -104,7 +108,7 @@ def test_text_only_prompts_and_a_lora_policy_give_the_full_forwards_logits(tiny,
     processor.tokenizer.padding_side = "left"
     inputs = dict(processor.tokenizer(["what is 2 + 3?", "count"], return_tensors="pt", padding=True))
     forced = _forced_tokens(processor, rows=4, steps=5, seed=1)
-    output, seen = _forced_run(monkeypatch, model, processor, inputs, 2, forced, temperature=1.0)
+    output, seen, _ = _forced_run(monkeypatch, model, processor, inputs, 2, forced, temperature=1.0)
     assert output.shape == (4, inputs["input_ids"].shape[1] + 5)
     reference = _full_forward_logits(model, inputs, 2, forced)
     assert torch.allclose(torch.stack(seen, dim=1), reference, atol=1e-4)
@@ -123,7 +127,7 @@ def test_a_row_ends_at_eos_or_a_stop_string_is_padded_after_and_decoding_stops_w
         words[:2] + [eos] + words[:7],  # EOS at step 2
         words[:3] + stop_ids + words[: 7 - len(stop_ids)],  # the stop string completes at 3 + len - 1
     ]
-    output, seen = _forced_run(
+    output, seen, _ = _forced_run(
         monkeypatch, model, processor, inputs, 1, forced, temperature=1.0, stop=["ANSWER"]
     )
     new = output[:, width:].tolist()

@@ -360,3 +360,35 @@ def test_an_rl_step_processes_each_distinct_image_once_across_its_passes(tiny, t
         processed = [image for at, image in counting.calls if at == step]
         assert len(processed) == len({id(i) for i in processed}), f"step {step}: an image processed twice"
         assert {id(i) for i in processed} == {id(i) for i in images}
+
+
+def test_the_fast_engines_log_probs_are_the_old_log_probs_and_no_pass_runs_for_them(
+    tiny, samples, train_dir, tmp_path, monkeypatch
+):
+    """`rollout=fast` scores each sampled token as the trainer would (`reports_policy_log_probs`):
+    step 5 takes those numbers, runs no log-prob forward for them, and logs no mismatch (there is
+    no second opinion); a step with SSR (which needs old log-probs) trains on them."""
+    from vrl.rl import scoring
+
+    module = _module(tiny, max_steps=1)
+    module.engine = hf_engine(max_new_tokens=8, temperature=1.0, top_p=1.0, engine="fast")
+    torch.manual_seed(0)
+    trajectories = module.engine.rollout(tiny.model, tiny.processor, samples[:3], n=4)
+    expected = response_log_probs(tiny.model, tiny.processor, trajectories, 1.0, 8)
+    passes = []  # the policy's log-prob passes (the KL's reference passes are not counted)
+    real_pass = scoring.response_log_probs
+
+    def counted_pass(model, *args, **kwargs):
+        if model is module.model:
+            passes.append(len(args[1]))
+        return real_pass(model, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "response_log_probs", counted_pass)
+    module._fill_old_log_probs(trajectories, ImageCache())
+    assert passes == []
+    for trajectory, row in zip(trajectories, expected, strict=True):
+        assert trajectory.old_log_probs == pytest.approx(row, abs=1e-5)
+    assert module._engine_mismatch(trajectories) == {}
+    assert module._needs_old_log_probs_now  # SSR keeps old samples: step 5 is needed
+    fit_rl(module, train_dir, tmp_path)
+    assert module.rl_step == 1 and passes == []

@@ -54,6 +54,11 @@ def test_rollout_trajectories_and_their_log_probs_match_a_fresh_forward(tiny, sa
         assert t.finished or len(t.response_ids) == 12
         fresh = _fresh_log_probs(model, processor, t, 0.7)
         assert torch.allclose(torch.tensor(row), fresh, atol=1e-4)
+        if engine_name == "hf":
+            assert t.sampling_log_probs is None
+        else:  # the trainer's own numbers, at the run's temperature (1.0), not the call's (0.7)
+            at_run_temperature = _fresh_log_probs(model, processor, t, 1.0)
+            assert torch.allclose(torch.tensor(t.sampling_log_probs), at_run_temperature, atol=1e-5)
     assert model.training is False or model.training is True  # mode restored, whatever it was
 
 

@@ -86,8 +86,9 @@ def sample_tokens(
     eos_token_ids: set[int],
     suppress_token_ids: Sequence[int] = (),
     tokenizer: Any = None,
-) -> torch.Tensor:
-    """`n` sampled responses per prompt, in `generate`'s output layout.
+    log_prob_temperature: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`n` sampled responses per prompt, in `generate`'s output layout, and their log-probs.
 
     Args:
         parts: `decoder_parts(model)`.
@@ -95,9 +96,14 @@ def sample_tokens(
             `input_ids` / `attention_mask` `[P, L]` and the image keys.
         n: responses per prompt (rows `p * n .. p * n + n - 1` are prompt p's).
         tokenizer: needed only when `sampling.stop` holds stop strings.
+        log_prob_temperature: if given, also each new token's log-prob under the model's
+            unprocessed logits divided by it (what `vrl.policy.log_probs` computes for the
+            loss at that temperature, whatever rules drew the token).
     Returns:
         `[P * n, L + T]` token ids: each prompt row, then T <= `max_new_tokens` new tokens; a row
         that ended (EOS or stop string) is padded with `pad_token_id` after its last token.
+        With `log_prob_temperature`, `[P * n, T]` float32 log-probs of those new tokens (padding:
+        whatever the pad token scored); else None.
     """
     prompt_ids, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
     device = prompt_ids.device
@@ -117,9 +123,13 @@ def sample_tokens(
     running = torch.ones(rows, dtype=torch.bool, device=device)
     logits = prefill.logits[:, -1].float().repeat_interleave(repeats, 0)
     weights = _layer_weights(parts.text)
+    chosen_log_probs: list[torch.Tensor] = []
     end = width
     for step in range(steps):
         token = torch.where(running, choose(tokens[:, :end], logits), pad_token_id)
+        if log_prob_temperature is not None:
+            scaled = (logits / log_prob_temperature).log_softmax(dim=-1)
+            chosen_log_probs.append(scaled.gather(1, token[:, None])[:, 0])
         tokens[:, end] = token
         end += 1
         running &= ~torch.isin(token, eos) & ~choose.stopped(tokens[:, :end], logits)
@@ -128,7 +138,11 @@ def sample_tokens(
         hidden = _decode_step(parts, weights, token, width + step, caches, rotary, step, key_mask[..., :end])
         logits = parts.lm_head(hidden)[:, -1].float()
     output = tokens[:, :end]
-    return output.repeat_interleave(n, 0) if repeats == 1 and n > 1 else output
+    log_probs = torch.stack(chosen_log_probs, dim=1) if chosen_log_probs else None
+    if repeats == 1 and n > 1:
+        output = output.repeat_interleave(n, 0)
+        log_probs = log_probs.repeat_interleave(n, 0) if log_probs is not None else None
+    return output, log_probs
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.trajectory import Trajectory, reward_inputs
 from vrl.rl.distributed import gather_trajectories, weighted_means
+from vrl.rollout.base import adopt_engine_log_probs
 from vrl.rollout.full_weights import full_weights
 
 
@@ -92,7 +93,8 @@ class RolloutScoring:
 
         # 5. Old log-probs: the sampling policy's (this model before the update, eval mode,
         #    temperature-scaled), for every response that has none yet (all of a fresh `hf`
-        #    rollout; rethought ones, whose trigger was not sampled); the KL-in-reward
+        #    rollout; rethought ones, whose trigger was not sampled); the `fast` engine's own
+        #    log-probs where it reported them (the same numbers, no forward); the KL-in-reward
         #    penalty if the algorithm asks for it. Strictly on-policy steps (one PPO epoch, one
         #    mini-batch) skip the pass: the update's own forward, detached, is the same
         #    numbers (TRL does the same; experiments/rl_speed).
@@ -142,7 +144,9 @@ class RolloutScoring:
         )
 
     def _fill_old_log_probs(self, trajectories: list[Trajectory], images: ImageCache) -> None:
-        missing = [t for t in trajectories if t.old_log_probs is None]
+        """Old log-probs for every trajectory without them: the engine's own where they are the
+        trainer's (`reports_policy_log_probs`: no forward), else one log-prob pass."""
+        missing = adopt_engine_log_probs(self.engine, trajectories)
         if missing:
             values = response_log_probs(
                 self.model, self.processor, missing, self.temperature, self.micro_batch_size, images
@@ -158,8 +162,10 @@ class RolloutScoring:
         Every rank holds every trajectory (gathered). Step 5 fills the old log-probs on all of
         them; when it is skipped, the update fills each rank's share only, so the shares are
         gathered first (every rank calls: the trajectories, hence the condition, are the same)."""
-        if not any(t.sampling_log_probs is not None for t in trajectories):
-            return {}
+        if self.engine.reports_policy_log_probs or not any(
+            t.sampling_log_probs is not None for t in trajectories
+        ):
+            return {}  # none, or the very numbers the old log-probs were taken from
         rows = [
             (t.sampling_log_probs, t.old_log_probs, t.loss_mask)
             for t in trajectories

@@ -5,10 +5,13 @@ protocol only; `Engine` implements its sampling merge and its tool loop once, on
 primitives each engine writes (`generate_texts`, `sample_trajectories`,
 `continue_trajectories`) and its lifecycle (`sleep`, `wake`, `sync_weights`, `close`).
 
-Engines sample. They never compute the log-probs a loss uses (`vrl.policy.log_probs` does, on
-the RL side); an engine that gets its own per-token log-probs while sampling (vLLM) may keep
-them in `Trajectory.sampling_log_probs` (and `Continuation.log_probs`) as the behaviour policy's
-record, which the RL step compares with the trainer's (`rollout/logprob_diff_*`).
+Engines sample. The log-probs a loss uses are the trainer's (`vrl.policy.log_probs`, on the RL
+side); an engine that gets its own per-token log-probs while sampling keeps them in
+`Trajectory.sampling_log_probs` (and `Continuation.log_probs`). From an engine with its own
+weights and kernels (vLLM) they are the behaviour policy's record, which the RL step compares
+with the trainer's (`rollout/logprob_diff_*`); from one that runs the trained module itself and
+scores as the trainer does (`fast`: `reports_policy_log_probs`), they *are* the trainer's old
+log-probs, and the RL step takes them instead of running its own pass.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class RolloutEngine(Protocol):
         samples_from_policy: True when the engine runs the trained module itself (`hf`): the
             RL step then holds the module's full weights for the rollout under FSDP2
             (`vrl.rollout.full_weights`). False when it keeps its own copy (vLLM).
+        reports_policy_log_probs: True when its `sampling_log_probs` are the trainer's own old
+            log-probs (same module and weights, eval mode, unprocessed logits at the run's
+            temperature: `fast`), which the RL step then uses as `old_log_probs`.
     """
 
     sampling: Sampling
@@ -49,6 +55,7 @@ class RolloutEngine(Protocol):
     tool_loop: ToolLoop | None
     last_stats: dict[str, float]
     samples_from_policy: bool
+    reports_policy_log_probs: bool
 
     def generate(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int = 1, **overrides: Any
@@ -107,6 +114,7 @@ class Engine(ABC):
     """
 
     samples_from_policy = False  # the engine keeps its own weights (see `RolloutEngine`)
+    reports_policy_log_probs = False  # its log-probs, if any, are a record, not the loss's
 
     def __init__(
         self,
@@ -218,3 +226,17 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - a deliberate no-op default
         """Nothing to release by default."""
+
+
+def adopt_engine_log_probs(engine: RolloutEngine, trajectories: Sequence[Trajectory]) -> list[Trajectory]:
+    """Give every trajectory without `old_log_probs` the engine's own where those are the
+    trainer's (`engine.reports_policy_log_probs`); return the ones still without (they need the
+    trainer's log-prob pass: all of them for other engines, rethought ones, which hold tokens
+    the engine did not sample)."""
+    missing = [t for t in trajectories if t.old_log_probs is None]
+    if not engine.reports_policy_log_probs:
+        return missing
+    for trajectory in missing:
+        if trajectory.sampling_log_probs is not None:
+            trajectory.old_log_probs = list(trajectory.sampling_log_probs)
+    return [t for t in missing if t.old_log_probs is None]

@@ -24,7 +24,17 @@ log = logging.getLogger(__name__)
 
 
 class FastRolloutEngine(HFRolloutEngine):
-    """The `hf` engine, decoding with `sample_tokens` (arguments: `vrl.rollout.base.Engine`)."""
+    """The `hf` engine, decoding with `sample_tokens` (arguments: `vrl.rollout.base.Engine`).
+
+    Its `sampling_log_probs` are the trainer's own old log-probs: the policy module itself, at
+    its current weights, in eval mode, each token scored under the unprocessed logits at the
+    run's temperature (`self.sampling.temperature`, the one the loss uses): the numbers
+    `vrl.policy.log_probs.response_log_probs` gives, to float rounding
+    (tests/rollout/test_hf_engine_on_cpu.py). So the RL step takes them as `old_log_probs` and
+    skips its old-log-prob forward for them (`reports_policy_log_probs`). A model decoded with
+    `generate` instead reports none."""
+
+    reports_policy_log_probs = True
 
     def generate_ids(
         self,
@@ -34,7 +44,7 @@ class FastRolloutEngine(HFRolloutEngine):
         n: int,
         sampling: Sampling,
         suppress_vision: bool = True,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = decoder_parts(model)
         if not isinstance(parts, DecoderParts):
             if getattr(self, "_told", None) != parts:
@@ -56,6 +66,7 @@ class FastRolloutEngine(HFRolloutEngine):
                 eos_token_ids=eos_token_ids(model, processor),
                 suppress_token_ids=vision_token_ids(model) if suppress_vision else (),
                 tokenizer=processor.tokenizer,
+                log_prob_temperature=None if self.sampling.greedy else self.sampling.temperature,
             )
         finally:
             model.train(was_training)

@@ -36,7 +36,7 @@ class HFRolloutEngine(Engine):
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
             inputs = encode_prompts(processor, batch, padding_side="left").to(model.device)
-            output = self.generate_ids(model, processor, inputs, n, sampling, suppress_vision=False)
+            output, _ = self.generate_ids(model, processor, inputs, n, sampling, suppress_vision=False)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             responses.extend(processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return responses
@@ -61,7 +61,7 @@ class HFRolloutEngine(Engine):
         for offset in range(0, len(samples), self.batch_size):
             batch = list(samples[offset : offset + self.batch_size])
             inputs = encode_prompts(processor, batch, "left", image_cache).to(model.device)
-            output = self.generate_ids(model, processor, inputs, n, sampling)
+            output, log_probs = self.generate_ids(model, processor, inputs, n, sampling)
             prompt_width = inputs["input_ids"].shape[1]
             for row in range(output.shape[0]):
                 index = row // n
@@ -80,6 +80,7 @@ class HFRolloutEngine(Engine):
                         text=decode(response),
                         finished=finished,
                         step=step,
+                        sampling_log_probs=_first(log_probs, row, len(response)),
                     )
                 )
         return trajectories
@@ -103,13 +104,19 @@ class HFRolloutEngine(Engine):
             inputs = {"input_ids": ids, "attention_mask": mask}
             inputs.update(row_image_inputs(model, processor, [t.images for t, _ in chunk], ids))
             inputs = {k: v.to(model.device) for k, v in inputs.items()}
-            output = self.generate_ids(model, processor, inputs, 1, sampling)
+            output, log_probs = self.generate_ids(model, processor, inputs, 1, sampling)
             for row, prefix in enumerate(prefixes):
                 new, finished = trim_response(
                     output[row, ids.shape[1] :].tolist(), stop_ids, decode, sampling.stop
                 )
                 out.append(
-                    Continuation(text=decode(new), token_ids=new, finished=finished, prefix_ids=prefix)
+                    Continuation(
+                        text=decode(new),
+                        token_ids=new,
+                        finished=finished,
+                        prefix_ids=prefix,
+                        log_probs=_first(log_probs, row, len(new)),
+                    )
                 )
         return out
 
@@ -121,10 +128,12 @@ class HFRolloutEngine(Engine):
         n: int,
         sampling: Sampling,
         suppress_vision: bool = True,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`[P * n, L + T]`: the P prompt rows of `inputs`, each repeated `n` times, then their new
-        tokens (`model.generate`'s layout). The one primitive the decode loop of a subclass replaces."""
-        return _generate(model, processor, inputs, n, sampling, suppress_vision)
+        tokens (`model.generate`'s layout); and `[P * n, T]` log-probs of the new tokens if the
+        engine reports them (`Trajectory.sampling_log_probs`; `generate` here: None). The one
+        primitive the decode loop of a subclass replaces."""
+        return _generate(model, processor, inputs, n, sampling, suppress_vision), None
 
 
 @torch.no_grad()
@@ -161,6 +170,11 @@ def _generate(
         return output.repeat_interleave(n, dim=0) if sampling.greedy and n > 1 else output
     finally:
         model.train(was_training)
+
+
+def _first(log_probs: torch.Tensor | None, row: int, length: int) -> list[float] | None:
+    """The first `length` log-probs of `row` (a trimmed response's), or None without any."""
+    return None if log_probs is None else log_probs[row, :length].tolist()
 
 
 def _decoder(processor: Any) -> Any:

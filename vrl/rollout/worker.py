@@ -29,6 +29,7 @@ from vrl.interrupt import STOP_SIGNALS
 from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.trajectory import Trajectory
+from vrl.rollout.base import adopt_engine_log_probs
 
 
 @dataclass
@@ -203,8 +204,13 @@ def _sample(
         image_cache=images,
     )
     rollout_s = time.perf_counter() - start
-    values = response_log_probs(model, processor, trajectories, temperature, micro_batch_size, images)
-    for trajectory, row in zip(trajectories, values):
+    missing = adopt_engine_log_probs(engine, trajectories)
+    values = (
+        response_log_probs(model, processor, missing, temperature, micro_batch_size, images)
+        if missing
+        else []
+    )
+    for trajectory, row in zip(missing, values):
         trajectory.old_log_probs = row
     return RolloutResult(
         step=request.step,
