@@ -141,7 +141,7 @@ def test_max_staleness_refuses_what_it_does_not_support():
     check_overlap(1, engine, cpu, replay, rethink)  # supported
     check_overlap(0, object(), TrainerSettings(devices=2, strategy="ddp"), replay, rethink)  # off: no check
     cases = [
-        ((object(), cpu, replay, rethink), "needs rollout=hf"),
+        ((object(), cpu, replay, rethink), "needs rollout=fast or hf"),
         ((engine, cpu, replay, component("rethink", "forced")), "cannot rethink"),
         ((engine, cpu, component("replay", "filter", target_size=16), rethink), "cannot do dynamic sampling"),
         ((engine, TrainerSettings(devices=2, strategy="ddp"), replay, rethink), "one trainer process on CPU"),

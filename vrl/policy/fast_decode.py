@@ -20,8 +20,9 @@ left padding, suppressed tokens, then temperature, top-k and top-p, in `generate
 transformers' own processors), EOS and stop strings end a row, finished rows are padded, and the
 output has `generate`'s layout. Greedy decoding decodes each prompt once and repeats its rows.
 The same logits to float precision are tested against the model's full forward
-(tests/policy/test_fast_decode_on_cpu.py); the random stream differs from `generate`'s, the
-distribution does not.
+(tests/policy/test_fast_decode_on_cpu.py), and a step draws its tokens as `generate` does (one
+exponential race over every row's probabilities, which is PyTorch's one-sample `multinomial`),
+so one seed gives `generate`'s samples (tests/rollout/test_hf_engine_on_cpu.py).
 
 Supported: Qwen2.5-VL under transformers >= 5 (full attention, sdpa or eager), plain or under
 LoRA (peft), on any device; not FSDP2-sharded models (their blocks gather parameters only
@@ -161,19 +162,15 @@ class _LayerWeights:
     def of(layer: Any, heads: int, kv_heads: int) -> _LayerWeights:
         attention, mlp = layer.self_attn, layer.mlp
         projections = (attention.q_proj, attention.k_proj, attention.v_proj)
-        qkv = None
-        if all(type(p) is torch.nn.Linear for p in projections):
-            biases = [p.bias for p in projections]
-            bias = torch.cat(biases) if all(b is not None for b in biases) else None
-            if bias is not None or all(b is None for b in biases):
-                qkv = (torch.cat([p.weight for p in projections]), bias)
-        gate_up = None
-        if all(
-            type(getattr(mlp, n, None)) is torch.nn.Linear and getattr(mlp, n).bias is None
-            for n in ("gate_proj", "up_proj")
-        ):
-            gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
-        return _LayerWeights(layer, qkv, gate_up if hasattr(mlp, "act_fn") else None, heads, kv_heads)
+        qkv = gate_up = None
+        plain = all(type(p) is torch.nn.Linear for p in projections)
+        if plain and len({p.bias is None for p in projections}) == 1:  # all with a bias, or none
+            bias = None if projections[0].bias is None else torch.cat([p.bias for p in projections])
+            qkv = (torch.cat([p.weight for p in projections]), bias)
+        halves = (getattr(mlp, "gate_proj", None), getattr(mlp, "up_proj", None))
+        if hasattr(mlp, "act_fn") and all(type(p) is torch.nn.Linear and p.bias is None for p in halves):
+            gate_up = torch.cat([halves[0].weight, halves[1].weight])
+        return _LayerWeights(layer, qkv, gate_up, heads, kv_heads)
 
 
 def _layer_weights(text: Any) -> list[_LayerWeights]:

@@ -21,7 +21,7 @@ resumed run trains on the very batch the uninterrupted one did, then goes on as 
 Simplifications, stated: one worker, one batch in flight (staleness 1 at most); the reward,
 advantages and replay run in the trainer before the next batch is submitted (their wall time
 is on the critical path: submitting right after the take would hide it too); the
-hf engine without a tool loop, no rethinking, no dynamic sampling, a single trainer process on
+hf or fast engine without a tool loop, no rethinking, no dynamic sampling, a single trainer process on
 CPU (`check_overlap` refuses the rest before any work starts).
 """
 
@@ -46,7 +46,7 @@ def check_overlap(max_staleness: int, rollout: Any, trainer: Any, replay: Any, r
 
     key = f"stage.rl.max_staleness={max_staleness}"
     if not isinstance(rollout, HFRolloutEngine):
-        why = f"needs rollout=hf (the worker samples with its own copy of the policy), not {type(rollout).__name__}"
+        why = f"needs rollout=fast or hf (the worker samples with its own copy of the policy), not {type(rollout).__name__}"
     elif rollout.tool_loop is not None:
         why = "runs single-turn rollouts only: set tool=none"
     elif rethink.active:
