@@ -21,9 +21,11 @@ vrl's own `vrl.trainer.StepTimer` callback (`+trainer.callbacks=[...]`); its `se
 counts the interpreter and imports, which TRL's in-process setup does not. Side `vrl` rolls out
 with vrl's default engine (`rollout=fast`, its own decode loop), side `vrl_hf` with
 `rollout=hf` (transformers' `generate`, as TRL does); both draw the same samples under one seed
-(tests/rollout/test_hf_engine_on_cpu.py). Prints a table,
-`ratio vrl/trl (median step, steps 2..N): X.XXx` (and `vrl_hf/trl`) and the same ratio of process CPU seconds per
-step (steadier on a shared machine); `--out DIR` also writes `results.json`, `steps.png` and,
+(tests/rollout/test_hf_engine_on_cpu.py). Side `vrl_overlap` is `vrl` with
+`stage.rl.max_staleness=1`: the rollout of step k+1 runs in a worker process (the second core)
+while step k updates; its CPU figure counts the trainer process only. Prints a table,
+`ratio vrl/trl (median step, steps 2..N): X.XXx` (and one for each other vrl side run) and the
+same ratio of process CPU seconds per step (steadier on a shared machine); `--out DIR` also writes `results.json`, `steps.png` and,
 with `--profile`, cProfile listings of each side.
 """
 
@@ -47,9 +49,14 @@ from typing import Any
 # Heavy imports (torch, transformers, trl) stay inside functions, so `--help` and a bad `--order`
 # answer at once.
 PHASES_VRL = ("rollout", "reward", "old_logprob", "update")
-# Sides: vrl with its default rollout engine (`fast`, its own decode loop), vrl with transformers'
-# `generate` (`hf`, the engine TRL uses too), TRL.
-VRL_ENGINES = {"vrl": "fast", "vrl_hf": "hf"}
+# vrl sides -> their overrides: the default engine (`fast`, vrl's own decode loop), transformers'
+# `generate` (`hf`, the engine TRL uses too), and the default engine overlapped with the update
+# (one-step off-policy: the rollout of step k+1 in a worker process while step k updates).
+VRL_SIDES = {
+    "vrl": ["rollout=fast"],
+    "vrl_hf": ["rollout=hf"],
+    "vrl_overlap": ["rollout=fast", "stage.rl.max_staleness=1"],
+}
 PHASES_TRL = ("generate", "reward", "generate_and_score", "loss_forward", "training_step", "optimizer")
 
 
@@ -100,10 +107,10 @@ def maybe_profile(enabled: bool, sink: dict[str, str], key: str):
 
 
 def run_vrl(
-    args, engine: str, model_dir: str, train_dir: Path, work: Path, profiles: dict[str, str]
+    args, side: str, model_dir: str, train_dir: Path, work: Path, profiles: dict[str, str]
 ) -> dict[str, Any]:
     """N RL steps of the real rl stage: `python -m vrl stages=[rl]` on the fixture's model and
-    prompts, with the matched settings, `rollout=<engine>` and vrl's own step timer
+    prompts, with the matched settings, the side's overrides and vrl's own step timer
     (`vrl.trainer.StepTimer`)."""
     run_dir = work / f"vrl-run-{len(list(work.glob('vrl-run-*')))}"
     overrides = [
@@ -118,7 +125,7 @@ def run_vrl(
         "rethink=none",
         "reward=math_verify",  # accuracy_reward, in the RewardPool's worker processes
         f"reward.pool.num_workers={args.reward_workers}",
-        f"rollout={engine}",
+        *VRL_SIDES[side],
         "rollout.batch_size=32",
         f"rollout.sampling.max_new_tokens={args.max_new_tokens}",
         "rollout.sampling.temperature=1.0",
@@ -152,7 +159,7 @@ def run_vrl(
     if args.profile:
         text = io.StringIO()
         pstats.Stats(str(run_dir.with_suffix(".prof")), stream=text).sort_stats("cumulative").print_stats(60)
-        profiles[f"vrl_{engine}"] = text.getvalue()
+        profiles[side] = text.getvalue()
     phases = {p: record["phases"].get(f"timing_s/{p}", []) for p in (*PHASES_VRL, "step")}
     lengths = record["phases"].get("rollout/response_length_mean", [])
     setup_s = record["train_start_unix_s"] - start  # interpreter + imports + model load + trainer
@@ -319,8 +326,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="write results.json (+ profiles) here")
     args = parser.parse_args(argv)
     order = [s.strip() for s in args.order.split(",") if s.strip()]
-    if not order or set(order) - {*VRL_ENGINES, "trl"}:
-        parser.error(f"--order {args.order!r}: use a comma list of vrl, vrl_hf, trl, e.g. vrl,trl")
+    if not order or set(order) - {*VRL_SIDES, "trl"}:
+        parser.error(f"--order {args.order!r}: use a comma list of {', '.join(VRL_SIDES)}, trl, e.g. vrl,trl")
     if args.steps < 1:
         parser.error("--steps must be >= 1")
     import torch
@@ -345,12 +352,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs: list[tuple[str, dict[str, Any]]] = []
         for side in order:
             print(f"[bench] {side}: {args.steps} steps ...", flush=True)
-            if side in VRL_ENGINES:
-                runs.append((side, run_vrl(args, VRL_ENGINES[side], model_dir, train_dir, work, profiles)))
+            if side in VRL_SIDES:
+                runs.append((side, run_vrl(args, side, model_dir, train_dir, work, profiles)))
             else:
                 runs.append((side, run_trl(args, model_dir, rows, work, profiles)))
 
-    by_side = {side: [r for s, r in runs if s == side] for side in (*VRL_ENGINES, "trl")}
+    by_side = {side: [r for s, r in runs if s == side] for side in (*VRL_SIDES, "trl")}
     median = {s: statistics.median(r["median_step_s"] for r in rs) for s, rs in by_side.items() if rs}
     cpu = {s: statistics.median(r["median_step_cpu_s"] for r in rs) for s, rs in by_side.items() if rs}
     result = {
@@ -370,7 +377,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             + " ".join(f"{c:>9.3f}" for c in cells)
             + f" {r['response_length_mean']:>9.1f}  {phases}"
         )
-    for side in (s for s in VRL_ENGINES if s in median and "trl" in median):
+    for side in (s for s in VRL_SIDES if s in median and "trl" in median):
         result[f"ratio_{side}_over_trl"] = median[side] / median["trl"]
         result[f"cpu_ratio_{side}_over_trl"] = cpu[side] / cpu["trl"]
         print(f"ratio {side}/trl (median step, steps 2..N): {result[f'ratio_{side}_over_trl']:.2f}x")
@@ -394,7 +401,7 @@ def _plot(runs: list[tuple[str, dict[str, Any]]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"vrl": "tab:blue", "vrl_hf": "tab:green", "trl": "tab:orange"}
+    colors = {"vrl": "tab:blue", "vrl_hf": "tab:green", "vrl_overlap": "tab:purple", "trl": "tab:orange"}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     for index, (side, r) in enumerate(runs):
         steps = range(1, len(r["walls_s"]) + 1)

@@ -56,5 +56,5 @@ def test_one_step_each_prints_a_ratio_and_writes_results(tmp_path):
 def test_bad_order_is_a_one_line_usage_error():
     result = _run(["--order=vrl,verl"])
     assert result.returncode == 2
-    assert "--order 'vrl,verl': use a comma list of vrl, vrl_hf, trl" in result.stderr
+    assert "--order 'vrl,verl': use a comma list of vrl, vrl_hf, vrl_overlap, trl" in result.stderr
     assert "Traceback" not in result.stderr
