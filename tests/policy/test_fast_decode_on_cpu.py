@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 
 from vrl.policy import fast_decode
-from vrl.policy.fast_decode import TokenChooser, decoder_parts, sample_tokens
+from vrl.policy.fast_decode import decoder_parts, sample_tokens
 from vrl.policy.images import encode_prompts
 from vrl.policy.sampling import Sampling
+from vrl.policy.token_chooser import TokenChooser
 from vrl.policy.tokens import eos_token_ids
 
 

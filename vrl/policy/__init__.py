@@ -9,4 +9,7 @@ The bottom layer of the RL path (it imports only `vrl.data.schema`, `vrl.errors`
   computes the log-probs its loss uses.
 - `continuation`: `Continuation`, `ContinueFn`, the engine's continuation boundary.
 - `sampling`: `Sampling`, and the one rule that changes it for a purpose.
+- `token_chooser`: `TokenChooser`, the next token from logits by `generate`'s rules.
+- `fast_decode`: `sample_tokens`, vrl's own KV-cached decode loop (the `fast` engine's core).
+- `vision`: each distinct image encoded once per log-prob or update forward.
 """

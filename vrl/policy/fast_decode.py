@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from vrl.policy.sampling import Sampling
+from vrl.policy.token_chooser import TokenChooser
 
 
 @dataclass(frozen=True)
@@ -277,62 +278,6 @@ def _static_caches(
         values[:, :, :width] = prefix_values.repeat_interleave(repeats, 0)
         out.append((keys, values))
     return out
-
-
-class TokenChooser:
-    """The next token of every row from float logits `[B, V]`, by `generate`'s rules for a
-    `Sampling`: repetition penalty (skipping each row's left padding), suppressed tokens, then,
-    when sampling, temperature, top-k and top-p (transformers' own processors, in its order).
-
-    Args:
-        sampling: the call's sampling.
-        prompt_mask: `[B, L]` attention mask of the rows' prompts (left-padded).
-        suppress: token ids never chosen.
-        tokenizer: for `sampling.stop` (None when there are no stop strings).
-    """
-
-    def __init__(
-        self, sampling: Sampling, prompt_mask: torch.Tensor, suppress: Sequence[int], tokenizer: Any
-    ):
-        from transformers.generation import logits_process as lp
-        from transformers.generation.stopping_criteria import StopStringCriteria
-
-        self.greedy = sampling.greedy
-        self.penalty = None
-        if sampling.repetition_penalty != 1.0:
-            padding = (prompt_mask != 0).int().argmax(dim=1)
-            self.penalty = lp.RepetitionPenaltyLogitsProcessor(sampling.repetition_penalty, padding)
-        self.suppress = torch.tensor(sorted(suppress), dtype=torch.long, device=prompt_mask.device)
-        self.warpers: list[Any] = []
-        if not self.greedy and sampling.temperature != 1.0:
-            self.warpers.append(lp.TemperatureLogitsWarper(sampling.temperature))
-        if not self.greedy and sampling.top_k:
-            self.warpers.append(lp.TopKLogitsWarper(top_k=sampling.top_k))
-        if not self.greedy and sampling.top_p < 1.0:
-            self.warpers.append(lp.TopPLogitsWarper(top_p=sampling.top_p))
-        if sampling.stop and tokenizer is None:
-            raise ValueError("TokenChooser: stop strings need the tokenizer")
-        self.stop = StopStringCriteria(tokenizer, list(sampling.stop)) if sampling.stop else None
-
-    def __call__(self, tokens: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """`[B]` token ids; `tokens` `[B, L + k]`: every row so far (the penalty reads them)."""
-        if self.penalty is not None:
-            logits = self.penalty(tokens, logits)
-        if self.suppress.numel():
-            logits = logits.index_fill(1, self.suppress, float("-inf"))
-        for warper in self.warpers:
-            logits = warper(tokens, logits)
-        if self.greedy:
-            return logits.argmax(dim=-1)
-        # A draw from softmax(logits): argmax of p / E with E ~ Exp(1) per entry (the exponential
-        # race, as vLLM's sampler; one fused draw instead of `multinomial`'s per-row search).
-        return logits.softmax(dim=-1).div_(torch.empty_like(logits).exponential_()).argmax(dim=-1)
-
-    def stopped(self, tokens: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """`[B]` True where the last token completed a stop string."""
-        if self.stop is None:
-            return torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
-        return self.stop(tokens, logits).to(tokens.device)
 
 
 def _standard_layer(layer: Any) -> bool:
