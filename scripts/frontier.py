@@ -8,7 +8,9 @@ Choices (each a full process: data, sft, [rl,] eval; the hold-out is the default
   sft600, sft1200, sft1800: SFT alone for that many steps (its cosine schedule fitted to them);
   sft1200_lr2e-3: sft1200 at twice the default's peak learning rate;
   sft1200+rl60: sft1200's SFT, then 60 RL steps of the default's RL with the overlapped
-    rollout (`stage.rl.max_staleness=1`), the RL the time `sft1800` spends on 600 more steps.
+    rollout (`stage.rl.max_staleness=1`), the RL the time `sft1800` spends on 600 more steps;
+  sft1200+rl300: sft1200's SFT, then 300 synchronous RL steps with the `fast` engine (added
+    2026-12-07, when an RL step became ~0.36 s: about the time of those 600 SFT steps).
 A seed's runs share their data and, for the same SFT steps, their SFT weights (checked: md5),
 so `sft1200` is the exact start of `sft1200+rl60` and the paired test compares the same items.
 Writes results.md (accuracy, spread over seeds, wall, paired sign tests) and frontier.png.
@@ -36,10 +38,15 @@ CHOICES: dict[str, list[str]] = {
     "sft1200+rl60": ["stage.sft.max_steps=1200", "stage.rl.max_steps=60", "stage.rl.max_staleness=1"],
     "sft1800": ["stages=[data,sft,eval]", "stage.sft.max_steps=1800"],
     "sft1200_lr2e-3": ["stages=[data,sft,eval]", "stage.sft.max_steps=1200", "stage.sft.lr=2.0e-3"],
+    # synchronous RL with the fast engine (2026-12-07): ~0.36 s a step, so 300 steps cost about
+    # what 600 more SFT steps do
+    "sft1200+rl300": ["stage.sft.max_steps=1200", "stage.rl.max_steps=300"],
 }
 PAIRS = [
     ("sft1200+rl60", "sft1200", "RL vs its SFT start"),
     ("sft1200+rl60", "sft1800", "RL vs SFT given RL's time"),
+    ("sft1200+rl300", "sft1200", "RL (300 steps, fast engine) vs its SFT start"),
+    ("sft1200+rl300", "sft1800", "RL (300 steps, fast engine) vs SFT given about RL's time"),
 ]
 
 

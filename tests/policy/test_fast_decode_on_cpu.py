@@ -98,6 +98,20 @@ def test_every_step_gives_the_full_forwards_logits_with_images_padding_and_repea
     assert torch.allclose(log_probs, expected, atol=1e-4)
 
 
+def test_a_large_model_is_decoded_through_its_modules_without_fused_copies(tiny, samples, monkeypatch):
+    """Above `FUSE_MAX_BYTES` of projections (a 7B's would copy ~10 GB a call) the loop calls
+    the modules themselves: no fused weights, the same logits."""
+    model, processor = tiny.model.eval(), tiny.processor
+    parts = decoder_parts(model)
+    assert all(w.qkv is not None and w.gate_up is not None for w in fast_decode._layer_weights(parts.text))
+    monkeypatch.setattr(fast_decode, "FUSE_MAX_BYTES", 0)
+    assert all(w.qkv is None and w.gate_up is None for w in fast_decode._layer_weights(parts.text))
+    inputs = dict(encode_prompts(processor, samples[:2], "left"))
+    forced = _forced_tokens(processor, rows=4, steps=4, seed=2)
+    _, seen, _ = _forced_run(monkeypatch, model, processor, inputs, 2, forced, temperature=1.0)
+    assert torch.allclose(torch.stack(seen, dim=1), _full_forward_logits(model, inputs, 2, forced), atol=1e-4)
+
+
 def test_text_only_prompts_and_a_lora_policy_give_the_full_forwards_logits(tiny, monkeypatch):
     from vrl.model.lora import apply_lora
 

@@ -174,9 +174,24 @@ class _LayerWeights:
         return _LayerWeights(layer, qkv, gate_up, heads, kv_heads)
 
 
+# The fused copies are made per call: worth it where per-op overhead dominates (the tiny model:
+# ~1 MB), not where the matmuls do and the copies would cost memory (a 7B: ~10 GB).
+FUSE_MAX_BYTES = 64 * 2**20
+
+
 def _layer_weights(text: Any) -> list[_LayerWeights]:
     heads, kv_heads = text.config.num_attention_heads, text.config.num_key_value_heads
-    return [_LayerWeights.of(layer, heads, kv_heads) for layer in text.layers]
+    layers = text.layers
+    fused_bytes = sum(
+        p.numel() * p.element_size()
+        for layer in layers
+        for module in (layer.self_attn, layer.mlp)
+        for name, p in module.named_parameters(recurse=True)
+        if name.split(".")[0] in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
+    )
+    if fused_bytes > FUSE_MAX_BYTES:
+        return [_LayerWeights(layer, None, None, heads, kv_heads) for layer in layers]
+    return [_LayerWeights.of(layer, heads, kv_heads) for layer in layers]
 
 
 def _decode_step(
