@@ -38,6 +38,6 @@ def test_code_tool_gets_the_run_sandbox_and_refuses_to_run_without_one(caplog):
         assert isinstance(components.rollout.tool_loop.tool, CodeTool)
         assert components.rollout.sandbox is components.sandbox
         assert components.rollout.tool_loop.ats
-        assert "vrl.rollout.HFRolloutEngine (with sandbox)" in caplog.text
+        assert "vrl.rollout.fast.FastRolloutEngine (with sandbox)" in caplog.text  # the default engine
     with pytest.raises(ConfigError, match="needs a sandbox"):
         build_components(compose(["tool=code"]))
