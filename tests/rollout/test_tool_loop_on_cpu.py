@@ -165,3 +165,11 @@ def test_the_fast_engine_runs_the_same_greedy_tool_loop_as_generate(tool_policy,
             assert [(t.text, t.response_ids, t.loss_mask, t.tool_calls) for t in got] == [
                 (t.text, t.response_ids, t.loss_mask, t.tool_calls) for t in expected
             ]
+            # its log-probs over every segment are the trainer's on the whole response (the RL
+            # step adopts them as old log-probs), on the tokens the policy wrote (mask 1)
+            trainer = response_log_probs(model, processor, got, fast.sampling.temperature)
+            for t, row in zip(got, trainer, strict=True):
+                policy = [i for i, m in enumerate(t.loss_mask) if m]
+                assert [t.sampling_log_probs[i] for i in policy] == pytest.approx(
+                    [row[i] for i in policy], abs=1e-4
+                )
