@@ -44,6 +44,7 @@ class FastRolloutEngine(HFRolloutEngine):
         n: int,
         sampling: Sampling,
         suppress_vision: bool = True,
+        with_log_probs: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = decoder_parts(model)
         if not isinstance(parts, DecoderParts):
@@ -52,7 +53,9 @@ class FastRolloutEngine(HFRolloutEngine):
                     "rollout=fast: %s; decoding it with transformers' generate (as rollout=hf)", parts
                 )
                 self._told = parts
-            return super().generate_ids(model, processor, inputs, n, sampling, suppress_vision)
+            return super().generate_ids(
+                model, processor, inputs, n, sampling, suppress_vision, with_log_probs
+            )
         was_training = model.training
         model.eval()
         try:
@@ -66,7 +69,10 @@ class FastRolloutEngine(HFRolloutEngine):
                 eos_token_ids=eos_token_ids(model, processor),
                 suppress_token_ids=vision_token_ids(model) if suppress_vision else (),
                 tokenizer=processor.tokenizer,
-                log_prob_temperature=None if self.sampling.greedy else self.sampling.temperature,
+                # eval's texts need none: no log-softmax per step there
+                log_prob_temperature=None
+                if self.sampling.greedy or not with_log_probs
+                else self.sampling.temperature,
             )
         finally:
             model.train(was_training)

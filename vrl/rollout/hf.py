@@ -36,7 +36,9 @@ class HFRolloutEngine(Engine):
         for start in range(0, len(samples), self.batch_size):
             batch = list(samples[start : start + self.batch_size])
             inputs = encode_prompts(processor, batch, padding_side="left").to(model.device)
-            output, _ = self.generate_ids(model, processor, inputs, n, sampling, suppress_vision=False)
+            output, _ = self.generate_ids(
+                model, processor, inputs, n, sampling, suppress_vision=False, with_log_probs=False
+            )
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             responses.extend(processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return responses
@@ -128,11 +130,13 @@ class HFRolloutEngine(Engine):
         n: int,
         sampling: Sampling,
         suppress_vision: bool = True,
+        with_log_probs: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`[P * n, L + T]`: the P prompt rows of `inputs`, each repeated `n` times, then their new
         tokens (`model.generate`'s layout); and `[P * n, T]` log-probs of the new tokens if the
         engine reports them (`Trajectory.sampling_log_probs`; `generate` here: None). The one
-        primitive the decode loop of a subclass replaces."""
+        primitive the decode loop of a subclass replaces; `with_log_probs=False`: the caller wants
+        texts only (no log-probs to compute)."""
         return _generate(model, processor, inputs, n, sampling, suppress_vision), None
 
 
