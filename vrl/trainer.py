@@ -207,6 +207,31 @@ def log_step_metrics(trainer: L.Trainer, metrics: dict[str, float]) -> None:
         connector.log_metrics({k: float(v) for k, v in metrics.items()})
 
 
+# -- the optimizer -------------------------------------------------------------------------------
+
+
+def adamw(parameters: Any, *, lr: float, weight_decay: float) -> Any:
+    """`torch.optim.AdamW` over `parameters`, with PyTorch's fused kernel where it applies.
+
+    The fused step is one kernel per parameter group instead of ~10 ops per tensor: on the tiny
+    default's 57 tensors 1.3 ms against 7.8 ms a step on one CPU core (`experiments/rl_speed/`),
+    the same update to float rounding. Where it does not apply (sharded DTensor parameters of
+    FSDP2, a device without the kernel, non-float parameters) the stock implementation runs."""
+    import torch
+    from torch.distributed.tensor import DTensor
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    params = list(parameters)
+    fused = bool(params) and all(
+        type(p) is not DTensor
+        and not isinstance(p.data, DTensor)
+        and p.is_floating_point()
+        and p.device.type in _get_fused_kernels_supported_devices()
+        for p in params
+    )
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 # -- random number generators -------------------------------------------------------------------
 
 

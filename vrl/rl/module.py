@@ -51,7 +51,7 @@ from vrl.rl.scoring import RolloutScoring
 from vrl.rl.settings import RLSettings
 from vrl.rl.update import PolicyUpdate
 from vrl.rollout.base import RolloutEngine
-from vrl.trainer import log_step_metrics, rng_state, seed_rank, set_rng_state
+from vrl.trainer import adamw, log_step_metrics, rng_state, seed_rank, set_rng_state
 
 log = logging.getLogger("vrl")
 
@@ -256,7 +256,7 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
             self._rng_to_restore = None
 
     def configure_optimizers(self) -> Any:
-        return torch.optim.AdamW(
+        return adamw(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=self.settings.lr,
             weight_decay=self.settings.weight_decay,

@@ -12,7 +12,7 @@ import torch
 
 from vrl.sft.loss import masked_token_nll
 from vrl.sft.settings import SFTSettings
-from vrl.trainer import rng_state, set_rng_state
+from vrl.trainer import adamw, rng_state, set_rng_state
 
 
 class SFTModule(L.LightningModule):
@@ -93,9 +93,7 @@ class SFTModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         s = self.settings
-        optimizer = torch.optim.AdamW(
-            [p for p in self.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay
-        )
+        optimizer = adamw([p for p in self.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay)
         decay = 0
         if s.lr_schedule == "cosine":
             decay = max(0, int(self.trainer.estimated_stepping_batches) - s.warmup_steps)
