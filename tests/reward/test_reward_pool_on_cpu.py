@@ -56,19 +56,38 @@ def test_raising_items_become_none_and_are_counted():
     assert out.total == [1.0, 0.0, 0.0, 1.0] and out.valid == [True, False, False, True]
 
 
-def test_timeout_gives_none_counts_it_and_the_pool_recovers():
+def crashing_reward(completions, answer, **_):
+    """Kills its worker process on a chunk holding the answer "crash" (a segfaulting verifier)."""
+    if "crash" in answer:
+        os._exit(1)
+    return [1.0] * len(completions)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3])
+def test_timeout_gives_none_counts_it_and_the_pool_recovers(chunk_size):
+    """Per item or in a chunk: only the item that hangs loses its reward (a chunk that timed out
+    is run again item by item, each with its own deadline)."""
     with RewardPool(
-        {"slow": slow_reward, "len": length_reward}, pool={"num_workers": 2, "timeout_s": 1.0}
+        {"slow": slow_reward, "len": length_reward},
+        pool={"num_workers": 2, "timeout_s": 1.0, "chunk_size": chunk_size},
     ) as pool:
         start = time.monotonic()
         out = pool(["x", "yy", "zzz"], answer=["fast", "slow", "fast"])
-        assert time.monotonic() - start < 4.0  # did not wait for the 5 s sleep
+        assert time.monotonic() - start < 4.5  # did not wait for the 5 s sleep (a chunk: two 1 s waits)
         assert out.rewards["slow"] == [1.0, None, 1.0]
         assert out.rewards["len"] == [1.0, 2.0, 3.0]
         assert out.stats["reward/slow/timeouts"] == 1.0
         assert out.stats["reward/slow/none_frac"] == pytest.approx(1 / 3)
         again = pool(["x"], answer=["fast"])  # the killed worker was replaced
         assert again.rewards["slow"] == [1.0]
+
+
+def test_a_worker_dying_inside_a_chunk_loses_only_the_item_that_killed_it():
+    with RewardPool({"f": crashing_reward}, pool={"num_workers": 1, "chunk_size": 4}) as pool:
+        out = pool(["a", "b", "c", "d"], answer=["ok", "crash", "ok", "ok"])
+        assert out.rewards["f"] == [1.0, None, 1.0, 1.0]
+        assert out.stats["reward/f/timeouts"] == 1.0  # "timed out or its worker died"
+        assert pool(["e"], answer=["ok"]).rewards["f"] == [1.0]  # the worker was replaced
 
 
 def test_all_none_mean_is_nan_and_config_errors():

@@ -72,7 +72,12 @@ class PoolSettings:
         num_workers: worker processes; 0 runs everything inline in the caller (no time limit,
             for debugging).
         timeout_s: limit for one task (one function on one chunk), in seconds.
-        chunk_size: completions per task; 1 isolates every item (its own deadline).
+        chunk_size: completions per task (one round trip to a worker). A task that times out
+            or whose worker dies is run again item by item, each item its own task with its
+            own deadline, so only an item that hangs on its own loses its reward (at the cost
+            of waiting twice for it); 1 = every item its own task from the start. Per-item
+            tasks cost the trainer ~0.4 ms each in a run (128 completions a step: ~47 ms against
+            ~5 ms in chunks of 16, `experiments/rl_speed/`).
         context: multiprocessing start method, "forkserver" or "spawn"; never "fork" (the
             trainer holds threads and CUDA state).
         max_failure_frac: stop the run when one function fails (raises, times out, or gives
@@ -82,7 +87,7 @@ class PoolSettings:
 
     num_workers: int = 2
     timeout_s: float = 30.0
-    chunk_size: int = 1
+    chunk_size: int = 16
     context: str = "forkserver"
     max_failure_frac: float = 0.5
 
@@ -285,7 +290,7 @@ class RewardPool:
                 try:
                     _, *outcome = conn.recv()
                 except (EOFError, OSError):
-                    yield tasks[index], None
+                    yield from self._failed(tasks, index, queue)
                     idle.append(self._replace(worker))
                     continue
                 yield tasks[index], tuple(outcome)
@@ -294,8 +299,20 @@ class RewardPool:
             for conn, (worker, index, deadline) in list(running.items()):
                 if now >= deadline:
                     del running[conn]
-                    yield tasks[index], None
+                    yield from self._failed(tasks, index, queue)
                     idle.append(self._replace(worker))
+
+    @staticmethod
+    def _failed(tasks: list[tuple[str, int, int]], index: int, queue: deque):
+        """A task that timed out or lost its worker: a single item is lost (yield it with None);
+        a chunk goes back to the front of the queue item by item, each its own task."""
+        name, start, end = tasks[index]
+        if end - start == 1:
+            yield tasks[index], None
+            return
+        for item in reversed(range(start, end)):
+            tasks.append((name, item, item + 1))
+            queue.appendleft((len(tasks) - 1, tasks[-1]))
 
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill a stuck or dead worker and start a fresh one in its slot."""
