@@ -65,24 +65,29 @@ class HFRolloutEngine(Engine):
             inputs = encode_prompts(processor, batch, "left", image_cache).to(model.device)
             output, log_probs = self.generate_ids(model, processor, inputs, n, sampling)
             prompt_width = inputs["input_ids"].shape[1]
-            for row in range(output.shape[0]):
+            # To Python once per batch, not per row (hundreds of tiny tensor ops a step)
+            prompts = [
+                ids[mask.bool()].tolist() for ids, mask in zip(inputs["input_ids"], inputs["attention_mask"])
+            ]
+            responses = output[:, prompt_width:].tolist()
+            row_log_probs = log_probs.tolist() if log_probs is not None else None
+            for row, ids in enumerate(responses):
                 index = row // n
-                prompt = inputs["input_ids"][index][inputs["attention_mask"][index].bool()].tolist()
-                response, finished = trim_response(
-                    output[row, prompt_width:].tolist(), stop_ids, decode, sampling.stop
-                )
+                response, finished = trim_response(ids, stop_ids, decode, sampling.stop)
                 trajectories.append(
                     Trajectory(
                         prompt_index=offset + index,
                         group_id=first_group_id + offset + index,
                         sample=batch[index],
-                        prompt_ids=prompt,
+                        prompt_ids=list(prompts[index]),
                         response_ids=response,
                         loss_mask=[1] * len(response),
                         text=decode(response),
                         finished=finished,
                         step=step,
-                        sampling_log_probs=_first(log_probs, row, len(response)),
+                        sampling_log_probs=row_log_probs[row][: len(response)]
+                        if row_log_probs is not None
+                        else None,
                     )
                 )
         return trajectories
