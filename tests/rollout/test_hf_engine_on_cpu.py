@@ -101,11 +101,18 @@ def test_calls_override_the_engine_sampling_and_unknown_keys_are_refused(tiny, s
         engine.rollout(tiny.model, tiny.processor, samples[:1], n=1, temprature=0.5)
 
 
-def test_the_fast_loop_draws_the_same_samples_as_generate_under_one_seed(tiny, samples):
-    """Both draw a token with one exponential race over the rows' probabilities (PyTorch's
-    one-sample `multinomial` is that race; `fast` writes it out), consuming the generator alike,
-    so one seed gives the same rollouts from the random-init (high-entropy) model: any difference
-    in the fast loop's logits, prefill, masks or stopping would show as other tokens."""
+def test_the_fast_loop_draws_the_same_samples_as_generate_under_one_seed(tiny, samples, monkeypatch):
+    """With the chooser's draw set to PyTorch's own exponential race (what its one-sample
+    `multinomial`, and so `generate`, computes; the fast loop's own draw has the same distribution
+    from cheaper uniforms, tested in tests/policy), both consume the generator alike, so one seed
+    gives the same rollouts from the random-init (high-entropy) model: any difference in the
+    fast loop's logits, prefill, repeats, masks or stopping would show as other tokens."""
+    from vrl.policy.token_chooser import TokenChooser
+
+    def multinomial_race(probs):
+        return probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1)
+
+    monkeypatch.setattr(TokenChooser, "draw", staticmethod(multinomial_race))
     drawn = {}
     for name in ("hf", "fast"):
         torch.manual_seed(3)

@@ -115,32 +115,41 @@ def sample_tokens(
     parts.multimodal.rope_deltas = None  # set by the prefill when its prompts hold images
     prefill = model(**inputs, use_cache=True, logits_to_keep=1)
     caches = _static_caches(_cache_of(prefill), len(parts.text.layers), repeats, width + steps)
-    rotary = _rotary_table(parts, prompt_mask, repeats, steps)
-    key_mask = torch.ones(rows, 1, 1, width + steps, dtype=torch.bool, device=device)
+    cos, sin = (
+        table.transpose(0, 1)[:, :, None, None] for table in _rotary_table(parts, prompt_mask, repeats, steps)
+    )
+    # Keys the new tokens may attend to: the prompt's (not its padding), then each slot once
+    # written. Attention runs over the whole cache (unwritten slots are masked and zero), so no
+    # step slices it.
+    key_mask = torch.zeros(rows, 1, 1, width + steps, dtype=torch.bool, device=device)
     key_mask[:, 0, 0, :width] = prompt_mask.bool().repeat_interleave(repeats, 0)
     tokens = torch.full((rows, width + steps), pad_token_id, dtype=prompt_ids.dtype, device=device)
     tokens[:, :width] = prompt_ids.repeat_interleave(repeats, 0)
     choose = TokenChooser(sampling, prompt_mask.repeat_interleave(repeats, 0), suppress_token_ids, tokenizer)
     eos = torch.tensor(sorted(eos_token_ids), device=device)
     running = torch.ones(rows, dtype=torch.bool, device=device)
-    logits = prefill.logits[:, -1].float().repeat_interleave(repeats, 0)
+    logits = _float(prefill.logits[:, -1]).repeat_interleave(repeats, 0)
     weights = _layer_weights(parts.text)
     chosen_log_probs: list[torch.Tensor] = []
     end = width
     for step in range(steps):
-        token = torch.where(running, choose(tokens[:, :end], logits), pad_token_id)
+        seen = tokens[:, :end] if choose.reads_tokens else tokens
+        token = torch.where(running, choose(seen, logits), pad_token_id)
         if log_prob_temperature is not None:
-            scaled = (logits / log_prob_temperature).log_softmax(dim=-1)
-            chosen_log_probs.append(scaled.gather(1, token[:, None])[:, 0])
+            scaled = logits if log_prob_temperature == 1.0 else logits / log_prob_temperature
+            chosen_log_probs.append(scaled.log_softmax(dim=-1).gather(1, token[:, None]))
         tokens[:, end] = token
         end += 1
-        running &= ~torch.isin(token, eos) & ~choose.stopped(tokens[:, :end], logits)
+        running &= torch.isin(token, eos, invert=True)
+        if choose.stop is not None:
+            running &= ~choose.stopped(tokens[:, :end], logits)
         if step == steps - 1 or not running.any():
             break
-        hidden = _decode_step(parts, weights, token, width + step, caches, rotary, step, key_mask[..., :end])
-        logits = parts.lm_head(hidden)[:, -1].float()
+        key_mask[..., width + step] = True
+        hidden = _decode_step(parts, weights, token, width + step, caches, (cos[step], sin[step]), key_mask)
+        logits = _float(_linear(parts.lm_head, hidden[:, 0]))
     output = tokens[:, :end]
-    log_probs = torch.stack(chosen_log_probs, dim=1) if chosen_log_probs else None
+    log_probs = torch.cat(chosen_log_probs, dim=1) if chosen_log_probs else None
     if repeats == 1 and n > 1:
         output = output.repeat_interleave(n, 0)
         log_probs = log_probs.repeat_interleave(n, 0) if log_probs is not None else None
@@ -150,11 +159,15 @@ def sample_tokens(
 @dataclass(frozen=True)
 class _LayerWeights:
     """One decoder layer, with its projections fused where they are plain `nn.Linear`s (a LoRA
-    or other wrapped projection keeps its module call): one matmul for q, k and v, one for the
-    MLP's gate and up. Made once per call: the weights do not change while it decodes."""
+    or other wrapped projection keeps its module call). Made once per call: the weights do not
+    change while it decodes.
+
+    `qkv`: one matmul gives q and k, then `rotate_half` of q and k (rows permuted and negated:
+    `rotate_half(W x) = R W x`), then v, so the rotary embedding is `qk * cos + R qk * sin` with
+    no slicing and concatenating per step. `gate_up`: the MLP's gate and up in one matmul."""
 
     layer: Any
-    qkv: tuple[torch.Tensor, torch.Tensor | None] | None  # weight [(H + 2 KV) * Dh, D], bias
+    qkv: tuple[torch.Tensor, torch.Tensor | None] | None  # weight [(2 (H + KV) + KV) * Dh, D], bias
     gate_up: torch.Tensor | None  # [2 * I, D]
     heads: int
     kv_heads: int
@@ -166,12 +179,32 @@ class _LayerWeights:
         qkv = gate_up = None
         plain = all(type(p) is torch.nn.Linear for p in projections)
         if plain and len({p.bias is None for p in projections}) == 1:  # all with a bias, or none
-            bias = None if projections[0].bias is None else torch.cat([p.bias for p in projections])
-            qkv = (torch.cat([p.weight for p in projections]), bias)
+            q, k, v = projections
+            parts = (
+                q.weight,
+                k.weight,
+                _rotated_half(q.weight, heads),
+                _rotated_half(k.weight, kv_heads),
+                v.weight,
+            )
+            bias = None
+            if q.bias is not None:
+                bias = torch.cat(
+                    (q.bias, k.bias, _rotated_half(q.bias, heads), _rotated_half(k.bias, kv_heads), v.bias)
+                )
+            qkv = (torch.cat(parts), bias)
         halves = (getattr(mlp, "gate_proj", None), getattr(mlp, "up_proj", None))
         if hasattr(mlp, "act_fn") and all(type(p) is torch.nn.Linear and p.bias is None for p in halves):
             gate_up = torch.cat([halves[0].weight, halves[1].weight])
         return _LayerWeights(layer, qkv, gate_up, heads, kv_heads)
+
+
+def _rotated_half(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """The rows of a per-head projection (weight `[heads * Dh, D]` or bias `[heads * Dh]`) that
+    compute `rotate_half` of its output: per head, `cat(-rows[Dh/2:], rows[:Dh/2])`."""
+    per_head = weight.view(heads, -1, *weight.shape[1:])
+    first, second = per_head.chunk(2, dim=1)
+    return torch.cat((-second, first), dim=1).reshape(weight.shape)
 
 
 # The fused copies are made per call: worth it where per-op overhead dominates (the tiny model:
@@ -201,22 +234,23 @@ def _decode_step(
     slot: int,
     caches: list[tuple[torch.Tensor, torch.Tensor]],
     rotary: tuple[torch.Tensor, torch.Tensor],
-    step: int,
     key_mask: torch.Tensor,
 ) -> torch.Tensor:
     """The final norm's output `[B, 1, D]` for one new token per row (`token` `[B]`), whose keys
-    and values are written to cache slot `slot`; `key_mask` `[B, 1, 1, slot + 1]` (False: padding)."""
-    cos, sin = rotary[0][:, None, step : step + 1], rotary[1][:, None, step : step + 1]  # [B, 1, 1, Dh]
+    and values are written to cache slot `slot`; `rotary` the token's `(cos, sin)` `[B, 1, 1, Dh]`;
+    `key_mask` `[B, 1, 1, cache length]` (False: padding, or a slot not written yet)."""
+    cos, sin = rotary
     hidden = parts.text.embed_tokens(token[:, None])
     rows = hidden.shape[0]
     for w, (keys, values) in zip(weights, caches):
         attention, mlp = w.layer.self_attn, w.layer.mlp
         head_dim = keys.shape[-1]
         normed = _norm(w.layer.input_layernorm, hidden)
-        if w.qkv is not None:  # [B, H + 2 KV, 1, Dh]: rotate q and k together
-            qkv = F.linear(normed, *w.qkv).view(rows, -1, 1, head_dim)
-            rotated = _rotate(qkv[:, : w.heads + w.kv_heads], cos, sin)
-            query, key, value = rotated[:, : w.heads], rotated[:, w.heads :], qkv[:, w.heads + w.kv_heads :]
+        if w.qkv is not None:  # [B, 2 (H + KV) + KV, 1, Dh]: q k, their rotate_half, v
+            projected = F.linear(normed, *w.qkv).view(rows, -1, 1, head_dim)
+            both = w.heads + w.kv_heads
+            qk, qk_half, value = projected.split((both, both, w.kv_heads), dim=1)
+            query, key = torch.addcmul(qk * cos, qk_half, sin).split((w.heads, w.kv_heads), dim=1)
         else:
             query = _rotate(attention.q_proj(normed).view(rows, -1, 1, head_dim), cos, sin)
             key = _rotate(attention.k_proj(normed).view(rows, -1, 1, head_dim), cos, sin)
@@ -224,21 +258,27 @@ def _decode_step(
         keys[:, :, slot : slot + 1] = key
         values[:, :, slot : slot + 1] = value
         attended = F.scaled_dot_product_attention(
-            query,
-            keys[:, :, : slot + 1],
-            values[:, :, : slot + 1],
-            attn_mask=key_mask,
-            scale=attention.scaling,
-            enable_gqa=True,
+            query, keys, values, attn_mask=key_mask, scale=attention.scaling, enable_gqa=True
         )
-        hidden = hidden + attention.o_proj(attended.reshape(rows, 1, -1))
+        hidden = hidden + _linear(attention.o_proj, attended.reshape(rows, 1, -1))
         normed = _norm(w.layer.post_attention_layernorm, hidden)
         if w.gate_up is not None:
             gate, up = F.linear(normed, w.gate_up).chunk(2, dim=-1)
-            hidden = hidden + mlp.down_proj(mlp.act_fn(gate) * up)
+            hidden = hidden + _linear(mlp.down_proj, mlp.act_fn(gate) * up)
         else:
             hidden = hidden + mlp(normed)
     return _norm(parts.text.norm, hidden)
+
+
+def _linear(module: Any, x: torch.Tensor) -> torch.Tensor:
+    """`module(x)`, straight to `F.linear` for a plain `nn.Linear` (a LoRA layer keeps its call)."""
+    if type(module) is torch.nn.Linear:
+        return F.linear(x, module.weight, module.bias)
+    return module(x)
+
+
+def _float(logits: torch.Tensor) -> torch.Tensor:
+    return logits if logits.dtype == torch.float32 else logits.float()
 
 
 def _norm(norm: Any, x: torch.Tensor) -> torch.Tensor:
@@ -287,8 +327,9 @@ def _static_caches(
     for index in range(layers):
         prefix_keys, prefix_values = cache.layers[index].keys, cache.layers[index].values
         prompts, heads, width, dim = prefix_keys.shape
-        keys = prefix_keys.new_empty(prompts * repeats, heads, length, dim)
-        values = prefix_values.new_empty(prompts * repeats, heads, length, dim)
+        # zeros, not empty: attention reads every slot (masked), and 0 * NaN garbage would be NaN
+        keys = prefix_keys.new_zeros(prompts * repeats, heads, length, dim)
+        values = prefix_values.new_zeros(prompts * repeats, heads, length, dim)
         keys[:, :, :width] = prefix_keys.repeat_interleave(repeats, 0)
         values[:, :, :width] = prefix_values.repeat_interleave(repeats, 0)
         out.append((keys, values))

@@ -45,6 +45,8 @@ class TokenChooser:
         if sampling.stop and tokenizer is None:
             raise ValueError("TokenChooser: stop strings need the tokenizer")
         self.stop = StopStringCriteria(tokenizer, list(sampling.stop)) if sampling.stop else None
+        # whether a call reads the tokens so far (else any tensor may stand in for them)
+        self.reads_tokens = self.penalty is not None or self.stop is not None
 
     def __call__(self, tokens: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """`[B]` token ids; `tokens` `[B, L + k]`: every row so far (the penalty reads them)."""
@@ -56,9 +58,17 @@ class TokenChooser:
             logits = warper(tokens, logits)
         if self.greedy:
             return logits.argmax(dim=-1)
-        # A draw from softmax(logits): argmax of p / E with E ~ Exp(1) per entry (the exponential
-        # race, as vLLM's sampler; one fused draw instead of `multinomial`'s per-row search).
-        return logits.softmax(dim=-1).div_(torch.empty_like(logits).exponential_()).argmax(dim=-1)
+        return self.draw(logits.softmax(dim=-1))
+
+    @staticmethod
+    def draw(probs: torch.Tensor) -> torch.Tensor:
+        """`[B]`: one index per row of `probs` `[B, V]` (overwritten), drawn from that row.
+
+        The exponential race (vLLM's sampler): argmax of p / E, E ~ Exp(1) per entry, with
+        E = -log U from uniforms. PyTorch's `exponential_` (which its one-sample `multinomial`
+        uses) gives the same distribution at ~5x the cost on a CPU core (175 against 40 us for
+        16 x 512 draws, ~4 ms of a 32-token rollout). U = 0 gives E = inf: that entry loses."""
+        return probs.div_(torch.rand_like(probs).log_().neg_()).argmax(dim=-1)
 
     def stopped(self, tokens: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """`[B]` True where the last token completed a stop string."""
