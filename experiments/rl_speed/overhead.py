@@ -65,6 +65,12 @@ def install() -> None:
     from vrl.reward.pool import RewardPool
 
     transformers.GenerationMixin.generate = _timed("generate", transformers.GenerationMixin.generate)
+    # rollout=fast (the default since 2026-12-07) decodes with its own loop, which calls the
+    # decoder's modules directly rather than `model.forward`: the whole loop is its "generate"
+    # (as `generate` includes its own sampling and stopping machinery).
+    import vrl.rollout.fast
+
+    vrl.rollout.fast.sample_tokens = _timed("generate", vrl.rollout.fast.sample_tokens)
     Policy.forward = _timed("forward", Policy.forward)
     # The vision tower run ahead of the forward, once per distinct image (`vrl.policy.vision`).
     Policy.get_image_features = _timed("forward", Policy.get_image_features)
@@ -87,6 +93,21 @@ def install() -> None:
 
         vrl.rl.module.log_step_metrics = _timed("x_log_dict", vrl.trainer.log_step_metrics)
     vrl.rl.data.PromptStream.batch_at = _timed("x_prompts", vrl.rl.data.PromptStream.batch_at)
+    # The loss math on the logits (log-softmax, entropy, the PPO objective): compute, not the
+    # framework, but outside the model's calls, so named apart.
+    import vrl.algorithm
+    import vrl.policy.log_probs
+    import vrl.rl.samples
+    import vrl.rl.update
+
+    vrl.rl.update.token_log_probs = _timed("x_loss_math", vrl.policy.log_probs.token_log_probs)
+    vrl.rl.update.policy_objective = _timed("x_loss_math", vrl.algorithm.policy_objective)
+    vrl.rl.samples.RolloutSamples.write = _timed("x_samples", vrl.rl.samples.RolloutSamples.write)
+    import vrl.replay.ssr
+
+    vrl.replay.ssr.SelectiveSampleReplay.select = _timed(
+        "x_replay", vrl.replay.ssr.SelectiveSampleReplay.select
+    )
 
 
 class ModelTime:

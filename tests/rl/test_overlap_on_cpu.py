@@ -163,7 +163,9 @@ def test_ctrl_c_mid_overlapped_rl_saves_the_in_flight_batch_and_resumes_bit_iden
         "debug=smoke",
         "logger=csv",
         "stages=[data,sft,rl]",
-        "stage.rl.max_steps=12",
+        # enough steps after the first checkpoint that the Ctrl-C 0.3 s later lands mid-run
+        # (at 12 a fast step ran out the stage first)
+        "stage.rl.max_steps=30",
         "stage.rl.save_every_n_steps=3",
         "stage.rl.max_staleness=1",
         "trainer.enable_progress_bar=false",
@@ -183,7 +185,7 @@ def test_ctrl_c_mid_overlapped_rl_saves_the_in_flight_batch_and_resumes_bit_iden
     assert "vrl/rollout/" not in output and "vrl/rl/" not in output, output[-3000:]
     assert output.count("\nvrl: stopped by SIGINT during stage rl after step") == 1, output[-3000:]
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["vrl_rl"]
-    assert 1 <= state["rl_step"] < 12 and state["in_flight"].step == state["rl_step"]
+    assert 1 <= state["rl_step"] < 30 and state["in_flight"].step == state["rl_step"]
 
     rc, output = _finish(_start(stopped, []))
     assert rc == 0, output[-3000:]
