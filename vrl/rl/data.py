@@ -37,7 +37,9 @@ class PromptStream(IterableDataset):
         for flat in range(position * self.batch_size, (position + 1) * self.batch_size):
             epoch, offset = divmod(flat, size)
             if epoch not in orders:
-                orders[epoch] = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed + epoch))
+                orders[epoch] = torch.randperm(
+                    size, generator=torch.Generator().manual_seed(self.seed + epoch)
+                )
             indices.append(int(orders[epoch][offset]))
         # A `datasets.Dataset` reads the batch's rows in one Arrow call (half the time of row by row).
         fetch = getattr(self.dataset, "__getitems__", None)

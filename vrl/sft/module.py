@@ -93,7 +93,9 @@ class SFTModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         s = self.settings
-        optimizer = adamw([p for p in self.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay)
+        optimizer = adamw(
+            [p for p in self.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay
+        )
         decay = 0
         if s.lr_schedule == "cosine":
             decay = max(0, int(self.trainer.estimated_stepping_batches) - s.warmup_steps)
