@@ -162,6 +162,10 @@ def summary(steps: list[dict[str, float]]) -> str:
             f"  {kind}: step {mean[kind]:.0f}, model {model:.0f} ({parts}), outside {share:.1%}: "
             f"{named}, other {rest:.0f}"
         )
+    # Means move with one slow step (a reward verifier stuck on a garbled response for 0.6 s):
+    # the median step's share beside them.
+    shares = sorted(1 - sum(s.get(f"{k}_wall", 0.0) for k in MODEL) / s["wall"] for s in steps)
+    lines.append(f"  median step's share outside the model (wall): {shares[len(shares) // 2]:.1%}")
     return "\n".join(lines)
 
 

@@ -10,8 +10,8 @@ On the embedded default's tiny model that is ~5 of the ~6 ms a decode step takes
   prompt**, and its keys and values copied to the prompt's `n` rows (`generate` prefills every
   repeat);
 - every decode step runs the decoder layers' own modules (norms, projections, MLP, rotary
-  embedding) on one token per row against a preallocated cache, with a key mask of the prompt's
-  padding sliced from one tensor;
+  embedding) on one token per row against a preallocated cache, attending over the whole cache
+  under a key mask (the prompt's padding and the slots not written yet are masked);
 - text tokens after the prompt sit at position `prompt length + mRoPE delta + k` in all three
   mRoPE sections, so one rotary table, computed once per call, serves every step.
 
@@ -20,9 +20,10 @@ left padding, suppressed tokens, then temperature, top-k and top-p, in `generate
 transformers' own processors), EOS and stop strings end a row, finished rows are padded, and the
 output has `generate`'s layout. Greedy decoding decodes each prompt once and repeats its rows.
 The same logits to float precision are tested against the model's full forward
-(tests/policy/test_fast_decode_on_cpu.py), and a step draws its tokens as `generate` does (one
-exponential race over every row's probabilities, which is PyTorch's one-sample `multinomial`),
-so one seed gives `generate`'s samples (tests/rollout/test_hf_engine_on_cpu.py).
+(tests/policy/test_fast_decode_on_cpu.py). A step draws its tokens by an exponential race over
+every row's probabilities (`TokenChooser.draw`): `generate`'s distribution, from cheaper random
+numbers than PyTorch's `multinomial`; with that draw set to PyTorch's own race, one seed gives
+`generate`'s samples (tests/rollout/test_hf_engine_on_cpu.py).
 
 Supported: Qwen2.5-VL under transformers >= 5 (full attention, sdpa or eager), plain or under
 LoRA (peft), on any device; not FSDP2-sharded models (their blocks gather parameters only
