@@ -170,6 +170,13 @@ def main() -> None:
     steps = int(sys.argv[5]) if len(sys.argv) > 5 else 2
     ckpt = sys.argv[6] if len(sys.argv) > 6 else None
     out_dir = Path(out)
+    if os.environ.get("VRL_TEST_STOCK_FORWARD"):
+        # FSDP2's comparison: its update runs the stock forward per row (prompts are shared only
+        # where the model is not sharded), so the reference and the fixed rollouts' old
+        # log-probs take it too, and only FSDP2's rounding differs.
+        import vrl.policy.log_probs
+
+        vrl.policy.log_probs.shared_prompt_logits = lambda *args, **kwargs: None
     here = world()
     init_process_group("cpu")
     L.seed_everything(0, verbose=False)

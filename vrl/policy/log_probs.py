@@ -19,6 +19,7 @@ import torch
 from vrl.policy.batch import TrajectoryBatch
 from vrl.policy.images import ImageCache, row_image_inputs
 from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
+from vrl.policy.shared_prompt import shared_prompt_logits
 from vrl.policy.trajectory import Trajectory
 from vrl.policy.vision import encodes_images_once, shared_image_features
 
@@ -50,6 +51,26 @@ def policy_inputs(
         images = [image for row in row_images for image in row]
         inputs.update(shared_image_features(model, processor, images, device, image_cache))
     return batch, inputs
+
+
+def batch_and_logits(
+    model: Any,
+    processor: Any,
+    trajectories: Sequence[Trajectory],
+    image_cache: ImageCache | None = None,
+    share_prompts: bool = True,
+) -> tuple[TrajectoryBatch, torch.Tensor]:
+    """The padded batch of `trajectories` and the `[B, T, V]` logits scoring its response tokens.
+
+    `share_prompts`: rows that share a prompt run it once (`vrl.policy.shared_prompt`) where that
+    applies; else, and with False, the stock forward over every `prompt + response` row."""
+    if share_prompts:
+        batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
+        logits = shared_prompt_logits(model, processor, trajectories, batch, image_cache)
+        if logits is not None:
+            return batch, logits
+    batch, inputs = policy_inputs(model, processor, trajectories, image_cache)
+    return batch, response_logits(model, inputs, batch)
 
 
 def response_logits(model: Any, inputs: dict[str, Any], batch: TrajectoryBatch) -> torch.Tensor:
@@ -88,10 +109,8 @@ def response_log_probs(
     try:
         for start in range(0, len(trajectories), max(1, micro_batch_size)):
             chunk = trajectories[start : start + micro_batch_size]
-            batch, inputs = policy_inputs(model, processor, chunk, image_cache)
-            log_probs, _ = token_log_probs(
-                response_logits(model, inputs, batch), batch.response_ids, temperature
-            )
+            batch, logits = batch_and_logits(model, processor, chunk, image_cache)
+            log_probs, _ = token_log_probs(logits, batch.response_ids, temperature)
             out.extend(row[: len(t.response_ids)].tolist() for row, t in zip(log_probs.cpu(), chunk))
     finally:
         model.train(was_training)

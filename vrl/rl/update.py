@@ -20,7 +20,7 @@ from vrl.algorithm import nll_selection, policy_objective
 from vrl.distributed import gather_objects, world
 from vrl.policy.batch import right_pad
 from vrl.policy.images import ImageCache
-from vrl.policy.log_probs import policy_inputs, response_logits, token_log_probs
+from vrl.policy.log_probs import batch_and_logits, token_log_probs
 from vrl.policy.trajectory import Trajectory
 from vrl.rl.distributed import all_reduce_gradients, disable_ddp_gradient_sync, micro_batches, summed
 
@@ -112,8 +112,7 @@ class PolicyUpdate:
         for trajectory, missing in zip(trajectories, fresh):
             if missing:
                 trajectory.old_log_probs = [0.0] * len(trajectory.response_ids)
-        batch, inputs = policy_inputs(self.model, self.processor, trajectories, images)
-        logits = response_logits(self.model, inputs, batch)
+        batch, logits = batch_and_logits(self.model, self.processor, trajectories, images)
         log_probs, entropy = token_log_probs(logits, batch.response_ids, self.temperature, with_entropy=True)
         old_log_probs = batch.old_log_probs.to(log_probs.device)
         if any(fresh):

@@ -1,0 +1,131 @@
+"""Each distinct prompt of a policy forward run once, not once per row.
+
+A GRPO micro-batch holds G responses to each prompt, and a stock forward over `prompt + response`
+rows runs every prompt token G times: on the embedded default a prompt is ~90 % of a row's
+tokens. Here the batch's distinct prompts run once (images included), their keys and values are
+repeated to the rows that share them, and the responses run as a continuation on that cache.
+Same positions (the full rows' mRoPE positions, computed once), same masks, same modules: the
+stock forward's logits to float rounding, and in training each row's gradient flows back
+through the one shared prompt computation and sums there, which is the stock gradient
+(tests/policy/test_shared_prompt_on_cpu.py).
+
+`shared_prompt_logits` returns None where it does not apply, and the caller runs the stock
+forward: no two rows share a prompt; a row holds an image inside its response (a tool's);
+gradient checkpointing (transformers drops the cache under it); FSDP2-sharded blocks (a root
+module run twice before one backward); a model that is not Qwen2-VL-family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from vrl.policy.batch import TrajectoryBatch
+from vrl.policy.images import ImageCache, row_image_inputs
+from vrl.policy.trajectory import Trajectory
+from vrl.policy.vision import encodes_images_once, shared_image_features
+
+
+def distinct_prompts(trajectories: Sequence[Trajectory]) -> tuple[list[int], list[int]]:
+    """`(first, index)`: the first row of each distinct prompt (its token ids and its image
+    objects), in first-seen order, and for every row the position of its prompt in `first`."""
+    position: dict[tuple, int] = {}
+    first: list[int] = []
+    index = []
+    for row, trajectory in enumerate(trajectories):
+        key = (tuple(trajectory.prompt_ids), tuple(id(image) for image in trajectory.sample.images))
+        if key not in position:
+            position[key] = len(first)
+            first.append(row)
+        index.append(position[key])
+    return first, index
+
+
+def shared_prompt_logits(
+    model: Any,
+    processor: Any,
+    trajectories: Sequence[Trajectory],
+    batch: TrajectoryBatch,
+    image_cache: ImageCache | None = None,
+) -> torch.Tensor | None:
+    """`[B, T, V]` logits scoring the T response tokens of `batch` (the rows of `trajectories`),
+    each distinct prompt run once; None where that does not apply (see the module doc)."""
+    first, index = distinct_prompts(trajectories)
+    if len(first) == len(trajectories) or not _applies(model, trajectories):
+        return None
+    device = next(model.parameters()).device
+    p_len, t_len = batch.prompt_length, batch.response_ids.shape[1]
+    prompt_rows = torch.tensor(first)
+    row_prompt = torch.tensor(index, device=device)
+    ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
+    prompt_images = [trajectories[row].sample.images for row in first]
+    images = [image for row in prompt_images for image in row]
+    prompt_inputs: dict[str, Any] = {
+        "input_ids": ids[prompt_rows, :p_len],
+        "attention_mask": mask[prompt_rows, :p_len],
+    }
+    once = bool(images) and encodes_images_once(model)
+    extra = row_image_inputs(
+        model, processor, [] if once else prompt_images, prompt_inputs["input_ids"], image_cache
+    )
+    prompt_inputs |= {k: v.to(device) for k, v in extra.items()}
+    if once:
+        prompt_inputs |= shared_image_features(model, processor, images, device, image_cache)
+    counts = [len(row) for row in prompt_images]
+    positions = _positions(model, ids, mask, row_prompt, counts, prompt_inputs.get("image_grid_thw"))
+    prompt_inputs["position_ids"] = positions[:, prompt_rows.to(device), :p_len]
+    prefill = model(**prompt_inputs, use_cache=True, logits_to_keep=1)
+    cache = prefill.get("cache") if prefill.get("cache") is not None else prefill.get("past_key_values")
+    for layer in cache.layers:  # every row gets its prompt's keys and values (an indexing: grads sum back)
+        layer.batch_select_indices(row_prompt)
+    continuation = model(
+        input_ids=ids[:, p_len:],
+        attention_mask=mask,
+        position_ids=positions[:, :, p_len:],
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=t_len,
+    ).logits
+    # The logits scoring response token k sit at position P - 1 + k: the prompt's last, then
+    # the continuation's first T - 1.
+    return torch.cat([prefill.logits[row_prompt], continuation[:, : t_len - 1]], dim=1)
+
+
+def _applies(model: Any, trajectories: Sequence[Trajectory]) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return (
+        all(not t.tool_images for t in trajectories)
+        and hasattr(getattr(base, "model", None), "get_rope_index")
+        and not getattr(base, "is_gradient_checkpointing", False)
+        and not any(isinstance(module, FSDPModule) for module in model.modules())
+    )
+
+
+def _positions(
+    model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    row_prompt: torch.Tensor,
+    images_per_prompt: list[int],
+    prompt_grids: torch.Tensor | None,
+) -> torch.Tensor:
+    """`[3, B, P + T]` positions of the full rows, as the stock forward computes them: with
+    images, `get_rope_index` over prompt + response with the rows' images (mRoPE); text only,
+    0 .. P + T - 1 in every section. Passed explicitly to both forwards, so no `rope_deltas`
+    left on the model by a rollout is read."""
+    if prompt_grids is None or not sum(images_per_prompt):
+        return torch.arange(ids.shape[1], device=ids.device).view(1, 1, -1).expand(3, ids.shape[0], -1)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    per_prompt = torch.split(prompt_grids, images_per_prompt)
+    row_grids = torch.cat([per_prompt[i] for i in row_prompt.tolist()])  # every row's images, in row order
+    positions, _ = base.model.get_rope_index(
+        ids,
+        mm_token_type_ids=(ids == model.config.image_token_id).long(),
+        image_grid_thw=row_grids,
+        attention_mask=mask,
+    )
+    return positions
