@@ -74,6 +74,11 @@ def install() -> None:
     Policy.forward = _timed("forward", Policy.forward)
     # The vision tower run ahead of the forward, once per distinct image (`vrl.policy.vision`).
     Policy.get_image_features = _timed("forward", Policy.get_image_features)
+    # The model's mRoPE positions, which `vrl.policy.shared_prompt` computes outside the forward
+    # (once for the full rows, passed to both of its forwards): the stock forward computes them inside.
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
+
+    Qwen2_5_VLModel.get_rope_index = _timed("forward", Qwen2_5_VLModel.get_rope_index)
     torch.Tensor.backward = _timed("backward", torch.Tensor.backward)
     torch.nn.utils.clip_grad_norm_ = _timed("clip", torch.nn.utils.clip_grad_norm_)
     torch.optim.AdamW.step = _timed("optimizer", torch.optim.AdamW.step)
