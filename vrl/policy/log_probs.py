@@ -17,11 +17,11 @@ from typing import Any
 import torch
 
 from vrl.policy.batch import TrajectoryBatch
-from vrl.policy.images import ImageCache, row_image_inputs
+from vrl.policy.images import ImageCache
 from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
 from vrl.policy.shared_prompt import shared_prompt_logits
 from vrl.policy.trajectory import Trajectory
-from vrl.policy.vision import encodes_images_once, shared_image_features
+from vrl.policy.vision import image_keys
 
 
 def policy_inputs(
@@ -30,26 +30,21 @@ def policy_inputs(
     trajectories: Sequence[Trajectory],
     image_cache: ImageCache | None = None,
     images_once: bool = True,
+    batch: TrajectoryBatch | None = None,
 ) -> tuple[TrajectoryBatch, dict[str, Any]]:
-    """The padded batch and the keyword arguments of the policy's forward (on `model.device`);
-    `image_cache`: the RL step's processed images (`vrl.policy.images.ImageCache`).
+    """The padded batch (`batch`, if already padded) and the keyword arguments of the policy's
+    forward (on `model.device`); `image_cache`: the RL step's processed images
+    (`vrl.policy.images.ImageCache`).
 
     `images_once`: where the model allows it (`vrl.policy.vision.encodes_images_once`), the
     vision tower runs here, once per distinct image, and the rows get its features
     (`mm_encoder_outputs`) instead of `pixel_values`; False: the stock forward, once per row.
     """
-    batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
+    batch = batch or TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
     device = next(model.parameters()).device
+    inputs = {"input_ids": batch.input_ids.to(device), "attention_mask": batch.attention_mask.to(device)}
     row_images = [t.images for t in trajectories]
-    once = images_once and any(row_images) and encodes_images_once(model)
-    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    inputs.update(
-        row_image_inputs(model, processor, [] if once else row_images, batch.input_ids, image_cache)
-    )
-    inputs = {k: v.to(device) for k, v in inputs.items()}
-    if once:
-        images = [image for row in row_images for image in row]
-        inputs.update(shared_image_features(model, processor, images, device, image_cache))
+    inputs |= image_keys(model, processor, row_images, batch.input_ids, device, image_cache, images_once)
     return batch, inputs
 
 
@@ -64,12 +59,12 @@ def batch_and_logits(
 
     `share_prompts`: rows that share a prompt run it once (`vrl.policy.shared_prompt`) where that
     applies; else, and with False, the stock forward over every `prompt + response` row."""
+    batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
     if share_prompts:
-        batch = TrajectoryBatch.from_trajectories(trajectories, processor.tokenizer.pad_token_id)
         logits = shared_prompt_logits(model, processor, trajectories, batch, image_cache)
         if logits is not None:
             return batch, logits
-    batch, inputs = policy_inputs(model, processor, trajectories, image_cache)
+    batch, inputs = policy_inputs(model, processor, trajectories, image_cache, batch=batch)
     return batch, response_logits(model, inputs, batch)
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from vrl.policy.batch import TrajectoryBatch
-from vrl.policy.images import ImageCache, row_image_inputs
+from vrl.policy.images import ImageCache
 from vrl.policy.trajectory import Trajectory
-from vrl.policy.vision import encodes_images_once, shared_image_features
+from vrl.policy.vision import image_keys
 
 
 def distinct_prompts(trajectories: Sequence[Trajectory]) -> tuple[list[int], list[int]]:
@@ -63,18 +63,13 @@ def shared_prompt_logits(
     row_prompt = torch.tensor(index, device=device)
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     prompt_images = [trajectories[row].sample.images for row in first]
-    images = [image for row in prompt_images for image in row]
     prompt_inputs: dict[str, Any] = {
         "input_ids": ids[prompt_rows, :p_len],
         "attention_mask": mask[prompt_rows, :p_len],
     }
-    once = bool(images) and encodes_images_once(model)
-    extra = row_image_inputs(
-        model, processor, [] if once else prompt_images, prompt_inputs["input_ids"], image_cache
+    prompt_inputs |= image_keys(
+        model, processor, prompt_images, prompt_inputs["input_ids"], device, image_cache
     )
-    prompt_inputs |= {k: v.to(device) for k, v in extra.items()}
-    if once:
-        prompt_inputs |= shared_image_features(model, processor, images, device, image_cache)
     counts = [len(row) for row in prompt_images]
     positions = _positions(model, ids, mask, row_prompt, counts, prompt_inputs.get("image_grid_thw"))
     prompt_inputs["position_ids"] = positions[:, prompt_rows.to(device), :p_len]

@@ -26,7 +26,7 @@ import torch
 from torch.distributed.fsdp import FSDPModule
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from vrl.policy.images import ImageCache, processed_images
+from vrl.policy.images import ImageCache, processed_images, row_image_inputs
 
 
 def encodes_images_once(model: Any) -> bool:
@@ -77,3 +77,25 @@ def shared_image_features(
         "image_grid_thw": grid[torch.tensor(index, device=device)],
         "mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=per_image)},
     }
+
+
+def image_keys(
+    model: Any,
+    processor: Any,
+    row_images: Sequence[Sequence[Any]],
+    input_ids: torch.Tensor,
+    device: torch.device,
+    cache: ImageCache | None = None,
+    images_once: bool = True,
+) -> dict[str, Any]:
+    """The image keys of a forward over rows `input_ids` `[B, L]` holding `row_images` (each
+    row's, in token order), on `device`: `mm_token_type_ids`, and the tower's features once per
+    distinct image (`shared_image_features`) where `encodes_images_once(model)` and
+    `images_once`, else the processor's `pixel_values` / `image_grid_thw` for every row's images."""
+    once = images_once and any(row_images) and encodes_images_once(model)
+    keys = row_image_inputs(model, processor, [] if once else row_images, input_ids, cache)
+    keys = {k: v.to(device) for k, v in keys.items()}
+    if once:
+        images = [image for row in row_images for image in row]
+        keys |= shared_image_features(model, processor, images, device, cache)
+    return keys
