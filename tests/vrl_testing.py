@@ -86,11 +86,19 @@ def brevity(completions, **fields) -> list[float]:
 
 
 def fit_rl(
-    module, train_dir: Path, root: Path, ckpt: Path | None = None, callbacks=(), prompts_per_step: int = 4
+    module,
+    train_dir: Path,
+    root: Path,
+    ckpt: Path | None = None,
+    callbacks=(),
+    prompts_per_step: int = 4,
+    loader_workers: int | None = None,
 ):
     """`module` (a `vrl.rl.module.RLModule`) fitted on `train_dir`'s prompts, `prompts_per_step` per step, seed 0:
     CSV metrics under `root/csv/version_0`, an RL checkpoint every step under `root/checkpoints`,
-    resumed from `ckpt` if given. Returns the Lightning trainer."""
+    resumed from `ckpt` if given. Returns the Lightning trainer. `loader_workers`: None = the
+    engine encodes its prompts; else the loader does, ahead (as the RL stage sets it up), in that
+    many worker processes (0: in the trainer's)."""
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
@@ -111,7 +119,13 @@ def fit_rl(
     )
     trainer.fit(
         module,
-        datamodule=RLDataModule(train_dir, prompts_per_step, seed=0),
+        datamodule=RLDataModule(
+            train_dir,
+            prompts_per_step,
+            seed=0,
+            num_workers=loader_workers or 0,
+            encode=module.prompt_encoding if loader_workers is not None else None,
+        ),
         ckpt_path=str(ckpt) if ckpt else None,
         weights_only=False,
     )

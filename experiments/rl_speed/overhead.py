@@ -113,6 +113,71 @@ def install() -> None:
     vrl.replay.ssr.SelectiveSampleReplay.select = _timed(
         "x_replay", vrl.replay.ssr.SelectiveSampleReplay.select
     )
+    # Small pieces the profile shows (py-spy, 2026-12-07): mode switches (transformers' `train`
+    # re-kernelizes), response decoding, Lightning's batch transfer, the gradient norm, checkpoints.
+    from transformers import PreTrainedModel
+
+    import vrl.rl.checkpoint
+    import vrl.rl.update
+
+    PreTrainedModel.train = _timed("x_mode", PreTrainedModel.train)
+    vrl.rollout.hf._decoder = _decoder_timed(vrl.rollout.hf._decoder)
+    L.LightningModule._apply_batch_transfer_handler = _timed(
+        "x_transfer", L.LightningModule._apply_batch_transfer_handler
+    )
+    vrl.rl.update._grad_norm = _timed("x_grad_norm", vrl.rl.update._grad_norm)
+    # The prompt batch as Lightning's loop takes it from the loader (read there with
+    # `stage.rl.num_workers=0`; with a worker: waiting for it and unpickling it).
+    from lightning.pytorch.loops.fetchers import _PrefetchDataFetcher
+
+    _PrefetchDataFetcher.__next__ = _timed("x_fetch", _PrefetchDataFetcher.__next__)
+    vrl.rl.checkpoint.RLCheckpoint._save = _timed("x_checkpoint", vrl.rl.checkpoint.RLCheckpoint._save)
+    _time_gc()
+    # Pieces of the rest ("other"), each a leaf (no model call inside).
+    import vrl.rl.module
+    import vrl.rl.samples
+    import vrl.rl.scoring
+
+    vrl.rl.samples.RolloutSamples.on_train_batch_end = _timed(
+        "x_callbacks", vrl.rl.samples.RolloutSamples.on_train_batch_end
+    )
+    import vrl.progress
+
+    bar = vrl.progress.StageProgressBar
+    bar.on_train_batch_end = _timed("x_callbacks", bar.on_train_batch_end)
+    vrl.rl.scoring.gather_trajectories = _timed("x_bookkeeping", vrl.rl.scoring.gather_trajectories)
+    vrl.rl.scoring.reward_inputs = _timed("x_bookkeeping", vrl.rl.scoring.reward_inputs)
+    scoring = vrl.rl.scoring.RolloutScoring
+    scoring._rollout_metrics = staticmethod(_timed("x_bookkeeping", scoring._rollout_metrics))
+    scoring._engine_mismatch = _timed("x_bookkeeping", scoring._engine_mismatch)
+    vrl.rollout.hf.decode_texts = _timed("x_decode", vrl.rollout.hf.decode_texts)
+
+
+def _time_gc() -> None:
+    """Python's cyclic garbage collector, wherever it strikes (its pauses land on whatever line
+    allocates): `x_gc`, wall and CPU, and counted out of any category it interrupts."""
+    import gc
+
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if phase == "start":
+            started[:] = [time.perf_counter(), time.process_time()]
+        elif started:
+            total = CLOCK.setdefault("x_gc", [0.0, 0.0])
+            total[0] += time.perf_counter() - started[0]
+            total[1] += time.process_time() - started[1]
+
+    gc.callbacks.append(on_gc)
+
+
+def _decoder_timed(make: Any) -> Any:
+    def wrapped(processor: Any) -> Any:
+        return _timed("x_decode", make(processor))
+
+    return wrapped
 
 
 class ModelTime:

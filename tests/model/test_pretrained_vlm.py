@@ -28,6 +28,20 @@ def test_dtype_is_applied(tiny_dir):
     assert next(loaded.model.parameters()).dtype == torch.bfloat16
 
 
+def test_a_loaded_model_switches_modes_without_kernelizing(tiny_dir, monkeypatch):
+    """transformers >= 5.25 loads with hub kernels on by default and kernelizes again at every
+    train()/eval() switch (the RL step switches twice a step); vrl loads stock modules."""
+    from transformers import PreTrainedModel
+
+    model = load_vlm(tiny_dir, dtype="float32").model
+    calls = []
+    monkeypatch.setattr(PreTrainedModel, "set_use_kernels", lambda self, *a, **k: calls.append(a))
+    model.train()
+    model.eval()
+    model.train()
+    assert not getattr(model, "use_kernels", False) and calls == []
+
+
 def test_missing_local_path_is_a_one_line_error_naming_model_path(tmp_path):
     missing = str(tmp_path / "nope" / "Qwen2.5-VL-7B-Instruct")
     with pytest.raises(MissingFileError, match=r"^model\.path=.*nope.* does not exist; ") as err:

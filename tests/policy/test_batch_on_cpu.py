@@ -11,7 +11,7 @@ import torch
 from vrl.data.schema import Sample
 from vrl.policy.batch import left_pad
 from vrl.policy.log_probs import policy_inputs, response_log_probs, response_logits, token_log_probs
-from vrl.policy.tokens import cut_before_vision, trim_at_eos, trim_response
+from vrl.policy.tokens import cut_before_vision, decode_texts, trim_at_eos, trim_response
 from vrl.policy.trajectory import Trajectory
 
 VOCAB, PAD, IMAGE = 16, 0, 9
@@ -112,3 +112,26 @@ def test_trim_response_cuts_after_a_stop_string_before_padding():
     assert trim_response([2, 3, 4, 0, 0], {0}, decode, []) == ([2, 3, 4, 0], True)
     assert trim_response([2, 5, 4, 1], {0}, decode, ["cd"]) == ([2, 5, 4, 1], False)
     assert trim_response([2, 0, 3, 4], {0}, decode, ["cd"]) == ([2, 0], True)  # EOS came first
+
+
+def test_decode_texts_is_the_tokenizers_decode_of_each_row(tiny):
+    """One batch call of the Rust backend where that is the tokenizer's own decode (no space
+    clean-up), the row-by-row decode otherwise; special tokens skipped either way."""
+    tokenizer = tiny.processor.tokenizer
+    assert tokenizer.clean_up_tokenization_spaces is False  # the fast path is taken
+    generator = torch.Generator().manual_seed(0)
+    specials = sorted(tokenizer.all_special_ids)
+    rows = [torch.randint(0, len(tokenizer), (n,), generator=generator).tolist() for n in (0, 1, 5, 40)]
+    rows.append([specials[0], *rows[2], specials[-1]])
+    expected = [tokenizer.decode(row, skip_special_tokens=True) for row in rows]
+    assert decode_texts(tokenizer, rows) == expected
+    assert expected[-1] == expected[2]  # the specials were dropped
+
+    class CleaningUp:  # a tokenizer whose decode cleans up spaces: its own decode, row by row
+        clean_up_tokenization_spaces = True
+        backend_tokenizer = tokenizer.backend_tokenizer
+
+        def decode(self, row, skip_special_tokens):
+            return f"<{len(row)}>"
+
+    assert decode_texts(CleaningUp(), rows) == [f"<{len(row)}>" for row in rows]

@@ -3,11 +3,19 @@ exactly those of processing every row's image (the tiny model's real Qwen2-VL im
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from PIL import Image
 
 from vrl.data.procedural import generate
-from vrl.policy.images import ImageCache, encode_prompts, processed_images, row_image_inputs
+from vrl.policy.images import (
+    ImageCache,
+    PromptEncoding,
+    encode_prompts,
+    processed_images,
+    row_image_inputs,
+)
 
 
 class CountingImageProcessor:
@@ -81,3 +89,51 @@ def test_a_step_cache_takes_the_rollouts_tensors_and_later_passes_process_only_n
     assert counting.images == 1
     assert torch.equal(got["pixel_values"], alone["pixel_values"])
     assert torch.equal(got["image_grid_thw"], alone["image_grid_thw"])
+
+
+def test_prompts_encoded_ahead_are_the_processors_encoding_and_fill_the_step_cache(tiny, samples):
+    """`PromptEncoding` (what the RL prompt loader runs in its worker) gives, through the step's
+    cache, exactly the engine's own `encode_prompts` of each chunk, the prompts' image tensors
+    included; an encoding is used once, and only for the very sample objects it was made for."""
+    processor = tiny.processor
+    batch = list(samples[:5])
+    encoding = PromptEncoding(processor, batch_size=2)
+    ahead = encoding(batch)
+    assert len(ahead) == 3  # chunks of 2, 2, 1: the engine's calls
+    cache = ImageCache()
+    encoding.keep(cache, batch, ahead)
+
+    for start in range(0, 5, 2):
+        chunk = batch[start : start + 2]
+        expected = encode_prompts(processor, chunk, "left")
+        counting = CountingProcessor(processor)
+        got = encode_prompts(counting, chunk, "left", cache)
+        assert counting.calls == 0, "the processor ran although the chunk was encoded ahead"
+        assert set(got) == set(expected)
+        for key in expected:
+            assert torch.equal(got[key], expected[key]), key
+        for image in (image for s in chunk for image in s.images):
+            assert image in cache  # the log-prob passes and the update reuse them
+    counting = CountingProcessor(processor)
+    encode_prompts(counting, batch[:2], "left", cache)
+    assert counting.calls == 1, "an encoding made ahead was used twice"
+    other = ImageCache()
+    encoding.keep(other, batch, ahead)
+    copies = [dataclasses.replace(s) for s in batch[:2]]  # equal samples, other objects
+    encode_prompts(counting, copies, "left", other)
+    assert counting.calls == 2, "an encoding was used for other sample objects"
+
+
+class CountingProcessor:
+    """The real processor, counting its (text + images) calls."""
+
+    def __init__(self, real) -> None:
+        self.real, self.calls = real, 0
+        self.tokenizer, self.image_processor = real.tokenizer, real.image_processor
+
+    def apply_chat_template(self, *args, **kwargs):
+        return self.real.apply_chat_template(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.real(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 
 import lightning as L
 import pytest
@@ -100,6 +101,44 @@ def test_checkpoint_resume_restores_progress_replay_and_data_position(tiny, trai
     resumed = _module(tiny, max_steps=3)
     fit_rl(resumed, train_dir, tmp_path / "b", ckpt=ckpt)
     assert resumed.rl_step == 3 and resumed.data_position == 3 and resumed.groups_seen == 12
+
+
+def test_prompts_encoded_ahead_by_loader_workers_train_exactly_as_the_engines_own(
+    tiny_models, source, train_dir, tmp_path, monkeypatch
+):
+    """`stage.rl.num_workers`: the loader's workers read and encode the next batches while the
+    trainer works; the run draws the same samples and ends with the same weights and metrics as
+    one where the engine encodes each batch in the step, and the trainer's process never runs the
+    processor on a prompt batch (two workers: they take turns, the batches stay in order)."""
+    from transformers import ProcessorMixin
+
+    calls = []
+    real_call = ProcessorMixin.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(os.getpid())
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessorMixin, "__call__", counted)
+    runs = {}
+    for workers in (None, 2):
+        tiny = tiny_models.load(list(source.corpus()))
+        torch.manual_seed(0)
+        module = _module(tiny, max_steps=4)
+        calls.clear()
+        fit_rl(module, train_dir, tmp_path / str(workers), loader_workers=workers)
+        here = calls.count(os.getpid())
+        rows = list(csv.DictReader((tmp_path / str(workers) / "csv" / "version_0" / "metrics.csv").open()))
+        runs[workers] = (module, here, rows)
+    (plain, plain_calls, plain_rows), (ahead, ahead_calls, ahead_rows) = runs[None], runs[2]
+    assert plain_calls == 4 and ahead_calls == 0  # one prompt batch a step, in the step or in a worker
+    assert ahead.data_position == plain.data_position == 4
+    for (name, mine), (_, theirs) in zip(ahead.model.named_parameters(), plain.model.named_parameters()):
+        assert torch.equal(mine, theirs), name
+    keys = ("rollout/reward_mean", "train/loss", "replay/effective_ratio")
+    assert [[r[k] for k in keys] for r in ahead_rows if r["train/loss"]] == [
+        [r[k] for k in keys] for r in plain_rows if r["train/loss"]
+    ]
 
 
 def test_prompt_stream_is_a_function_of_position(train_dir):

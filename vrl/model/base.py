@@ -99,6 +99,11 @@ def load_vlm(
         dtype=torch_dtype,
         attn_implementation=attn_implementation,
         trust_remote_code=trust_remote_code,
+        # transformers >= 5.25 kernelizes by default (hub kernels where it has some for the device)
+        # and again on every train()/eval() switch, which the RL step makes twice a step (~2 ms
+        # each on the tiny default, a walk of every module on any model); its inference kernels
+        # would also make the rollout's numbers differ from the update's. Stock modules only.
+        use_kernels=False,
     )
     if gradient_checkpointing:
         # Non-reentrant checkpointing works with frozen inputs (LoRA) without extra hooks.

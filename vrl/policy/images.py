@@ -14,6 +14,7 @@ once per distinct image per step instead of once per pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,6 +34,9 @@ class ImageCache:
 
     def __init__(self) -> None:
         self._entries: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        # Prompt batches encoded ahead, keyed by padding side and the samples' identities (the
+        # entry keeps the samples, so no other object takes their ids while it is held).
+        self._prompts: dict[tuple[Any, ...], tuple[list[Sample], dict[str, torch.Tensor]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -44,6 +48,18 @@ class ImageCache:
         """`(pixel_values [patches, D], image_grid_thw [3])` of an image in the cache."""
         _, pixel_values, grid = self._entries[id(image)]
         return pixel_values, grid
+
+    def put_prompts(
+        self, samples: Sequence[Sample], padding_side: str, encoded: dict[str, torch.Tensor]
+    ) -> None:
+        """Keep `encode_prompts(processor, samples, padding_side)`'s output, computed ahead (the
+        prompt loader's worker, `PromptEncoding`), for the engine's call on these very samples."""
+        self._prompts[(padding_side, *map(id, samples))] = (list(samples), encoded)
+
+    def pop_prompts(self, samples: Sequence[Sample], padding_side: str) -> dict[str, torch.Tensor] | None:
+        """The encoding `put_prompts` kept for exactly these sample objects, once; else None."""
+        entry = self._prompts.pop((padding_side, *map(id, samples)), None)
+        return None if entry is None else entry[1]
 
     def put(self, images: Sequence[Any], pixel_values: torch.Tensor, grid: torch.Tensor) -> None:
         """Store the processor's output for `images` (in its order): `pixel_values`
@@ -58,19 +74,62 @@ def encode_prompts(
 ) -> Any:
     """Processor inputs for a batch of prompts (chat template + generation prompt, images expanded).
 
-    `cache`: receives the image tensors the processor computed, per image of `samples`."""
-    texts = [
-        processor.apply_chat_template(chat_messages(s), add_generation_prompt=True, tokenize=False)
-        for s in samples
-    ]
+    `cache`: receives the image tensors the processor computed, per image of `samples`; an
+    encoding of these very samples it holds (`ImageCache.put_prompts`) is used instead of the
+    processor."""
     originals = [image for s in samples for image in s.images]
-    processor.tokenizer.padding_side = padding_side
-    encoded = processor(
-        text=texts, images=[to_rgb(image) for image in originals] or None, padding=True, return_tensors="pt"
-    )
+    encoded = cache.pop_prompts(samples, padding_side) if cache is not None else None
+    if encoded is not None:
+        from transformers import BatchFeature
+
+        encoded = BatchFeature(dict(encoded))
+    else:
+        texts = [
+            processor.apply_chat_template(chat_messages(s), add_generation_prompt=True, tokenize=False)
+            for s in samples
+        ]
+        processor.tokenizer.padding_side = padding_side
+        encoded = processor(
+            text=texts,
+            images=[to_rgb(image) for image in originals] or None,
+            padding=True,
+            return_tensors="pt",
+        )
     if cache is not None and originals:
         cache.put(originals, encoded["pixel_values"], encoded["image_grid_thw"])
     return encoded
+
+
+@dataclass(frozen=True)
+class PromptEncoding:
+    """`encode_prompts` of a prompt batch in the chunks an engine generates in, as a picklable
+    callable that the RL prompt loader runs ahead of the step, in its worker process
+    (`vrl.rl.data.PromptStream`): the processor's ~1 ms a prompt leaves the step (verl's
+    dataset does the same in its loader workers). `batch_size`: the engine's prompts per call."""
+
+    processor: Any
+    batch_size: int
+    padding_side: str = "left"
+
+    def __call__(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+        """One encoding per chunk of `batch_size` samples, in order, as numpy arrays: they cross
+        the loader's pipe as bytes (a tensor would be shared by file descriptor, one handshake
+        each: ~1 ms a tensor, more than these small arrays take to copy)."""
+        return [
+            {
+                key: value.numpy()
+                for key, value in encode_prompts(
+                    self.processor, samples[start : start + self.batch_size], self.padding_side
+                ).items()
+            }
+            for start in range(0, len(samples), self.batch_size)
+        ]
+
+    def keep(self, cache: ImageCache, samples: Sequence[Sample], encoded: list[dict[str, Any]]) -> None:
+        """Hand what `__call__` returned for `samples` to the step's `cache`, chunk by chunk."""
+        for chunk, start in zip(encoded, range(0, len(samples), self.batch_size), strict=True):
+            tensors = {key: torch.from_numpy(value) for key, value in chunk.items()}
+            cache.put_prompts(samples[start : start + self.batch_size], self.padding_side, tensors)
 
 
 def image_inputs(

@@ -108,12 +108,16 @@ def _applies(model: Any, trajectories: Sequence[Trajectory]) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # Checkpointing as transformers defines it (`is_activation_checkpointing`; its old name,
+    # which 5.19 has alone, warns in 5.25): a module with `gradient_checkpointing` set.
     return (
         all(not t.tool_images for t in trajectories)
         and _cache_keyword(model) is not None
         and hasattr(getattr(base, "model", None), "get_rope_index")
-        and not getattr(base, "is_gradient_checkpointing", False)
-        and not any(isinstance(module, FSDPModule) for module in model.modules())
+        and not any(
+            getattr(module, "gradient_checkpointing", False) is True or isinstance(module, FSDPModule)
+            for module in model.modules()
+        )
     )
 
 

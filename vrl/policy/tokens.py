@@ -14,6 +14,16 @@ def eos_token_ids(model: Any, processor: Any) -> set[int]:
     return set(configured) if isinstance(configured, (list, tuple)) else {int(configured)}
 
 
+def decode_texts(tokenizer: Any, rows: Sequence[Sequence[int]]) -> list[str]:
+    """`tokenizer.decode(row, skip_special_tokens=True)` for each row. A fast tokenizer that
+    cleans up no spaces (Qwen's) decodes them all in one call of its Rust backend, which is what
+    its `decode` runs row by row: ~3x less time for the default's 128 short responses a step."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and getattr(tokenizer, "clean_up_tokenization_spaces", True) is False:
+        return backend.decode_batch([list(row) for row in rows], skip_special_tokens=True)
+    return [tokenizer.decode(row, skip_special_tokens=True) for row in rows]
+
+
 def cut_at_stop(token_ids: list[int], decode: Any, stops: Sequence[str]) -> tuple[list[int], str | None]:
     """`(ids up to the token that completes the earliest stop string, that stop)`, or
     `(token_ids, None)` when the decoded text holds none. Tokens after it (the padding a batched

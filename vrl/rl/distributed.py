@@ -59,8 +59,12 @@ def gather_trajectories(
     """Every rank's trajectories of one prompt batch, in global prompt order, on every rank, and
     every rank's `extra` (rank order). `samples` is the whole batch; trajectory `t` belongs to
     `samples[t.group_id - first_group_id]`."""
-    light = [replace(t, sample=None) for t in local]
-    parts = gather_objects((light, extra))
+    # One process: its share is the batch, in order; nothing to send, so nothing to copy.
+    parts = (
+        [(local, extra)]
+        if world().size == 1
+        else gather_objects(([replace(t, sample=None) for t in local], extra))
+    )
     merged: list[Trajectory] = []
     for part, _ in parts:
         for trajectory in part:

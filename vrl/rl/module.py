@@ -29,6 +29,7 @@ Simplifications, stated:
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import time
 from collections.abc import Iterator
@@ -110,6 +111,10 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
             self.overlap = OverlappedRollout(
                 model, processor, engine, settings.group_size, settings.micro_batch_size
             )
+        # The engine's prompt encoding, for the prompt loader to run ahead (its worker) where
+        # this process rolls out the loader's batches itself; None: the engine encodes (see
+        # `vrl.rl.data.RLDataModule`).
+        self.prompt_encoding = None if self.overlap is not None else engine.prompt_encoding(processor)
 
     # -- the RL step --------------------------------------------------------------------------
 
@@ -133,6 +138,8 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
         # The step's processed images: the rollout adds the prompts', every log-prob pass reuses
         # them (and adds tool and replayed images). A new cache per step: nothing outlives it.
         images = ImageCache()
+        if "encoded" in batch and self.prompt_encoding is not None:
+            self.prompt_encoding.keep(images, batch["samples"], batch["encoded"])
         trajectories, stats = self._rollout_and_score(batch["samples"], images)
 
         # 7. Replay: which trajectories this step trains on (may include older ones); a policy
@@ -219,6 +226,7 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
             self.overlap.start(seed=getattr(self.trainer.datamodule, "seed", 0))
 
     def teardown(self, stage: str) -> None:
+        gc.unfreeze()
         if self.overlap is not None:
             self.overlap.close()
 
@@ -247,6 +255,10 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
 
     def on_train_start(self) -> None:
         seed_rank(torch.initial_seed(), world().rank)  # each rank samples its own responses
+        # What exists now (model, processor, modules, data) lives through the fit: out of the
+        # cyclic collector's reach, whose full passes over it stalled a step ~0.3 s every few
+        # dozen steps (experiments/rl_speed). Garbage without cycles is still freed at once.
+        gc.freeze()
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # A resumed run restores the RNGs here, after Lightning built the loader iterator (which

@@ -202,10 +202,10 @@ class RolloutScoring:
     def _rollout_metrics(
         trajectories: list[Trajectory], rewards: torch.Tensor, valid: list[bool]
     ) -> dict[str, float]:
-        lengths = torch.tensor([len(t.response_ids) for t in trajectories], dtype=torch.float32)
+        lengths = [len(t.response_ids) for t in trajectories]
         return {
-            "rollout/response_length_mean": float(lengths.mean()),
-            "rollout/response_length_max": float(lengths.max()),
+            "rollout/response_length_mean": sum(lengths) / len(lengths),
+            "rollout/response_length_max": float(max(lengths)),
             "rollout/finished_frac": sum(t.finished for t in trajectories) / len(trajectories),
             "rollout/forced_frac": sum(t.forced for t in trajectories) / len(trajectories),
             "rollout/reward_mean": float(rewards.mean()),

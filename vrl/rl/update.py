@@ -43,7 +43,8 @@ class PolicyUpdate:
             # DDP would average each backward's gradients; they are summed once per optimizer
             # step below instead. Set on every update: Lightning re-arms DDP's flag after a step.
             disable_ddp_gradient_sync(self.trainer.strategy)
-        self.model.train()
+        if not self.model.training:  # each switch walks every module
+            self.model.train()
         for _ in range(self.algorithm.ppo_epochs):
             for start in range(0, len(selected), mini_size):
                 mini = list(range(start, min(start + mini_size, len(selected))))
@@ -73,7 +74,7 @@ class PolicyUpdate:
                         counts[key] += 1
                 with self._timed("grad_sync"):
                     all_reduce_gradients(self.model.parameters())  # sum over ranks: the global gradient
-                sums["grad_norm"] += _grad_norm(self.model)
+                sums["grad_norm"] += _grad_norm(optimizer)
                 # Every rank adds the same global norm once; sums and counts are summed over ranks below.
                 counts["grad_norm"] += 1
                 if self.settings.gradient_clip_val:
@@ -145,6 +146,12 @@ class PolicyUpdate:
         return nll_selection([t.text for t in trajectories], advantages, self.algorithm.aux_nll_cues)
 
 
-def _grad_norm(model: Any) -> float:
-    norms = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+def _grad_norm(optimizer: Any) -> float:
+    """The L2 norm of the whole gradient of the optimizer's parameters (FSDP2's DTensor shards: of
+    the whole, not this rank's shard), by PyTorch's foreach norm: one kernel per device and dtype,
+    not one norm per tensor (and no walk of the model's modules for its parameters)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = torch.nn.utils.get_total_norm(grads)
+    return float(total.full_tensor() if hasattr(total, "full_tensor") else total)

@@ -28,7 +28,7 @@ from vrl.policy.trajectory import Trajectory
 from vrl.rollout.tool_loop import ToolLoop
 
 if TYPE_CHECKING:  # annotations only
-    from vrl.policy.images import ImageCache
+    from vrl.policy.images import ImageCache, PromptEncoding
     from vrl.sandbox import Sandbox
 
 
@@ -83,6 +83,12 @@ class RolloutEngine(Protocol):
 
     def continue_fn(self, model: Any, processor: Any, **overrides: Any) -> ContinueFn:
         """The continuation boundary over `model` (forced rethinking, tool turns)."""
+        ...
+
+    def prompt_encoding(self, processor: Any) -> PromptEncoding | None:
+        """What `rollout` would encode in this process for a prompt batch, as a picklable
+        callable the RL prompt loader may run ahead (`vrl.policy.images.PromptEncoding`); None
+        when the engine encodes elsewhere (vLLM's own process) or turn by turn (a tool loop)."""
         ...
 
     def sleep(self) -> None:
@@ -184,6 +190,9 @@ class Engine(ABC):
             return self.continue_trajectories(model, processor, items, base.override(**more))
 
         return continue_prefixes
+
+    def prompt_encoding(self, processor: Any) -> PromptEncoding | None:
+        return None  # an engine that encodes in this process says how (`HFRolloutEngine`)
 
     # -- what each engine writes ---------------------------------------------------------------
 

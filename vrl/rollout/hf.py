@@ -16,9 +16,9 @@ import torch
 from vrl.data.schema import Sample
 from vrl.policy.batch import left_pad
 from vrl.policy.continuation import Continuation
-from vrl.policy.images import ImageCache, encode_prompts, row_image_inputs
+from vrl.policy.images import ImageCache, PromptEncoding, encode_prompts, row_image_inputs
 from vrl.policy.sampling import Sampling
-from vrl.policy.tokens import eos_token_ids, trim_response, vision_token_ids
+from vrl.policy.tokens import decode_texts, eos_token_ids, trim_response, vision_token_ids
 from vrl.policy.trajectory import Trajectory
 from vrl.rollout.base import Engine
 from vrl.rollout.full_weights import full_weights
@@ -28,6 +28,10 @@ class HFRolloutEngine(Engine):
     """Batched generation with transformers (arguments: `vrl.rollout.base.Engine`)."""
 
     samples_from_policy = True
+
+    def prompt_encoding(self, processor: Any) -> PromptEncoding | None:
+        # The tool loop encodes each turn itself (`vrl.rollout.tool_loop`).
+        return None if self.tool_loop is not None else PromptEncoding(processor, self.batch_size)
 
     def generate_texts(
         self, model: Any, processor: Any, samples: Sequence[Sample], n: int, sampling: Sampling
@@ -71,9 +75,10 @@ class HFRolloutEngine(Engine):
             ]
             responses = output[:, prompt_width:].tolist()
             row_log_probs = log_probs.tolist() if log_probs is not None else None
-            for row, ids in enumerate(responses):
+            trimmed = [trim_response(ids, stop_ids, decode, sampling.stop) for ids in responses]
+            texts = decode_texts(processor.tokenizer, [response for response, _ in trimmed])
+            for row, ((response, finished), text) in enumerate(zip(trimmed, texts)):
                 index = row // n
-                response, finished = trim_response(ids, stop_ids, decode, sampling.stop)
                 trajectories.append(
                     Trajectory(
                         prompt_index=offset + index,
@@ -82,7 +87,7 @@ class HFRolloutEngine(Engine):
                         prompt_ids=list(prompts[index]),
                         response_ids=response,
                         loss_mask=[1] * len(response),
-                        text=decode(response),
+                        text=text,
                         finished=finished,
                         step=step,
                         sampling_log_probs=row_log_probs[row][: len(response)]

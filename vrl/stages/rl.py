@@ -71,7 +71,10 @@ class RLStage:
         module = RLModule(
             loaded.model, loaded.processor, c.rollout, c.reward, c.algorithm, c.replay, c.rethink, s
         )
-        data = RLDataModule(train_dir, s.prompts_per_step, context.seed)
+        # Several ranks each roll out a share of the batch, in chunks of their own: the loader
+        # prepares whole batches only for a single process.
+        encoding = module.prompt_encoding if c.trainer.processes == 1 else None
+        data = RLDataModule(train_dir, s.prompts_per_step, context.seed, s.num_workers, encoding)
         checkpoint = RLCheckpoint(context.stage_dir / "checkpoints", s.save_every_n_steps)
         loggers = c.logger.build(context.name, context.stage_dir, context.config)
         stops = stop_callbacks(
