@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from vrl.policy import fast_decode
+from vrl.policy import decode_step, fast_decode
 from vrl.policy.fast_decode import decoder_parts, sample_tokens
 from vrl.policy.images import encode_prompts
 from vrl.policy.sampling import Sampling
@@ -103,9 +103,9 @@ def test_a_large_model_is_decoded_through_its_modules_without_fused_copies(tiny,
     the modules themselves: no fused weights, the same logits."""
     model, processor = tiny.model.eval(), tiny.processor
     parts = decoder_parts(model)
-    assert all(w.qkv is not None and w.gate_up is not None for w in fast_decode._layer_weights(parts.text))
-    monkeypatch.setattr(fast_decode, "FUSE_MAX_BYTES", 0)
-    assert all(w.qkv is None and w.gate_up is None for w in fast_decode._layer_weights(parts.text))
+    assert all(w.qkv is not None and w.gate_up is not None for w in decode_step.layer_weights(parts.text))
+    monkeypatch.setattr(decode_step, "FUSE_MAX_BYTES", 0)
+    assert all(w.qkv is None and w.gate_up is None for w in decode_step.layer_weights(parts.text))
     inputs = dict(encode_prompts(processor, samples[:2], "left"))
     forced = _forced_tokens(processor, rows=4, steps=4, seed=2)
     _, seen, _ = _forced_run(monkeypatch, model, processor, inputs, 2, forced, temperature=1.0)

@@ -10,6 +10,7 @@ The bottom layer of the RL path (it imports only `vrl.data.schema`, `vrl.errors`
 - `continuation`: `Continuation`, `ContinueFn`, the engine's continuation boundary.
 - `sampling`: `Sampling`, and the one rule that changes it for a purpose.
 - `token_chooser`: `TokenChooser`, the next token from logits by `generate`'s rules.
-- `fast_decode`: `sample_tokens`, vrl's own KV-cached decode loop (the `fast` engine's core).
+- `fast_decode`: `sample_tokens`, vrl's own KV-cached decode loop (the `fast` engine's core);
+  `decode_step`: its step through the decoder layers' modules, with fused weights.
 - `vision`: each distinct image encoded once per log-prob or update forward.
 """

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from vrl.policy.decode_step import decode_step, layer_weights, linear
 from vrl.policy.sampling import Sampling
 from vrl.policy.token_chooser import TokenChooser
 
@@ -130,7 +130,7 @@ def sample_tokens(
     eos = torch.tensor(sorted(eos_token_ids), device=device)
     running = torch.ones(rows, dtype=torch.bool, device=device)
     logits = _float(prefill.logits[:, -1]).repeat_interleave(repeats, 0)
-    weights = _layer_weights(parts.text)
+    weights = layer_weights(parts.text)
     chosen_log_probs: list[torch.Tensor] = []
     end = width
     for step in range(steps):
@@ -147,8 +147,10 @@ def sample_tokens(
         if step == steps - 1 or not running.any():
             break
         key_mask[..., width + step] = True
-        hidden = _decode_step(parts, weights, token, width + step, caches, (cos[step], sin[step]), key_mask)
-        logits = _float(_linear(parts.lm_head, hidden[:, 0]))
+        hidden = decode_step(
+            parts.text, weights, token, width + step, caches, (cos[step], sin[step]), key_mask
+        )
+        logits = _float(linear(parts.lm_head, hidden[:, 0]))
     output = tokens[:, :end]
     log_probs = torch.cat(chosen_log_probs, dim=1) if chosen_log_probs else None
     if repeats == 1 and n > 1:
@@ -157,142 +159,8 @@ def sample_tokens(
     return output, log_probs
 
 
-@dataclass(frozen=True)
-class _LayerWeights:
-    """One decoder layer, with its projections fused where they are plain `nn.Linear`s (a LoRA
-    or other wrapped projection keeps its module call). Made once per call: the weights do not
-    change while it decodes.
-
-    `qkv`: one matmul gives q and k, then `rotate_half` of q and k (rows permuted and negated:
-    `rotate_half(W x) = R W x`), then v, so the rotary embedding is `qk * cos + R qk * sin` with
-    no slicing and concatenating per step. `gate_up`: the MLP's gate and up in one matmul."""
-
-    layer: Any
-    qkv: tuple[torch.Tensor, torch.Tensor | None] | None  # weight [(2 (H + KV) + KV) * Dh, D], bias
-    gate_up: torch.Tensor | None  # [2 * I, D]
-    heads: int
-    kv_heads: int
-
-    @staticmethod
-    def of(layer: Any, heads: int, kv_heads: int) -> _LayerWeights:
-        attention, mlp = layer.self_attn, layer.mlp
-        projections = (attention.q_proj, attention.k_proj, attention.v_proj)
-        qkv = gate_up = None
-        plain = all(type(p) is torch.nn.Linear for p in projections)
-        if plain and len({p.bias is None for p in projections}) == 1:  # all with a bias, or none
-            q, k, v = projections
-            parts = (
-                q.weight,
-                k.weight,
-                _rotated_half(q.weight, heads),
-                _rotated_half(k.weight, kv_heads),
-                v.weight,
-            )
-            bias = None
-            if q.bias is not None:
-                bias = torch.cat(
-                    (q.bias, k.bias, _rotated_half(q.bias, heads), _rotated_half(k.bias, kv_heads), v.bias)
-                )
-            qkv = (torch.cat(parts), bias)
-        halves = (getattr(mlp, "gate_proj", None), getattr(mlp, "up_proj", None))
-        if hasattr(mlp, "act_fn") and all(type(p) is torch.nn.Linear and p.bias is None for p in halves):
-            gate_up = torch.cat([halves[0].weight, halves[1].weight])
-        return _LayerWeights(layer, qkv, gate_up, heads, kv_heads)
-
-
-def _rotated_half(weight: torch.Tensor, heads: int) -> torch.Tensor:
-    """The rows of a per-head projection (weight `[heads * Dh, D]` or bias `[heads * Dh]`) that
-    compute `rotate_half` of its output: per head, `cat(-rows[Dh/2:], rows[:Dh/2])`."""
-    per_head = weight.view(heads, -1, *weight.shape[1:])
-    first, second = per_head.chunk(2, dim=1)
-    return torch.cat((-second, first), dim=1).reshape(weight.shape)
-
-
-# The fused copies are made per call: worth it where per-op overhead dominates (the tiny model:
-# ~1 MB), not where the matmuls do and the copies would cost memory (a 7B: ~10 GB).
-FUSE_MAX_BYTES = 64 * 2**20
-
-
-def _layer_weights(text: Any) -> list[_LayerWeights]:
-    heads, kv_heads = text.config.num_attention_heads, text.config.num_key_value_heads
-    layers = text.layers
-    fused_bytes = sum(
-        p.numel() * p.element_size()
-        for layer in layers
-        for module in (layer.self_attn, layer.mlp)
-        for name, p in module.named_parameters(recurse=True)
-        if name.split(".")[0] in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
-    )
-    if fused_bytes > FUSE_MAX_BYTES:
-        return [_LayerWeights(layer, None, None, heads, kv_heads) for layer in layers]
-    return [_LayerWeights.of(layer, heads, kv_heads) for layer in layers]
-
-
-def _decode_step(
-    parts: DecoderParts,
-    weights: list[_LayerWeights],
-    token: torch.Tensor,
-    slot: int,
-    caches: list[tuple[torch.Tensor, torch.Tensor]],
-    rotary: tuple[torch.Tensor, torch.Tensor],
-    key_mask: torch.Tensor,
-) -> torch.Tensor:
-    """The final norm's output `[B, 1, D]` for one new token per row (`token` `[B]`), whose keys
-    and values are written to cache slot `slot`; `rotary` the token's `(cos, sin)` `[B, 1, 1, Dh]`;
-    `key_mask` `[B, 1, 1, cache length]` (False: padding, or a slot not written yet)."""
-    cos, sin = rotary
-    hidden = parts.text.embed_tokens(token[:, None])
-    rows = hidden.shape[0]
-    for w, (keys, values) in zip(weights, caches):
-        attention, mlp = w.layer.self_attn, w.layer.mlp
-        head_dim = keys.shape[-1]
-        normed = _norm(w.layer.input_layernorm, hidden)
-        if w.qkv is not None:  # [B, 2 (H + KV) + KV, 1, Dh]: q k, their rotate_half, v
-            projected = F.linear(normed, *w.qkv).view(rows, -1, 1, head_dim)
-            both = w.heads + w.kv_heads
-            qk, qk_half, value = projected.split((both, both, w.kv_heads), dim=1)
-            query, key = torch.addcmul(qk * cos, qk_half, sin).split((w.heads, w.kv_heads), dim=1)
-        else:
-            query = _rotate(attention.q_proj(normed).view(rows, -1, 1, head_dim), cos, sin)
-            key = _rotate(attention.k_proj(normed).view(rows, -1, 1, head_dim), cos, sin)
-            value = attention.v_proj(normed).view(rows, -1, 1, head_dim)
-        keys[:, :, slot : slot + 1] = key
-        values[:, :, slot : slot + 1] = value
-        attended = F.scaled_dot_product_attention(
-            query, keys, values, attn_mask=key_mask, scale=attention.scaling, enable_gqa=True
-        )
-        hidden = hidden + _linear(attention.o_proj, attended.reshape(rows, 1, -1))
-        normed = _norm(w.layer.post_attention_layernorm, hidden)
-        if w.gate_up is not None:
-            gate, up = F.linear(normed, w.gate_up).chunk(2, dim=-1)
-            hidden = hidden + _linear(mlp.down_proj, mlp.act_fn(gate) * up)
-        else:
-            hidden = hidden + mlp(normed)
-    return _norm(parts.text.norm, hidden)
-
-
-def _linear(module: Any, x: torch.Tensor) -> torch.Tensor:
-    """`module(x)`, straight to `F.linear` for a plain `nn.Linear` (a LoRA layer keeps its call)."""
-    if type(module) is torch.nn.Linear:
-        return F.linear(x, module.weight, module.bias)
-    return module(x)
-
-
 def _float(logits: torch.Tensor) -> torch.Tensor:
     return logits if logits.dtype == torch.float32 else logits.float()
-
-
-def _norm(norm: Any, x: torch.Tensor) -> torch.Tensor:
-    """`norm(x)`; a float32 Qwen RMSNorm as one fused op (the same math: x / rms(x) * weight)."""
-    if x.dtype == torch.float32 and hasattr(norm, "variance_epsilon"):
-        return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
-    return norm(x)
-
-
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding of `x` `[B, heads, 1, Dh]` (transformers' `apply_rotary_pos_emb`)."""
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
 def _rotary_table(
