@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
+import time
 
 import lightning as L
 import pytest
@@ -15,7 +17,7 @@ from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import response_log_probs
 from vrl.policy.trajectory import Trajectory
 from vrl.rethink import NoRethink
-from vrl.rl.data import PromptStream
+from vrl.rl.data import PromptStream, RLDataModule
 from vrl.rl.module import RLModule
 from vrl.rl.settings import RLSettings
 from vrl.rollout.hf import HFRolloutEngine
@@ -139,6 +141,23 @@ def test_prompts_encoded_ahead_by_loader_workers_train_exactly_as_the_engines_ow
     assert [[r[k] for k in keys] for r in ahead_rows if r["train/loss"]] == [
         [r[k] for k in keys] for r in plain_rows if r["train/loss"]
     ]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR2, signal.SIGINT])
+def test_a_prompt_loader_worker_outlives_a_stop_signal_sent_to_every_process(train_dir, signum):
+    """SLURM signals every process of a job (Ctrl-C the process group): the loader's worker must
+    leave the signal to the trainer, which checkpoints at the step end; a worker that died of it
+    would make the next fetch raise in the trainer (PyTorch's check for dead workers)."""
+    data = RLDataModule(train_dir, 4, seed=0, num_workers=1)
+    data.setup()
+    batches = iter(data.train_dataloader())
+    first = next(batches)
+    (worker,) = batches._workers
+    os.kill(worker.pid, signum)
+    time.sleep(0.5)  # the signal is delivered; a worker it killed is gone by now
+    assert worker.is_alive(), f"the loader worker died of {signal.Signals(signum).name}"
+    assert [next(batches)["position"] for _ in range(2)] == [first["position"] + 1, first["position"] + 2]
+    del batches
 
 
 def test_prompt_stream_is_a_function_of_position(train_dir):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from vrl.data.schema import Sample
+from vrl.interrupt import STOP_SIGNALS
 
 
 class PromptStream(IterableDataset):
@@ -112,9 +114,19 @@ class RLDataModule(L.LightningDataModule):
             collate_fn=_identity,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=_leave_stop_signals_to_the_trainer,
             generator=torch.Generator().manual_seed(self.seed),
         )
 
 
 def _identity(batch: Any) -> Any:
     return batch
+
+
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+    """A loader worker ignores the stop signals (SLURM's SIGTERM reaches every process of the
+    job, Ctrl-C the whole process group): the trainer finishes its step and checkpoints first
+    (`vrl.interrupt`), then ends the loader. A worker killed by the signal would make the
+    loader raise in the trainer mid-checkpoint (PyTorch's SIGCHLD check)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
