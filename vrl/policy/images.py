@@ -25,7 +25,8 @@ from vrl.data.schema import Sample, chat_messages
 
 class ImageCache:
     """Processed tensors per image object, for one RL step (a new cache per step: its images and
-    tensors live no longer).
+    tensors live no longer); and the step's prompt batches encoded ahead by the prompt loader
+    (`put_prompts`), whose image tensors enter the cache when the engine takes them.
 
     Keyed by the image object's identity: the cache keeps a reference to every image it holds,
     so no other object can take its id while the cache lives. Equal pixels in two objects are
