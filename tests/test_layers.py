@@ -12,7 +12,7 @@ from vrl_testing import REPO
 
 # Bottom up. A package may import packages of lower layers only (and itself).
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "partials"},
     {"settings", "config_check", "cli_errors", "distributed", "launcher", "console", "progress"},
     {"answer", "sandbox", "model", "tool", "metrics_csv", "trainer", "report", "interrupt", "invocation"},
     {"data", "loggers", "sweep_job"},  # data: sources and the `Sample` schema; loggers: W&B over the CSV log

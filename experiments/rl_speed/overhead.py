@@ -79,6 +79,11 @@ def install() -> None:
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
 
     Qwen2_5_VLModel.get_rope_index = _timed("forward", Qwen2_5_VLModel.get_rope_index)
+    # The shared prompt's keys and values handed to each of its responses' rows
+    # (`vrl.policy.shared_prompt`): the stock forward computes them inside, once per row.
+    from transformers.cache_utils import DynamicLayer
+
+    DynamicLayer.batch_select_indices = _timed("forward", DynamicLayer.batch_select_indices)
     torch.Tensor.backward = _timed("backward", torch.Tensor.backward)
     torch.nn.utils.clip_grad_norm_ = _timed("clip", torch.nn.utils.clip_grad_norm_)
     torch.optim.AdamW.step = _timed("optimizer", torch.optim.AdamW.step)

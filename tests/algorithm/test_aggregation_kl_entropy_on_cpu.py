@@ -15,7 +15,7 @@ from vrl.algorithm import (
     seq_mean_token_sum,
     token_mean,
 )
-from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
+from vrl.policy.logits import entropy_from_logits, log_probs_and_entropy, log_probs_from_logits
 
 LOSS = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
@@ -73,6 +73,14 @@ def test_entropy_and_log_probs_from_logits():
     # token 1 of the second position: ln 0.75 = -0.287682 ; token 0 of the first: ln 0.25 = -1.386294
     lp = log_probs_from_logits(logits, torch.tensor([[0, 1]]))
     torch.testing.assert_close(lp, torch.tensor([[-1.386294, -0.287682]]), atol=1e-5, rtol=0)
+    # One pass for both (the update's): the same numbers; an entropy that is only logged keeps
+    # no graph, the log-probs do.
+    leaf = logits.clone().requires_grad_(True)
+    lp_once, entropy_once = log_probs_and_entropy(leaf, torch.tensor([[0, 1]]), entropy_grad=False)
+    torch.testing.assert_close(lp_once, lp.detach(), atol=0, rtol=0)
+    torch.testing.assert_close(entropy_once, entropy_from_logits(logits), atol=0, rtol=0)
+    assert lp_once.requires_grad and not entropy_once.requires_grad
+    assert log_probs_and_entropy(leaf, torch.tensor([[0, 1]]))[1].requires_grad
 
 
 def test_k3_is_clamped_as_verl_does():

@@ -168,3 +168,19 @@ def test_option_equal_by_value():
     assert option_equal("13", "B", ["12°", "13°", "14°"])  # "13" vs "13°"
     assert option_equal("18", "D", ["9", "12", "18", "18"])  # either copy of a duplicated option
     assert not option_equal("18", "A", ["9", "12", "18", "18"])
+
+
+def test_repeated_comparisons_are_answered_from_the_cache_and_long_ones_afresh():
+    # An RL step compares the same short answers again and again (a group's responses agree):
+    # each distinct question is worked out once; a long garbled "answer" is never kept.
+    from vrl.answer import equivalence
+
+    equivalence._compared_cached.cache_clear()
+    for _ in range(3):
+        assert is_equivalent(" 0.5 ", "1/2", "float")
+        assert not is_equivalent("0.5", "1/3", "float")
+    info = equivalence._compared_cached.cache_info()
+    assert (info.misses, info.hits) == (2, 4)
+    garbled = "1" + "+1" * 200
+    assert not is_equivalent(garbled, "3", "integer")
+    assert equivalence._compared_cached.cache_info().currsize == 2

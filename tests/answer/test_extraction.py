@@ -205,3 +205,36 @@ def test_option_text_numbers_latex_and_duplicates():
     assert match_option_text("38.5", ["3.85", "38.5"]) == "B"  # full stops are not spacing
     assert match_option_text("2", ["2 cm", "2 m"]) is None  # two different options: ambiguous
     assert names_several_options("(A) or (B)", 4) and not names_several_options("F. [H+]", 10)
+
+
+def _boxed_by_characters(text: str) -> str | None:
+    """`extract_boxed` as it was first written, character by character: the reference."""
+    import re
+
+    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
+    for start in reversed(starts):
+        depth, i = 1, start
+        while i < len(text) and depth:
+            if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+                i += 2
+                continue
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            return text[start : i - 1].strip()
+    return "fallback"
+
+
+def test_extract_boxed_matches_braces_as_the_character_by_character_reference():
+    import random
+
+    from vrl.answer import extraction
+
+    rng = random.Random(0)
+    pieces = ["\\boxed{", "\\fbox{", "{", "}", "\\{", "\\}", "\\\\", "\\", "x", " ", "12"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        expected = _boxed_by_characters(text)
+        if expected == "fallback":  # no balanced box: both fall back to the bare form alike
+            continue
+        assert extraction.extract_boxed(text) == expected, text

@@ -106,6 +106,14 @@ def test_where_it_does_not_apply_the_stock_forward_runs(tiny, samples):
         shared_prompt_logits(tiny.model, tiny.processor, mixed, TrajectoryBatch.from_trajectories(mixed, pad))
         is None
     )
+    # Activation checkpointing (a cached continuation cannot recompute) runs the stock forward.
+    batch = TrajectoryBatch.from_trajectories(rows, pad)
+    assert shared_prompt_logits(tiny.model, tiny.processor, rows, batch) is not None
+    tiny.model.gradient_checkpointing_enable()
+    try:
+        assert shared_prompt_logits(tiny.model, tiny.processor, rows, batch) is None
+    finally:
+        tiny.model.gradient_checkpointing_disable()
 
 
 def test_distinct_prompts_are_by_ids_and_image_objects_in_first_seen_order(samples):

@@ -160,6 +160,25 @@ def test_a_prompt_loader_worker_outlives_a_stop_signal_sent_to_every_process(tra
     del batches
 
 
+def test_the_prompt_loader_hands_batches_over_through_wide_pipes(train_dir):
+    """A prompt batch and its encoding (~1.4 MB) must not cross a 64 KiB pipe in ~20 turns: the
+    loader's queues are 1 MiB pipes, and the batches still arrive whole and in order."""
+    import fcntl
+
+    from vrl.rl.data import PIPE_BYTES, wide_pipe_context
+
+    queue = wide_pipe_context().Queue()
+    assert fcntl.fcntl(queue._writer.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES == 1 << 20
+    data = RLDataModule(train_dir, 4, seed=0, num_workers=1)
+    data.setup()
+    loader = data.train_dataloader()
+    batches = iter(loader)
+    assert fcntl.fcntl(batches._worker_result_queue._reader.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    expected = [[s.id for s in data.prompts_at(k)] for k in range(3)]
+    assert [[s.id for s in next(batches)["samples"]] for _ in range(3)] == expected
+    del batches
+
+
 def test_prompt_stream_is_a_function_of_position(train_dir):
     from datasets import load_from_disk
 

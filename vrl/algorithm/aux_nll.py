@@ -28,8 +28,10 @@ def nll_selection(
     per_seq = advantages if advantages.dim() == 1 else advantages[:, 0]
     if len(texts) != per_seq.shape[0]:
         raise ValueError(f"{len(texts)} texts for {per_seq.shape[0]} advantages")
-    has_cue = torch.tensor([count_cues(text, cues) > 0 for text in texts], device=per_seq.device)
-    return (per_seq > 0) & has_cue
+    # Cues are looked for only where the advantage is positive (the rest are not selected anyway).
+    positive = (per_seq > 0).tolist()
+    selected = [bool(up) and count_cues(text, cues) > 0 for up, text in zip(positive, texts)]
+    return torch.tensor(selected, dtype=torch.bool, device=per_seq.device)
 
 
 def masked_nll(

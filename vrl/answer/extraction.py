@@ -41,22 +41,20 @@ _ANSWER_PHRASE = re.compile(
 # The end of the answer's sentence: a full stop before a capital letter.
 _SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])|。")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_BRACE = re.compile(r"\\[{}]|[{}]")  # an escaped brace, or a brace
 
 
 def extract_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` (or `\\fbox{...}`), with nested braces matched."""
     starts = [m.end() for m in _BOXED_START.finditer(text)]
     for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
-                i += 2  # an escaped brace (\{ or \}) is content, not structure
-                continue
-            depth += {"{": 1, "}": -1}.get(ch, 0)
-            i += 1
-        if depth == 0:
-            return text[start : i - 1].strip()
+        depth = 1
+        for brace in _BRACE.finditer(text, start):  # from brace to brace, not character by character
+            if len(brace.group()) == 2:
+                continue  # an escaped brace (\{ or \}) is content, not structure
+            depth += 1 if brace.group() == "{" else -1
+            if depth == 0:
+                return text[start : brace.start()].strip()
     bare = _BOXED_BARE.findall(text)
     return bare[-1].strip() if bare else None
 

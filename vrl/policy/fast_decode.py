@@ -210,13 +210,20 @@ def _standard_layer(layer: Any) -> bool:
     )
 
 
+_RECOMPOSED: dict[type, bool] = {}  # rotary embedding class -> its tables' layout (a fact of its code)
+
+
 def _recomposed_rotary(text: Any) -> bool:
     """Whether the rotary embedding returns `[batch, tokens, head_dim]` tables (transformers >= 5's
-    Qwen2.5-VL, which recomposes the mRoPE sections itself; older ones return them per section)."""
-    probe = text.embed_tokens.weight[:1]
-    with torch.no_grad():
-        cos, _ = text.rotary_emb(probe, torch.zeros(3, 1, 1, dtype=torch.long, device=probe.device))
-    return cos.dim() == 3
+    Qwen2.5-VL, which recomposes the mRoPE sections itself; older ones return them per section).
+    Probed once per class: every rollout asks."""
+    kind = type(text.rotary_emb)
+    if kind not in _RECOMPOSED:
+        probe = text.embed_tokens.weight[:1]
+        with torch.no_grad():
+            cos, _ = text.rotary_emb(probe, torch.zeros(3, 1, 1, dtype=torch.long, device=probe.device))
+        _RECOMPOSED[kind] = cos.dim() == 3
+    return _RECOMPOSED[kind]
 
 
 def _is_fsdp(model: Any) -> bool:

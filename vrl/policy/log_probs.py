@@ -18,7 +18,7 @@ import torch
 
 from vrl.policy.batch import TrajectoryBatch
 from vrl.policy.images import ImageCache
-from vrl.policy.logits import entropy_from_logits, log_probs_from_logits
+from vrl.policy.logits import log_probs_and_entropy, log_probs_from_logits
 from vrl.policy.shared_prompt import shared_prompt_logits
 from vrl.policy.trajectory import Trajectory
 from vrl.policy.vision import image_keys
@@ -80,12 +80,18 @@ def response_logits(model: Any, inputs: dict[str, Any], batch: TrajectoryBatch) 
 
 
 def token_log_probs(
-    logits: torch.Tensor, response_ids: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False
+    logits: torch.Tensor,
+    response_ids: torch.Tensor,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    entropy_grad: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log p(response token) `[B, T]` (and the entropies `[B, T]`) under `logits / temperature`."""
+    """log p(response token) `[B, T]` (and the entropies `[B, T]`) under `logits / temperature`;
+    `entropy_grad=False`: the entropies carry no gradient (a metric, not a loss term)."""
     scaled = logits.float() / temperature if temperature != 1.0 else logits
-    log_probs = log_probs_from_logits(scaled, response_ids.to(logits.device))
-    return log_probs, entropy_from_logits(scaled) if with_entropy else None
+    if with_entropy:
+        return log_probs_and_entropy(scaled, response_ids.to(logits.device), entropy_grad)
+    return log_probs_from_logits(scaled, response_ids.to(logits.device)), None
 
 
 @torch.no_grad()

@@ -32,6 +32,7 @@ from typing import Any
 
 from vrl.answer.cues import RETHINK_CUES, count_cues
 from vrl.errors import ConfigError
+from vrl.partials import plain_partial
 from vrl.policy.continuation import Continuation, ContinueFn
 from vrl.policy.sampling import check_overrides
 from vrl.policy.trajectory import Trajectory, reward_inputs
@@ -110,7 +111,8 @@ class ForcedRethink:
             )
         if max_per_group < 1 or max_cues < 0:
             raise ConfigError(f"rethink.max_per_group={max_per_group} must be >= 1, max_cues={max_cues} >= 0")
-        self.accuracy_fn = accuracy_fn
+        # A plain partial: Hydra's re-authorizes its target on every call (vrl.partials).
+        self.accuracy_fn = plain_partial(accuracy_fn)
         self.skip_prob = skip_prob
         self.skip_wrong_above = skip_wrong_above
         self.max_response_tokens = max_response_tokens

@@ -23,6 +23,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from vrl.errors import ConfigError, VrlError
+from vrl.partials import plain_partial
 from vrl.reward._worker import run_task, serve
 from vrl.reward.base import RewardOutput
 
@@ -127,7 +128,9 @@ class RewardPool:
         weights: Mapping[str, float] | None = None,
         pool: PoolSettings | Mapping[str, Any] | None = None,
     ) -> None:
-        self.functions = {str(name): fn for name, fn in functions.items()}
+        # Plain partials: Hydra's re-authorize their target on every call, in every worker
+        # (vrl.partials).
+        self.functions = {str(name): plain_partial(fn) for name, fn in functions.items()}
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(self.functions))
         if unknown:

@@ -114,7 +114,13 @@ class PolicyUpdate:
             if missing:
                 trajectory.old_log_probs = [0.0] * len(trajectory.response_ids)
         batch, logits = batch_and_logits(self.model, self.processor, trajectories, images)
-        log_probs, entropy = token_log_probs(logits, batch.response_ids, self.temperature, with_entropy=True)
+        log_probs, entropy = token_log_probs(
+            logits,
+            batch.response_ids,
+            self.temperature,
+            with_entropy=True,
+            entropy_grad=self.algorithm.entropy_coef != 0,  # else only logged
+        )
         old_log_probs = batch.old_log_probs.to(log_probs.device)
         if any(fresh):
             rows = torch.tensor(fresh, device=log_probs.device)
@@ -122,8 +128,6 @@ class PolicyUpdate:
             for row, (trajectory, missing) in enumerate(zip(trajectories, fresh)):
                 if missing:
                     trajectory.old_log_probs = old_log_probs[row, : len(trajectory.response_ids)].tolist()
-        if self.algorithm.entropy_coef == 0:
-            entropy = entropy.detach()
         device = log_probs.device
         width = log_probs.shape[1]
         ref = right_pad(ref_log_probs, width).to(device) if ref_log_probs is not None else None

@@ -71,7 +71,8 @@ class HFRolloutEngine(Engine):
             prompt_width = inputs["input_ids"].shape[1]
             # To Python once per batch, not per row (hundreds of tiny tensor ops a step)
             prompts = [
-                ids[mask.bool()].tolist() for ids, mask in zip(inputs["input_ids"], inputs["attention_mask"])
+                [token for token, real in zip(row, mask) if real]
+                for row, mask in zip(inputs["input_ids"].tolist(), inputs["attention_mask"].tolist())
             ]
             responses = output[:, prompt_width:].tolist()
             row_log_probs = log_probs.tolist() if log_probs is not None else None
