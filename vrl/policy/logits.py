@@ -13,8 +13,7 @@ import torch
 def log_probs_from_logits(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
     """log p(token) under the logits: `[B, T, V]`, `[B, T]` int -> `[B, T]` nats."""
     logits = logits.float()
-    picked = torch.gather(logits, dim=-1, index=token_ids.long().unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    return _picked(logits, token_ids) - torch.logsumexp(logits, dim=-1)
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -23,8 +22,7 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     H = logsumexp(l) - sum_v softmax(l)_v l_v  (= -sum p log p, without computing log p).
     """
     logits = logits.float()
-    probs = torch.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(dim=-1)
+    return _entropy(logits, torch.logsumexp(logits, dim=-1))
 
 
 def log_probs_and_entropy(
@@ -36,7 +34,16 @@ def log_probs_and_entropy(
     so it is computed outside autograd (nothing of it kept for the backward)."""
     logits = logits.float()
     lse = torch.logsumexp(logits, dim=-1)
-    picked = torch.gather(logits, dim=-1, index=token_ids.long().unsqueeze(-1)).squeeze(-1)
     with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-        entropy = lse - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
-    return picked - lse, entropy
+        entropy = _entropy(logits, lse)
+    return _picked(logits, token_ids) - lse, entropy
+
+
+def _picked(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+    """The logit of each token: `[B, T, V]`, `[B, T]` int -> `[B, T]`."""
+    return torch.gather(logits, dim=-1, index=token_ids.long().unsqueeze(-1)).squeeze(-1)
+
+
+def _entropy(logits: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """H from float32 logits `[B, T, V]` and their logsumexp `[B, T]` (see `entropy_from_logits`)."""
+    return lse - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
