@@ -56,6 +56,8 @@ def _fit(tmp: Path, direct: bool, every: int) -> tuple[list[dict[str, str]], dic
     trainer.fit(_Module(direct))
     path = next((tmp / ("direct" if direct else "lightning")).rglob("metrics.csv"))
     rows = list(csv.DictReader(path.open()))
+    # Tensors, as Lightning's callbacks read them (EarlyStopping squeezes, ModelCheckpoint compares).
+    assert all(v.dim() == 0 and v.dtype == torch.float32 for v in trainer.callback_metrics.values())
     return rows, {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

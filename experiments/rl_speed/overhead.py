@@ -126,11 +126,22 @@ def install() -> None:
     import vrl.rl.update
 
     PreTrainedModel.train = _timed("x_mode", PreTrainedModel.train)
+    try:  # flags written per module (since 2026-12-07)
+        import vrl.policy.mode
+
+        vrl.policy.mode.set_training = _timed("x_mode", vrl.policy.mode.set_training)
+        vrl.rl.update.set_training = vrl.policy.mode.set_training
+    except ImportError:
+        pass
     vrl.rollout.hf._decoder = _decoder_timed(vrl.rollout.hf._decoder)
     L.LightningModule._apply_batch_transfer_handler = _timed(
         "x_transfer", L.LightningModule._apply_batch_transfer_handler
     )
-    vrl.rl.update._grad_norm = _timed("x_grad_norm", vrl.rl.update._grad_norm)
+    if hasattr(vrl.rl.update, "_grad_norm"):  # the logged norm, apart from the clip's (until 2026-12-07)
+        vrl.rl.update._grad_norm = _timed("x_grad_norm", vrl.rl.update._grad_norm)
+    else:  # one norm for the log and the clip: the clip's own norm (clipping is on by default)
+        vrl.rl.update._total_norm = _timed("clip", vrl.rl.update._total_norm)
+        torch.nn.utils.clip_grads_with_norm_ = _timed("clip", torch.nn.utils.clip_grads_with_norm_)
     # The prompt batch as Lightning's loop takes it from the loader (read there with
     # `stage.rl.num_workers=0`; with a worker: waiting for it and unpickling it).
     from lightning.pytorch.loops.fetchers import _PrefetchDataFetcher

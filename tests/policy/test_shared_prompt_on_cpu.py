@@ -145,3 +145,32 @@ def test_a_lora_policy_shares_its_prompts_with_the_stock_gradients(tiny_dir, tin
     assert torch.allclose(shared_logits, stock_logits, atol=1e-4)
     assert shared_grads.abs().max() > 0
     assert torch.allclose(shared_grads, stock_grads, atol=1e-5, rtol=1e-4)
+
+
+def test_positions_from_the_distinct_prompts_are_the_stock_full_row_positions(tiny, samples):
+    """The mRoPE positions built from each distinct prompt's (`get_rope_index` on P tokens, the
+    responses continuing as text) equal the stock loop over the full rows at every kept token."""
+    from vrl.policy.shared_prompt import _positions
+    from vrl.policy.vision import image_keys
+
+    model, processor = tiny.model, tiny.processor
+    rows = _rows(tiny, samples, group=4, text_only=True)
+    batch = TrajectoryBatch.from_trajectories(rows, processor.tokenizer.pad_token_id)
+    first, index = distinct_prompts(rows)
+    ids, mask, p_len = batch.input_ids, batch.attention_mask, batch.prompt_length
+    prompt_images = [rows[row].sample.images for row in first]
+    keys = image_keys(model, processor, prompt_images, ids[first, :p_len], ids.device, None)
+    counts = [len(images) for images in prompt_images]
+    fast = _positions(model, ids, mask, p_len, first, torch.tensor(index), counts, keys["image_grid_thw"])
+
+    per_prompt = torch.split(keys["image_grid_thw"], counts)
+    stock, _ = model.model.get_rope_index(
+        ids,
+        mm_token_type_ids=(ids == model.config.image_token_id).long(),
+        image_grid_thw=torch.cat([per_prompt[i] for i in index]),
+        attention_mask=mask,
+    )
+    kept = mask.bool().expand(3, -1, -1)
+    assert fast.shape == stock.shape
+    assert torch.equal(fast[kept], stock[kept])
+    assert len(set(mask.sum(1).tolist())) > 2 and (mask[:, :p_len] == 0).any()  # ragged rows, left padding

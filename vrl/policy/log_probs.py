@@ -19,6 +19,7 @@ import torch
 from vrl.policy.batch import TrajectoryBatch
 from vrl.policy.images import ImageCache
 from vrl.policy.logits import log_probs_and_entropy, log_probs_from_logits
+from vrl.policy.mode import evaluating
 from vrl.policy.shared_prompt import shared_prompt_logits
 from vrl.policy.trajectory import Trajectory
 from vrl.policy.vision import image_keys
@@ -104,15 +105,11 @@ def response_log_probs(
     image_cache: ImageCache | None = None,
 ) -> list[list[float]]:
     """Per trajectory, the log-prob of each response token under `model` in eval mode (no grad)."""
-    was_training = model.training
-    model.eval()
     out: list[list[float]] = []
-    try:
+    with evaluating(model):
         for start in range(0, len(trajectories), max(1, micro_batch_size)):
             chunk = trajectories[start : start + micro_batch_size]
             batch, logits = batch_and_logits(model, processor, chunk, image_cache)
             log_probs, _ = token_log_probs(logits, batch.response_ids, temperature)
             out.extend(row[: len(t.response_ids)].tolist() for row, t in zip(log_probs.cpu(), chunk))
-    finally:
-        model.train(was_training)
     return out

@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.precision import Precision
 from torch.distributed.fsdp import FSDPModule
 
 from vrl.algorithm import nll_selection, policy_objective
@@ -21,6 +22,7 @@ from vrl.distributed import gather_objects, world
 from vrl.policy.batch import right_pad
 from vrl.policy.images import ImageCache
 from vrl.policy.log_probs import batch_and_logits, token_log_probs
+from vrl.policy.mode import set_training
 from vrl.policy.trajectory import Trajectory
 from vrl.rl.distributed import all_reduce_gradients, disable_ddp_gradient_sync, micro_batches, summed
 
@@ -43,8 +45,8 @@ class PolicyUpdate:
             # DDP would average each backward's gradients; they are summed once per optimizer
             # step below instead. Set on every update: Lightning re-arms DDP's flag after a step.
             disable_ddp_gradient_sync(self.trainer.strategy)
-        if not self.model.training:  # each switch walks every module
-            self.model.train()
+        if not self.model.training:
+            set_training(self.model, True)
         for _ in range(self.algorithm.ppo_epochs):
             for start in range(0, len(selected), mini_size):
                 mini = list(range(start, min(start + mini_size, len(selected))))
@@ -74,15 +76,9 @@ class PolicyUpdate:
                         counts[key] += 1
                 with self._timed("grad_sync"):
                     all_reduce_gradients(self.model.parameters())  # sum over ranks: the global gradient
-                sums["grad_norm"] += _grad_norm(optimizer)
+                sums["grad_norm"] += self._clip_gradients_by_norm(optimizer)
                 # Every rank adds the same global norm once; sums and counts are summed over ranks below.
                 counts["grad_norm"] += 1
-                if self.settings.gradient_clip_val:
-                    self.clip_gradients(
-                        optimizer,
-                        gradient_clip_val=self.settings.gradient_clip_val,
-                        gradient_clip_algorithm="norm",
-                    )
                 optimizer.step()
                 optimizer.zero_grad()
                 updates += 1
@@ -143,6 +139,21 @@ class PolicyUpdate:
             **totals,
         )
 
+    def _clip_gradients_by_norm(self, optimizer: Any) -> float:
+        """Clip the global gradient to `gradient_clip_val` (0: no clipping); returns its norm before
+        clipping. Where Lightning's precision plugin would clip with plain `clip_grad_norm_` over
+        the optimizer's parameters (32-true, bf16-true, FSDP2's DTensors), the one norm serves
+        both the log and the clip; otherwise the plugin clips (AMP's checks, FSDP1's sharded
+        norm, DeepSpeed), after the norm is taken for the log."""
+        max_norm = self.settings.gradient_clip_val
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm = _total_norm([p.grad for p in params])
+        if max_norm and _clips_plainly(self.trainer.precision_plugin):
+            torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+        elif max_norm:
+            self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
+        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
     def _nll_rows(self, trajectories: list[Trajectory]) -> torch.Tensor:
         advantages = torch.tensor([t.advantage or 0.0 for t in trajectories])
         if self.algorithm.aux_nll_coef <= 0:
@@ -150,12 +161,22 @@ class PolicyUpdate:
         return nll_selection([t.text for t in trajectories], advantages, self.algorithm.aux_nll_cues)
 
 
-def _grad_norm(optimizer: Any) -> float:
-    """The L2 norm of the whole gradient of the optimizer's parameters (FSDP2's DTensor shards: of
-    the whole, not this rank's shard), by PyTorch's foreach norm: one kernel per device and dtype,
-    not one norm per tensor (and no walk of the model's modules for its parameters)."""
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all `grads` together (FSDP2's DTensor shards: a DTensor of the whole, not
+    this rank's shard), by PyTorch's foreach norm: one kernel per device and dtype, not one norm
+    per tensor. 0-dim tensor; 0 for no gradients."""
     if not grads:
-        return 0.0
-    total = torch.nn.utils.get_total_norm(grads)
-    return float(total.full_tensor() if hasattr(total, "full_tensor") else total)
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
+def _clips_plainly(precision: Any) -> bool:
+    """Whether Lightning's `precision` plugin clips by norm exactly as `clip_grad_norm_` over the
+    optimizer's parameters (its base `Precision`'s methods, not overridden by AMP's, FSDP1's or
+    DeepSpeed's plugin)."""
+    kind = type(precision)
+    return (
+        kind.clip_gradients is Precision.clip_gradients
+        and kind.clip_grad_by_norm is Precision.clip_grad_by_norm
+        and kind.main_params is Precision.main_params
+    )

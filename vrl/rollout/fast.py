@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from vrl.policy.fast_decode import DecoderParts, decoder_parts, sample_tokens
+from vrl.policy.mode import evaluating
 from vrl.policy.sampling import Sampling
 from vrl.policy.tokens import eos_token_ids, vision_token_ids
 from vrl.rollout.hf import HFRolloutEngine
@@ -56,9 +57,7 @@ class FastRolloutEngine(HFRolloutEngine):
             return super().generate_ids(
                 model, processor, inputs, n, sampling, suppress_vision, with_log_probs
             )
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             return sample_tokens(
                 parts,
                 model,
@@ -74,5 +73,3 @@ class FastRolloutEngine(HFRolloutEngine):
                 if self.sampling.greedy or not with_log_probs
                 else self.sampling.temperature,
             )
-        finally:
-            model.train(was_training)

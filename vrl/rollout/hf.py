@@ -17,6 +17,7 @@ from vrl.data.schema import Sample
 from vrl.policy.batch import left_pad
 from vrl.policy.continuation import Continuation
 from vrl.policy.images import ImageCache, PromptEncoding, encode_prompts, row_image_inputs
+from vrl.policy.mode import evaluating
 from vrl.policy.sampling import Sampling
 from vrl.policy.tokens import decode_texts, eos_token_ids, trim_response, vision_token_ids
 from vrl.policy.trajectory import Trajectory
@@ -177,14 +178,9 @@ def _generate(
         kwargs.update(stop_strings=list(sampling.stop), tokenizer=processor.tokenizer)
     if suppress_vision and (vision_ids := vision_token_ids(model)):
         kwargs["suppress_tokens"] = vision_ids
-    was_training = model.training
-    model.eval()
-    try:
-        with full_weights(model):  # FSDP2: gathered once, generate runs no collective
-            output = model.generate(**inputs, **kwargs)
-        return output.repeat_interleave(n, dim=0) if sampling.greedy and n > 1 else output
-    finally:
-        model.train(was_training)
+    with evaluating(model), full_weights(model):  # FSDP2: gathered once, generate runs no collective
+        output = model.generate(**inputs, **kwargs)
+    return output.repeat_interleave(n, dim=0) if sampling.greedy and n > 1 else output
 
 
 def _first(log_probs: torch.Tensor | None, row: int, length: int) -> list[float] | None:
