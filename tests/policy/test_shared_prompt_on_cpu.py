@@ -161,7 +161,9 @@ def test_positions_from_the_distinct_prompts_are_the_stock_full_row_positions(ti
     prompt_images = [rows[row].sample.images for row in first]
     keys = image_keys(model, processor, prompt_images, ids[first, :p_len], ids.device, None)
     counts = [len(images) for images in prompt_images]
-    fast = _positions(model, ids, mask, p_len, first, torch.tensor(index), counts, keys["image_grid_thw"])
+    fast = _positions(
+        model, ids, mask, p_len, torch.tensor(first), torch.tensor(index), counts, keys["image_grid_thw"]
+    )
 
     per_prompt = torch.split(keys["image_grid_thw"], counts)
     stock, _ = model.model.get_rope_index(

@@ -60,7 +60,7 @@ def shared_prompt_logits(
         return None
     device = next(model.parameters()).device
     p_len, t_len = batch.prompt_length, batch.response_ids.shape[1]
-    prompt_rows = torch.tensor(first)
+    prompt_rows = torch.tensor(first, device=device)
     row_prompt = torch.tensor(index, device=device)
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     prompt_images = [trajectories[row].sample.images for row in first]
@@ -73,9 +73,9 @@ def shared_prompt_logits(
     )
     counts = [len(row) for row in prompt_images]
     positions = _positions(
-        model, ids, mask, p_len, first, row_prompt, counts, prompt_inputs.get("image_grid_thw")
+        model, ids, mask, p_len, prompt_rows, row_prompt, counts, prompt_inputs.get("image_grid_thw")
     )
-    prompt_inputs["position_ids"] = positions[:, prompt_rows.to(device), :p_len]
+    prompt_inputs["position_ids"] = positions[:, prompt_rows, :p_len]
     prefill = model(**prompt_inputs, use_cache=True, logits_to_keep=1)
     cache = returned_cache(prefill)
     for layer in cache.layers:  # every row gets its prompt's keys and values (an indexing: grads sum back)
@@ -131,7 +131,7 @@ def _positions(
     ids: torch.Tensor,
     mask: torch.Tensor,
     p_len: int,
-    first: list[int],
+    prompt_rows: torch.Tensor,
     row_prompt: torch.Tensor,
     images_per_prompt: list[int],
     prompt_grids: torch.Tensor | None,
@@ -141,16 +141,15 @@ def _positions(
     text only, 0 .. P + T - 1 in every section. Passed explicitly to both forwards, so no
     `rope_deltas` left on the model by a rollout is read.
 
-    With images, `get_rope_index` (a Python loop over every row's token groups: ~10 ms for the
-    default's 64 rows) runs on the distinct prompts (`first`) alone: a text response after a
-    prompt that ends in text continues its text positions, one per kept token, in all three
-    sections, which is what the stock loop gives it. Rows where that does not hold (an image
-    token in a response) take the stock loop over the full rows."""
+    With images, `get_rope_index` (a Python loop over every row's token groups: ~20 ms for the
+    default's 64 rows) runs on the distinct prompts (rows `prompt_rows`, `[N]`) alone: a text
+    response after a prompt that ends in text continues its text positions, one per kept token,
+    in all three sections, which is what the stock loop gives it. Rows where that does not hold
+    (an image token in a response) take the stock loop over the full rows."""
     if prompt_grids is None or not sum(images_per_prompt):
         return torch.arange(ids.shape[1], device=ids.device).view(1, 1, -1).expand(3, ids.shape[0], -1)
     rope_index = base_model(model).model.get_rope_index
     image_tokens = (ids == model.config.image_token_id).long()
-    prompt_rows = torch.tensor(first, device=ids.device)
     prompt_mask = mask[prompt_rows, :p_len]
     if (
         image_tokens[:, p_len:].any()
@@ -158,9 +157,8 @@ def _positions(
         or not prompt_mask[:, -1].all()
     ):
         per_prompt = torch.split(prompt_grids, images_per_prompt)
-        row_grids = torch.cat(
-            [per_prompt[i] for i in row_prompt.tolist()]
-        )  # every row's images, in row order
+        # every row's images, in row order
+        row_grids = torch.cat([per_prompt[i] for i in row_prompt.tolist()])
         positions, _ = rope_index(
             ids, mm_token_type_ids=image_tokens, image_grid_thw=row_grids, attention_mask=mask
         )

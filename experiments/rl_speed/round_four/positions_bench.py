@@ -55,7 +55,9 @@ def main() -> None:
         )[0]
 
     def from_prompts() -> torch.Tensor:
-        return _positions(model, ids, mask, p_len, first, torch.tensor(row_prompt), counts, grids)
+        return _positions(
+            model, ids, mask, p_len, torch.tensor(first), torch.tensor(row_prompt), counts, grids
+        )
 
     kept = mask.bool().expand(3, -1, -1)
     assert torch.equal(stock()[kept], from_prompts()[kept])
