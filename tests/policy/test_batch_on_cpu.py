@@ -135,3 +135,30 @@ def test_decode_texts_is_the_tokenizers_decode_of_each_row(tiny):
             return f"<{len(row)}>"
 
     assert decode_texts(CleaningUp(), rows) == [f"<{len(row)}>" for row in rows]
+
+
+def test_decode_texts_decodes_a_row_once_per_tokenizer(monkeypatch):
+    """Rows seen before come from the memo (the backend decodes only new rows, each once, even
+    when repeated in one call); another tokenizer object has its own; the memo is bounded."""
+    import vrl.policy.tokens as tokens
+
+    class Counting:
+        clean_up_tokenization_spaces = True
+
+        def __init__(self, mark):
+            self.mark, self.calls = mark, []
+
+        def decode(self, row, skip_special_tokens):
+            self.calls.append(tuple(row))
+            return self.mark + ",".join(map(str, row))
+
+    first, second = Counting("a:"), Counting("b:")
+    assert decode_texts(first, [[1, 2], [3], [1, 2]]) == ["a:1,2", "a:3", "a:1,2"]
+    assert first.calls == [(1, 2), (3,)]
+    assert decode_texts(first, [[3], [4], [1, 2]]) == ["a:3", "a:4", "a:1,2"]
+    assert first.calls == [(1, 2), (3,), (4,)]
+    assert decode_texts(second, [[3]]) == ["b:3"]  # its own memo, not the first one's texts
+    monkeypatch.setattr(tokens, "_MEMO_ROWS", 4)
+    decode_texts(first, [[5], [6]])  # 3 remembered + 2 new > 4: forgotten, then these two kept
+    assert decode_texts(first, [[5], [3]]) == ["a:5", "a:3"]
+    assert first.calls[-3:] == [(5,), (6,), (3,)]

@@ -91,6 +91,21 @@ def test_a_step_cache_takes_the_rollouts_tensors_and_later_passes_process_only_n
     assert torch.equal(got["image_grid_thw"], alone["image_grid_thw"])
 
 
+def test_retain_keeps_the_given_images_entries_only_and_no_prompt_encoding(tiny):
+    processor = tiny.processor
+    first, second = generate("count", 4), generate("chart", 5)
+    cache = ImageCache()
+    encode_prompts(processor, [first, second], cache=cache)
+    cache.put_prompts([first], "left", {"input_ids": torch.ones(1, 2)})
+    pixel_values, grid = cache.get(first.images[0])
+    cache.retain([first.images[0], Image.new("RGB", (56, 56))])  # an image it never held: ignored
+    assert len(cache) == 1 and first.images[0] in cache and second.images[0] not in cache
+    assert cache.get(first.images[0])[0] is pixel_values
+    assert cache.pop_prompts([first], "left") is None
+    cache.retain([])
+    assert len(cache) == 0
+
+
 def test_prompts_encoded_ahead_are_the_processors_encoding_and_fill_the_step_cache(tiny, samples):
     """`PromptEncoding` (what the RL prompt loader runs in its worker) gives, through the step's
     cache, exactly the engine's own `encode_prompts` of each chunk, the prompts' image tensors

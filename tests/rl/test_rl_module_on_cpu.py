@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import time
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -158,6 +159,36 @@ def test_a_prompt_loader_worker_outlives_a_stop_signal_sent_to_every_process(tra
     assert worker.is_alive(), f"the loader worker died of {signal.Signals(signum).name}"
     assert [next(batches)["position"] for _ in range(2)] == [first["position"] + 1, first["position"] + 2]
     del batches
+
+
+def test_a_loader_iterator_alive_at_exit_does_not_hang_the_interpreter(train_dir, tmp_path):
+    """Its worker ignores SIGTERM (as above), which multiprocessing's exit hook sends before it
+    joins the worker: vrl stops such workers first (without that, this script never ends)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "alive_at_exit.py"
+    script.write_text(
+        textwrap.dedent("""
+        import sys
+        from vrl.rl.data import RLDataModule
+
+        data = RLDataModule(sys.argv[1], 4, seed=0, num_workers=1)
+        data.setup()
+        loader = data.train_dataloader()
+        batches = iter(loader)
+        print(next(batches)["position"], flush=True)
+        HELD_AT_EXIT = [loader, batches]  # as an uncollected cycle or a traceback would
+    """)
+    )
+    import vrl
+
+    env = {**os.environ, "PYTHONPATH": str(Path(vrl.__file__).parents[1])}  # this checkout's vrl
+    done = subprocess.run(
+        [sys.executable, str(script), str(train_dir)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "0", done.stderr[-2000:]
 
 
 def test_the_prompt_loader_hands_batches_over_through_wide_pipes(train_dir):
@@ -419,10 +450,10 @@ class _StepImages(L.Callback):
             self.steps.append(list({id(i): i for t in fresh + selected for i in t.images}.values()))
 
 
-def test_an_rl_step_processes_each_distinct_image_once_across_its_passes(tiny, train_dir, tmp_path):
+def test_an_rl_run_processes_each_distinct_image_once_across_its_passes_and_steps(tiny, train_dir, tmp_path):
     """Rollout, old log-probs (SSR keeps old samples), reference (GRPO's KL) and the update's
     micro-batches of 2 share one processing of each image; rows SSR replays from an earlier step
-    are processed again in the step that trains on them (the cache lives one step)."""
+    reuse that step's processing (the cache keeps the images of the rows the replay holds)."""
     torch.manual_seed(0)
     # A training batch as large as the rollout, and groups with equal rewards (zero advantage):
     # the slots they leave are filled from earlier steps' rows.
@@ -433,10 +464,15 @@ def test_an_rl_step_processes_each_distinct_image_once_across_its_passes(tiny, t
     seen = _StepImages()
     fit_rl(module, train_dir, tmp_path, callbacks=[seen])
     assert len(seen.steps) == 3 and seen.replayed > 0
+    processed = [image for _, image in counting.calls]  # held: no two of them share an id
+    assert len(processed) == len({id(i) for i in processed}), "an image processed twice"
+    earlier: set[int] = set()
     for step, images in enumerate(seen.steps):
-        processed = [image for at, image in counting.calls if at == step]
-        assert len(processed) == len({id(i) for i in processed}), f"step {step}: an image processed twice"
-        assert {id(i) for i in processed} == {id(i) for i in images}
+        now = {id(image) for at, image in counting.calls if at == step}
+        assert now == {id(i) for i in images} - earlier, f"step {step}"
+        earlier |= now
+    held = {id(i) for t in module.replay.held() for i in t.images}
+    assert held and held <= set(module._images._entries)  # kept for the next step
 
 
 def test_the_fast_engines_log_probs_are_the_old_log_probs_and_no_pass_runs_for_them(

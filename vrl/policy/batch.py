@@ -68,19 +68,23 @@ class TrajectoryBatch:
         # per 64 rows; the values are the same).
         ids, attention, loss, old_rows = [], [], [], []
         have_old = all(t.old_log_probs is not None for t in trajectories)
+        # A group's rows share their prompt's list: its left-padded ids and mask are built once.
+        prompts: dict[int, tuple[list[int], list[int]]] = {}
         for traj in trajectories:
-            n_prompt, n_resp = len(traj.prompt_ids), len(traj.response_ids)
-            left, right = p - n_prompt, t_len - n_resp
-            ids.append(
-                [pad_token_id] * left
-                + list(traj.prompt_ids)
-                + list(traj.response_ids)
-                + [pad_token_id] * right
-            )
-            attention.append([0] * left + [1] * (n_prompt + n_resp) + [0] * right)
-            loss.append([float(x) for x in traj.loss_mask] + [0.0] * right)
+            n_resp = len(traj.response_ids)
+            right = t_len - n_resp
+            prompt = prompts.get(id(traj.prompt_ids))
+            if prompt is None:
+                left = p - len(traj.prompt_ids)
+                prompt = prompts[id(traj.prompt_ids)] = (
+                    [pad_token_id] * left + list(traj.prompt_ids),
+                    [0] * left + [1] * len(traj.prompt_ids),
+                )
+            ids.append(prompt[0] + list(traj.response_ids) + [pad_token_id] * right)
+            attention.append(prompt[1] + [1] * n_resp + [0] * right)
+            loss.append(list(traj.loss_mask) + [0] * right)  # NumPy makes them float32
             if have_old:
-                old_rows.append([float(x) for x in traj.old_log_probs] + [0.0] * right)
+                old_rows.append(list(traj.old_log_probs) + [0.0] * right)
         # Through NumPy: `torch.tensor` of nested lists of ints takes ~3x as long (0.42 against
         # 0.14 ms for 64 rows of 52 tokens).
         input_ids = torch.from_numpy(np.array(ids, dtype=np.int64))

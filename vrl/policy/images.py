@@ -6,14 +6,15 @@ ids are already expanded (a training row: the prompt's images, then any a tool r
 the response, in token order): `pixel_values`, `image_grid_thw` from the processor's image
 processor, and `mm_token_type_ids` marking the image tokens.
 
-An `ImageCache` carries each image's processed tensors across the passes of one RL step
+An `ImageCache` carries each image's processed tensors across the passes of an RL step
 (rollout, old and reference log-probs, the update's micro-batches), so the image processor runs
-once per distinct image per step instead of once per pass.
+once per distinct image instead of once per pass, and into later steps for the images of
+trajectories a replay policy may train on again (`retain`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,10 @@ from vrl.data.schema import Sample, chat_messages
 
 
 class ImageCache:
-    """Processed tensors per image object, for one RL step (a new cache per step: its images and
-    tensors live no longer); and the step's prompt batches encoded ahead by the prompt loader
-    (`put_prompts`), whose image tensors enter the cache when the engine takes them.
+    """Processed tensors per image object, for an RL step and, through `retain`, the images of
+    its trajectories a replay policy holds for later steps; and the step's prompt batches
+    encoded ahead by the prompt loader (`put_prompts`), whose image tensors enter the cache when
+    the engine takes them.
 
     Keyed by the image object's identity: the cache keeps a reference to every image it holds,
     so no other object can take its id while the cache lives. Equal pixels in two objects are
@@ -44,6 +46,13 @@ class ImageCache:
 
     def __contains__(self, image: Any) -> bool:
         return id(image) in self._entries
+
+    def retain(self, images: Iterable[Any]) -> None:
+        """Forget every entry but those of `images` (the step's start: what a replayed
+        trajectory may need again), and any prompt encodings not taken."""
+        keep = {id(image) for image in images}
+        self._entries = {key: entry for key, entry in self._entries.items() if key in keep}
+        self._prompts.clear()
 
     def get(self, image: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """`(pixel_values [patches, D], image_grid_thw [3])` of an image in the cache."""

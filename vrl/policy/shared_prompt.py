@@ -37,8 +37,12 @@ def distinct_prompts(trajectories: Sequence[Trajectory]) -> tuple[list[int], lis
     position: dict[tuple, int] = {}
     first: list[int] = []
     index = []
+    as_tuple: dict[int, tuple[int, ...]] = {}  # a group's rows share their prompt's list: one tuple
     for row, trajectory in enumerate(trajectories):
-        key = (tuple(trajectory.prompt_ids), tuple(id(image) for image in trajectory.sample.images))
+        ids = trajectory.prompt_ids
+        if (key_ids := as_tuple.get(id(ids))) is None:
+            key_ids = as_tuple[id(ids)] = tuple(ids)
+        key = (key_ids, tuple(id(image) for image in trajectory.sample.images))
         if key not in position:
             position[key] = len(first)
             first.append(row)

@@ -37,7 +37,8 @@ class Trajectory:
         group_id: identifies the group of responses to the same prompt in the same step,
             unique over the run (e.g. step * prompts_per_step + prompt_index).
         sample: the problem (a reference, not a copy).
-        prompt_ids: prompt token ids, image tokens expanded, as the model saw them.
+        prompt_ids: prompt token ids, image tokens expanded, as the model saw them (the rows
+            of a group may share one list: never changed in place).
         response_ids: generated token ids (including any tool-output tokens), no padding, no EOS
             beyond the one the model emitted.
         loss_mask: one 0/1 per response token: 1 = sampled by the policy (trained on),

@@ -16,9 +16,10 @@ class Replay(Protocol):
     """Chooses the training batch from a step's scored trajectories (advantages set).
 
     `select` runs once per rollout batch, after advantages; `stats` then holds that call's
-    `replay/...` metrics. `needs_more(n)` tells the stage whether to roll out more prompts
-    for this step when it has `n` selected trajectories (dynamic sampling); only
-    `FilterReplay` ever says yes. `state_dict` goes into checkpoints.
+    `replay/...` metrics; `held` lists what a later `select` may return from earlier steps.
+    `needs_more(n)` tells the stage whether to roll out more prompts for this step when it has
+    `n` selected trajectories (dynamic sampling); only `FilterReplay` ever says yes.
+    `state_dict` goes into checkpoints.
     """
 
     stats: dict[str, float]
@@ -29,6 +30,10 @@ class Replay(Protocol):
     target_size: int | None
 
     def select(self, batch: list[Trajectory], step: int) -> list[Trajectory]: ...
+
+    def held(self) -> Sequence[Trajectory]:
+        """Trajectories a later `select` may return (the step keeps their processed images)."""
+        ...
 
     def needs_more(self, n: int) -> bool: ...
 

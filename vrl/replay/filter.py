@@ -58,6 +58,9 @@ class FilterReplay:
         }
         return kept
 
+    def held(self) -> list[Trajectory]:
+        return []  # a step's rounds only: nothing outlives it
+
     def needs_more(self, n: int) -> bool:
         return self.target_size is not None and n < self.target_size and self._rounds < self.max_rounds
 

@@ -26,6 +26,9 @@ class NoReplay:
         }
         return list(batch)
 
+    def held(self) -> list[Trajectory]:
+        return []
+
     def needs_more(self, n: int) -> bool:
         return False
 

@@ -125,6 +125,9 @@ class SelectiveSampleReplay:
         picked = torch.multinomial(probs, k, replacement=False, generator=self._generator)
         return [items[i] for i in picked.tolist()]
 
+    def held(self) -> list[Trajectory]:
+        return list(self._store)
+
     def needs_more(self, n: int) -> bool:
         return False
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import multiprocessing
 import signal
+import weakref
 from collections.abc import Callable, Iterator
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -111,7 +113,7 @@ class RLDataModule(L.LightningDataModule):
         start = int(getattr(self.trainer.lightning_module, "data_position", 0)) if self.trainer else 0
         stream = PromptStream(self.train, self.prompts_per_step, self.seed, start=start, encode=self.encode)
         # Its own generator: building the loader's iterator never draws on the global RNG.
-        return DataLoader(
+        loader = DataLoader(
             stream,
             batch_size=None,
             collate_fn=_identity,
@@ -121,6 +123,24 @@ class RLDataModule(L.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
             multiprocessing_context=wide_pipe_context() if self.num_workers > 0 else None,
         )
+        if self.num_workers > 0:
+            _WITH_WORKERS.add(loader)
+        return loader
+
+
+# Prompt loaders with (persistent) worker processes, while they live: stopped at exit.
+_WITH_WORKERS: weakref.WeakSet[DataLoader] = weakref.WeakSet()
+
+
+@atexit.register  # after multiprocessing's exit hook (imported with torch), so it runs before it
+def _stop_workers() -> None:
+    """Stop the workers of prompt loaders still alive at exit (held by an uncollected cycle or a
+    traceback): they ignore SIGTERM (`_leave_stop_signals_to_the_trainer`), and multiprocessing's
+    exit hook joins its children after sending them one, which would wait forever."""
+    for loader in list(_WITH_WORKERS):
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
 
 
 PIPE_BYTES = 1 << 20  # Linux's limit for an unprivileged process (/proc/sys/fs/pipe-max-size)

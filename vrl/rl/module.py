@@ -103,6 +103,7 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
         self.groups_seen = 0
         self.data_position = 0
         self._timings: dict[str, float] = {}
+        self._images = ImageCache()  # processed images, carried across steps (`training_step`)
         self._engine_fresh = True  # the engine holds the weights it started from (before any resume)
         self.last_rollouts: tuple[list[Trajectory], list[Trajectory]] = ([], [])  # this step's, trained on
         self._rng_to_restore: dict[str, Any] | None = None
@@ -136,8 +137,11 @@ class RLModule(RolloutScoring, PolicyUpdate, L.LightningModule):
                 self.engine.sync_weights(self.model)
         self._engine_fresh = False
         # The step's processed images: the rollout adds the prompts', every log-prob pass reuses
-        # them (and adds tool and replayed images). A new cache per step: nothing outlives it.
-        images = ImageCache()
+        # them (and adds tool images). Kept from earlier steps: those of the trajectories the
+        # replay policy holds, which it may select again (a replay without `held` keeps none).
+        images = self._images
+        held = getattr(self.replay, "held", None)
+        images.retain(image for trajectory in (held() if held else ()) for image in trajectory.images)
         if "encoded" in batch:  # the loader ran `self.prompt_encoding` on these samples
             self.prompt_encoding.keep(images, batch["samples"], batch["encoded"])
         trajectories, stats = self._rollout_and_score(batch["samples"], images)

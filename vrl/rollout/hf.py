@@ -86,7 +86,7 @@ class HFRolloutEngine(Engine):
                         prompt_index=offset + index,
                         group_id=first_group_id + offset + index,
                         sample=batch[index],
-                        prompt_ids=list(prompts[index]),
+                        prompt_ids=prompts[index],  # one list for the group's rows (never changed in place)
                         response_ids=response,
                         loss_mask=[1] * len(response),
                         text=text,
