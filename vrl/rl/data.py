@@ -14,6 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.combined_loader import _shutdown_workers_and_reset_iterator
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from vrl.data.schema import Sample
@@ -138,9 +139,7 @@ def _stop_workers() -> None:
     traceback): they ignore SIGTERM (`_leave_stop_signals_to_the_trainer`), and multiprocessing's
     exit hook joins its children after sending them one, which would wait forever."""
     for loader in list(_WITH_WORKERS):
-        iterator = getattr(loader, "_iterator", None)
-        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
+        _shutdown_workers_and_reset_iterator(loader)  # what Lightning runs at the end of a fit
 
 
 PIPE_BYTES = 1 << 20  # Linux's limit for an unprivileged process (/proc/sys/fs/pipe-max-size)
